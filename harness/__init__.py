@@ -1,0 +1,17 @@
+"""harness: an open, plugin-based harness for closed-loop, LLM-driven research."""
+
+from harness.hookspecs import hookimpl
+from harness.sandbox import CandidateRun, Limits, run_candidate
+from harness.task import CognitionItem, EvalResult, TaskSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CandidateRun",
+    "CognitionItem",
+    "EvalResult",
+    "Limits",
+    "TaskSpec",
+    "hookimpl",
+    "run_candidate",
+]

@@ -1,0 +1,100 @@
+"""What a proposer back-end receives and returns: the researcher and analyzer roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.task import CognitionItem, TaskSpec
+
+
+@dataclass
+class NodeView:
+    """One stored node as the researcher and analyzer see it."""
+
+    id: int
+    name: str
+    program: str
+    score: float | None = None
+    success: bool = False
+    status: str = "evaluated"
+    motivation: str = ""
+    analysis: str = ""
+    feedback: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LLMCall:
+    """One exchange with a model, stored in the ``llm_calls`` table."""
+
+    role: str
+    model: str
+    request: str
+    response: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class ProposalRequest:
+    """The researcher's context for one round.
+
+    ``parent`` is the node whose program is edited (diff base); ``references`` are the
+    other sampled nodes; ``seed`` is a per-round seed so offline proposers are
+    deterministic.
+    """
+
+    task: TaskSpec
+    parent: NodeView
+    references: list[NodeView]
+    cognition: list[CognitionItem]
+    node_id: int
+    seed: int
+
+
+@dataclass
+class Proposal:
+    """A candidate program, or the reason why none could be produced.
+
+    ``program`` is ``None`` when the answer could not be turned into a program (a failed
+    diff, a malformed answer, an endpoint error); ``error`` then says why, and the core
+    stores a failed node with that feedback.
+    """
+
+    name: str
+    motivation: str
+    program: str | None
+    error: str | None = None
+    edit: str = "full"
+    llm_calls: list[LLMCall] = field(default_factory=list)
+
+
+@dataclass
+class AnalysisRequest:
+    """The analyzer's context: the new node (with its results) and the best reference."""
+
+    task: TaskSpec
+    node: NodeView
+    reference: NodeView | None
+
+
+@dataclass
+class Analysis:
+    text: str
+    llm_calls: list[LLMCall] = field(default_factory=list)
+
+
+class Proposer(Protocol):
+    """A researcher/analyzer back-end, created by a factory registered for ``llm=NAME``."""
+
+    name: str
+    model: str
+
+    async def propose(self, request: ProposalRequest) -> Proposal: ...
+
+    async def analyze(self, request: AnalysisRequest) -> Analysis: ...
+
+    async def aclose(self) -> None: ...

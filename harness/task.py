@@ -1,0 +1,53 @@
+"""The domain contract's data types: what a task declares and what an evaluation returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CognitionItem:
+    """A short piece of human prior knowledge (or a lesson) the researcher may be shown."""
+
+    content: str
+    source: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the core needs to know about a task before it evaluates anything.
+
+    ``description`` is the text the researcher LLM reads; ``entry`` is the function a
+    candidate program must define; ``best_known`` lets ``harness status`` show the gap.
+    """
+
+    name: str
+    description: str
+    entry: str
+    language: str = "python"
+    seeds: tuple[str, ...] = ()
+    cognition: tuple[CognitionItem, ...] = ()
+    best_known: float | None = None
+    timeout_s: float = 60.0
+    memory_mb: int = 2048
+    version: str = "1"
+
+
+@dataclass
+class EvalResult:
+    """The outcome of evaluating one candidate program.
+
+    ``feedback`` is what the analyzer and the researcher see (a traceback tail, the worst
+    constraint violation, "timed out after 5 s"...). ``error_class`` is a short machine
+    label for failures (``timeout``, ``memory``, ``exception``, ``invalid`` ...).
+    ``score`` is filled by the scoring hook, never by the candidate.
+    """
+
+    success: bool
+    metrics: dict[str, Any] = field(default_factory=dict)
+    feedback: str = ""
+    error_class: str | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)
+    score: float | None = None
