@@ -1,13 +1,76 @@
 """Running untrusted candidate programs in a separate, limited process.
 
-(Interface placeholder: implemented in full by the sandbox work.)
+The trusted evaluator calls :func:`run_candidate`; the LLM-written program runs in a child
+(``python -I _sandbox_runner.py``) in its own session, under rlimits, with a scrubbed
+environment, output going to files, and - where bubblewrap works - inside a read-only,
+network-less mount/pid namespace. Only the entry function's JSON-decoded return value comes
+back; the evaluator validates and scores it, so a candidate can never report its own score.
+Candidate failures come back as a :class:`CandidateRun` with an ``error_class``; only harness
+misconfiguration (bad ``HARNESS_SANDBOX``, forced bwrap missing) raises.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
+import logging
+import math
+import os
+import re
+import resource
+import secrets
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from harness._sandbox_runner import jsonable
+
+log = logging.getLogger(__name__)
+
+RUNNER = Path(__file__).with_name("_sandbox_runner.py")
+
+#: Every value ``CandidateRun.error_class`` can take (None when ok).
+ERROR_CLASSES = frozenset(
+    {
+        "timeout",
+        "memory",
+        "cpu",
+        "file_size",
+        "exception",
+        "missing_entry",
+        "syntax",
+        "crash",
+        "unserializable",
+    }
+)
+_RUNNER_KINDS = frozenset(
+    {"exception", "syntax", "missing_entry", "unserializable", "memory", "file_size"}
+)
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
+_MEMORY_HINTS = (
+    "MemoryError",
+    "Cannot allocate memory",
+    "bad_alloc",
+    "out of memory",
+    "Unable to allocate",
+)
+_MEMORY_SIGNALS = (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS)
+_PROBE = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
+_PROBE_FLAGS = ("--unshare-net", "--unshare-pid", "--die-with-parent")
+_NAMESPACE_GRACE_S = 5.0
+_TRACEBACK_CHARS = 4000
+_ERROR_CHARS = 1000
+
+_warned_unisolated = False
 
 
 @dataclass(frozen=True)
@@ -19,6 +82,13 @@ class Limits:
     cpu_s: float | None = None
     file_size_mb: int = 64
     max_output_bytes: int = 20_000
+
+    @property
+    def cpu_seconds(self) -> int:
+        """CPU budget: explicit, or a little over the wall timeout so the timeout usually wins."""
+        if self.cpu_s is not None:
+            return max(1, math.ceil(self.cpu_s))
+        return max(1, math.ceil(self.timeout_s)) + 1
 
 
 @dataclass
@@ -34,6 +104,83 @@ class CandidateRun:
     stderr: str = ""
     seconds: float = 0.0
     sandboxed: bool = False
+    returncode: int | None = None
+
+    def feedback(self, max_lines: int = 20) -> str:
+        """Compact summary for the LLM researcher: what failed, where, and what was printed."""
+        if self.ok:
+            parts = [f"ran OK in {self.seconds:.2f} s"]
+        else:
+            parts = [f"FAILED [{self.error_class}] after {self.seconds:.2f} s: {self.error}"]
+            if self.traceback.strip():
+                parts.append("traceback (tail):\n" + _tail_lines(self.traceback, max_lines))
+        for name, text in (("stderr", self.stderr), ("stdout", self.stdout)):
+            if text.strip():
+                parts.append(f"{name} (tail):\n" + _tail_lines(text, max_lines))
+        return "\n".join(parts)
+
+
+def scrubbed_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for a candidate: no secret-looking variables, deterministic, one BLAS thread.
+
+    Single-threaded BLAS matters beyond speed: OpenBLAS reserves address space per thread, which
+    otherwise breaks ``import numpy`` under RLIMIT_AS.
+    """
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if not _SECRET_NAME.search(k)}
+    env.update(
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONHASHSEED="0",
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
+    return env
+
+
+def bwrap_available() -> bool:
+    """Whether bubblewrap is on PATH and can create the sandbox here (probe cached per process)."""
+    path = shutil.which("bwrap")
+    return path is not None and _bwrap_problem(path) is None
+
+
+@functools.cache
+def _bwrap_problem(path: str) -> str | None:
+    """Run the one-time probe; None if bwrap works, else why not."""
+    cmd = [path, *_PROBE, *_PROBE_FLAGS, "true"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`{' '.join(cmd)}` failed: {exc}"
+    if proc.returncode != 0:
+        return f"`{' '.join(cmd)}` exited {proc.returncode}: {proc.stderr.strip()[-500:]}"
+    return None
+
+
+def _resolve_bwrap() -> str | None:
+    """Path of bwrap to use, or None for plain rlimits, following HARNESS_SANDBOX."""
+    mode = os.environ.get("HARNESS_SANDBOX", "auto").strip().lower() or "auto"
+    if mode not in ("auto", "none", "bwrap"):
+        raise ValueError(f"HARNESS_SANDBOX must be one of none, bwrap, auto; got {mode!r}")
+    path = shutil.which("bwrap") if mode != "none" else None
+    problem = "bwrap not found on PATH" if path is None else _bwrap_problem(path)
+    if problem is None:
+        return path
+    if mode == "bwrap":
+        raise RuntimeError(f"HARNESS_SANDBOX=bwrap but bubblewrap is unusable: {problem}")
+    _warn_unisolated(problem if mode == "auto" else "HARNESS_SANDBOX=none")
+    return None
+
+
+def _warn_unisolated(reason: str) -> None:
+    global _warned_unisolated
+    if not _warned_unisolated:
+        _warned_unisolated = True
+        log.warning(
+            "candidate programs run WITHOUT filesystem/network isolation (%s); only rlimits, a "
+            "timeout and a scrubbed environment apply. Install bubblewrap (bwrap) to sandbox them.",
+            reason,
+        )
 
 
 def run_candidate(
@@ -45,4 +192,294 @@ def run_candidate(
     limits: Limits,
     workdir: Path,
 ) -> CandidateRun:
-    raise NotImplementedError
+    """Run ``entry(*args, **kwargs)`` from ``program`` in a limited child; never raises for it."""
+    bwrap = _resolve_bwrap()
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = scrubbed_env()
+    for name, var in (("home", "HOME"), ("tmp", "TMPDIR")):
+        (workdir / name).mkdir(exist_ok=True)
+        env[var] = str(workdir / name)
+    token = secrets.token_hex(16)
+    candidate = workdir / "candidate.py"
+    request = workdir / f".input-{token}.json"
+    result = workdir / f".result-{token}.json"
+    call = {"entry": entry, "args": list(args), "kwargs": kwargs or {}}
+    request_text = json.dumps(call, default=jsonable)
+    with _fresh_file(candidate) as f:
+        f.write(program.encode())
+    with _fresh_file(request) as f:
+        f.write(request_text.encode())
+    cmd = [sys.executable, "-I", str(RUNNER), str(candidate), str(request), str(result)]
+    with _fresh_file(workdir / "stdout.txt") as out, _fresh_file(workdir / "stderr.txt") as err:
+        returncode, timed_out, seconds = _execute(cmd, bwrap, workdir, env, out, err, limits)
+        stdout = _read_tail(out, limits.max_output_bytes)
+        stderr = _read_tail(err, limits.max_output_bytes)
+    run = CandidateRun(
+        ok=False,
+        stdout=stdout,
+        stderr=stderr,
+        seconds=seconds,
+        sandboxed=bwrap is not None,
+        returncode=returncode,
+    )
+    if timed_out:
+        run.error_class, run.error = "timeout", f"timed out after {limits.timeout_s:g} s"
+        return run
+    payload = _read_result(result, limits.file_size_mb << 20)
+    if payload is not None and payload["ok"] == (returncode == 0):
+        _apply_payload(run, payload, limits)
+    else:
+        run.error_class, run.error = _classify_death(returncode, bwrap is not None, stderr, limits)
+    return run
+
+
+def _execute(
+    cmd: list[str],
+    bwrap: str | None,
+    workdir: Path,
+    env: dict[str, str],
+    out: IO[bytes],
+    err: IO[bytes],
+    limits: Limits,
+) -> tuple[int, bool, float]:
+    """Start the child, wait up to the timeout, then kill everything it left; (rc, timed out, s)."""
+    info_r, info_w = os.pipe() if bwrap else (-1, -1)
+    if bwrap:
+        cmd = [*_bwrap_argv(bwrap, workdir, info_w), *cmd]
+    start = time.monotonic()
+    deadline = start + limits.timeout_s
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=functools.partial(_set_rlimits, _rlimits(limits)),
+            pass_fds=(info_w,) if bwrap else (),
+        )
+    finally:
+        if bwrap:
+            os.close(info_w)
+    namespace_init = None
+    try:
+        if bwrap:
+            namespace_init = _namespace_init(info_r, deadline)
+        exited = _wait_exit(proc.pid, deadline)
+        seconds = time.monotonic() - start
+    finally:
+        returncode = _kill_all(proc, namespace_init)
+        if bwrap:
+            os.close(info_r)
+    return returncode, not exited, seconds
+
+
+def _bwrap_argv(bwrap: str, workdir: Path, info_fd: int) -> list[str]:
+    """Read-only root, private /tmp, writable workdir, no network, no capabilities.
+
+    ``--cap-drop ALL`` matters when the evaluator runs as root: bwrap then keeps the caller's
+    capabilities, and CAP_SYS_ADMIN lets the candidate remount / read-write and escape.
+    """
+    wd = str(workdir)
+    keep = [
+        arg for path in _tmp_paths_needed(workdir) for arg in ("--ro-bind", str(path), str(path))
+    ]
+    return [
+        bwrap,
+        *_PROBE,
+        "--tmpfs", "/tmp",
+        *keep,
+        "--bind", wd, wd,
+        *_PROBE_FLAGS,
+        "--new-session",
+        "--cap-drop", "ALL",
+        "--info-fd", str(info_fd),
+        "--chdir", wd,
+        "--",
+    ]  # fmt: skip
+
+
+def _tmp_paths_needed(workdir: Path) -> list[Path]:
+    """Interpreter/runner locations under /tmp that the private /tmp would otherwise hide."""
+    tmp = Path("/tmp")
+    paths = {
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(sys.executable).resolve().parent,
+        RUNNER.parent,
+    }
+    return sorted(
+        p for p in paths if p.is_relative_to(tmp) and p != tmp and not p.is_relative_to(workdir)
+    )
+
+
+def _rlimits(limits: Limits) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard); soft == hard so the candidate cannot raise them, except for CPU.
+
+    For RLIMIT_CPU Linux sends SIGKILL (not SIGXCPU) when soft == hard, which would be
+    indistinguishable from any other kill; one second of headroom makes it report SIGXCPU.
+    """
+    memory = limits.memory_mb << 20
+    fsize = limits.file_size_mb << 20
+    cpu = limits.cpu_seconds
+    return [
+        (resource.RLIMIT_AS, memory, memory),
+        (resource.RLIMIT_CPU, cpu, cpu + 1),
+        (resource.RLIMIT_FSIZE, fsize, fsize),
+        (resource.RLIMIT_CORE, 0, 0),
+    ]
+
+
+def _set_rlimits(rlimits: list[tuple[int, int, int]]) -> None:
+    """preexec_fn: applies to bwrap too, which starts fine under them (and passes them on)."""
+    for res, soft, hard in rlimits:
+        resource.setrlimit(res, (soft, hard))
+
+
+def _namespace_init(info_r: int, deadline: float) -> int | None:
+    """pidfd of the sandbox's pid-1 process, read from bwrap's --info-fd.
+
+    bwrap exits as soon as the candidate does, slightly *before* its pid-1 dies and the kernel
+    kills the rest of the pid namespace; waiting on this pidfd closes that gap.
+    """
+    data = b""
+    while b"}" not in data:
+        ready, _, _ = select.select([info_r], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(info_r, 4096) if ready else b""
+        if not chunk:
+            return None
+        data += chunk
+    try:
+        return os.pidfd_open(int(json.loads(data)["child-pid"]))
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+
+
+def _wait_exit(pid: int, deadline: float) -> bool:
+    """Wait for the child to exit *without reaping it*, so its pgid stays reserved for killpg."""
+    delay = 0.001
+    while True:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.05)
+
+
+def _kill_all(proc: subprocess.Popen[bytes], namespace_init: int | None) -> int:
+    """SIGKILL the child's process group (and pid namespace), then reap the child: its rc."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        pass
+    if namespace_init is not None:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(namespace_init, signal.SIGKILL)
+        select.select([namespace_init], [], [], _NAMESPACE_GRACE_S)
+        os.close(namespace_init)
+    return proc.wait()
+
+
+@contextlib.contextmanager
+def _fresh_file(path: Path) -> Iterator[IO[bytes]]:
+    """Create ``path`` anew: never write through a symlink or file an earlier candidate left."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "r+b") as f:
+        yield f
+
+
+def _read_tail(f: IO[bytes], cap: int) -> str:
+    """The last ``cap`` bytes of a child's output file, marked when truncated."""
+    size = f.seek(0, os.SEEK_END)
+    skipped = max(0, size - cap)
+    f.seek(skipped)
+    text = f.read(cap).decode("utf-8", "replace")
+    return f"[... {skipped} bytes truncated ...]\n{text}" if skipped else text
+
+
+def _read_result(path: Path, cap: int) -> dict[str, Any] | None:
+    """The runner's JSON outcome, or None if absent/malformed. Untrusted: the candidate could
+    have replaced it (symlink, FIFO, huge file), so open without following or blocking."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        return None
+    try:
+        payload = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("ok"), bool):
+        return None
+    if payload["ok"]:
+        return payload if "value" in payload else None
+    fields_ok = all(isinstance(payload.get(k), str) for k in ("type", "message", "traceback"))
+    return payload if fields_ok and payload.get("kind") in _RUNNER_KINDS else None
+
+
+def _apply_payload(run: CandidateRun, payload: dict[str, Any], limits: Limits) -> None:
+    if payload["ok"]:
+        run.ok, run.value = True, payload["value"]
+        return
+    kind = payload["kind"]
+    run.error_class = kind
+    run.traceback = _tail_chars(payload["traceback"], _TRACEBACK_CHARS)
+    if kind == "memory":
+        run.error = f"memory limit exceeded ({limits.memory_mb} MB)"
+    elif kind == "file_size":
+        run.error = f"file size limit exceeded ({limits.file_size_mb} MB)"
+    else:
+        run.error = f"{payload['type']}: {payload['message']}"[:_ERROR_CHARS]
+
+
+def _classify_death(
+    returncode: int, sandboxed: bool, stderr: str, limits: Limits
+) -> tuple[str, str]:
+    """(error_class, error) for a child that left no usable result."""
+    if returncode < 0:
+        signum: int | None = -returncode
+    elif sandboxed and returncode > 128:  # bwrap reports a signalled child as 128 + signal
+        signum = returncode - 128
+    else:
+        signum = None
+    if signum == signal.SIGXCPU:
+        return "cpu", f"CPU time limit exceeded ({limits.cpu_seconds} s)"
+    if signum == signal.SIGXFSZ:
+        return "file_size", f"file size limit exceeded ({limits.file_size_mb} MB)"
+    name = _signal_name(signum) if signum is not None else ""
+    if signum in _MEMORY_SIGNALS and any(hint in stderr for hint in _MEMORY_HINTS):
+        return "memory", f"memory limit exceeded ({limits.memory_mb} MB); killed by {name}"
+    if signum == signal.SIGKILL:
+        return "crash", f"killed by SIGKILL (often memory exhaustion; limit {limits.memory_mb} MB)"
+    if signum is not None:
+        return "crash", f"killed by {name}"
+    if returncode == 0:
+        return "crash", "exited without returning a result (os._exit or a forged result file?)"
+    return "crash", f"exited with code {returncode} without returning a result"
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _tail_chars(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def _tail_lines(text: str, max_lines: int, max_chars: int = 1500) -> str:
+    return _tail_chars("\n".join(text.rstrip().splitlines()[-max_lines:]), max_chars)

@@ -21,6 +21,7 @@ class NodeView:
     motivation: str = ""
     analysis: str = ""
     feedback: str = ""
+    error_class: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,64 @@
+"""A benchmark-only plugin: the ``bench`` task (trivial evaluation) and ``llm=instant``.
+
+Loaded with ``HARNESS_PLUGINS=harness_bench`` and ``benchmarks/`` on ``PYTHONPATH``, so
+the loop's own overhead can be measured without an LLM or a sandboxed candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import EvalResult, TaskSpec, hookimpl
+from harness.llm.base import Analysis, AnalysisRequest, Proposal, ProposalRequest
+from harness.sandbox import Limits
+
+SEED = "def f():\n    return 1.0\n"
+
+
+class InstantProposer:
+    """Returns the parent with a counter appended: no model, no latency."""
+
+    name = "instant"
+    model = "instant"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    async def propose(self, request: ProposalRequest) -> Proposal:
+        program = f"{request.parent.program.split('# round')[0]}# round {request.node_id}\n"
+        return Proposal(f"instant-{request.node_id}", "benchmark", program, edit="full")
+
+    async def analyze(self, request: AnalysisRequest) -> Analysis:
+        return Analysis("")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@hookimpl
+def harness_register_tasks(register: Callable[[str], None]) -> None:
+    register("bench")
+
+
+@hookimpl
+def harness_register_proposers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("instant", InstantProposer)
+
+
+@hookimpl
+def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
+    return TaskSpec(name="bench", description="benchmark", entry="f", seeds=("seed",))
+
+
+@hookimpl
+def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
+    return SEED if name == "seed" else None
+
+
+@hookimpl
+def harness_evaluate(
+    config: dict[str, Any], program: str, workdir: Path, limits: Limits
+) -> EvalResult:
+    return EvalResult(success=True, metrics={"score": float(len(program) % 97)})

@@ -1,0 +1,246 @@
+"""The ``harness`` command line: run, resume, status, eval, plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness import plugins
+from harness.confpaths import group_options
+
+GROUPS = ("task", "sampler", "llm", "cognition", "analyzer", "executor", "run")
+_CHOICE = re.compile(r"^[+~]?(?P<group>[a-z_]+)=(?P<value>[^=]*)$")
+
+
+def _fail(message: str) -> None:
+    raise click.UsageError(message)
+
+
+def check_overrides(overrides: tuple[str, ...] | list[str], require_task: bool = True) -> None:
+    """Catch a missing task or an unknown group option before Hydra starts, with hints."""
+    seen_task = False
+    for item in overrides:
+        match = _CHOICE.match(item)
+        if not match or match["group"] not in GROUPS:
+            continue
+        group, value = match["group"], match["value"]
+        seen_task |= group == "task"
+        if any(token in value for token in ("glob(", "range(", "choice(", "${")):
+            continue
+        choices = group_options(group)
+        for option in (v.strip() for v in value.split(",")):
+            if group == "task" and option in choices and option not in plugins.task_names():
+                _fail(
+                    f"Task {option!r} has a config file but no installed plugin registers it."
+                )
+            if option not in choices:
+                kind = "task" if group == "task" else f"{group} option"
+                _fail(f"Unknown {kind} {option!r}." + plugins.did_you_mean(option, choices))
+    if require_task and not seen_task:
+        _fail(
+            "No task selected: add +task=NAME, e.g. `harness run +task=circle_packing`."
+            + plugins.did_you_mean("", group_options("task")).replace(" Available", " Installed")
+        )
+
+
+@click.group()
+@click.version_option(package_name="harness")
+def cli() -> None:
+    """harness: closed-loop, LLM-driven research (evolutionary program search)."""
+
+
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def run(overrides: tuple[str, ...]) -> None:
+    """Run an evolution; OVERRIDES go to Hydra (`-m` for sweeps).
+
+    \b
+    harness run +task=circle_packing
+    harness run +task=circle_packing sampler=random seed=3 run.max_evaluations=200
+    harness run -m +task=circle_packing sampler=ucb1,random seed=0,1,2
+    harness run +task=circle_packing llm=openai llm.base_url=URL llm.model=M
+    """
+    if overrides and overrides[0] in ("--help", "-h"):
+        click.echo(run.get_help(click.get_current_context()))
+        click.echo("\nHydra's own help: harness run --hydra-help")
+        return
+    if "--hydra-help" not in overrides and "--info" not in overrides:
+        check_overrides(overrides)
+    from harness import app
+
+    sys.argv = ["harness", *overrides]
+    app.main()
+
+
+def _load_saved_config(run_dir: Path, overrides: tuple[str, ...]) -> Any:
+    from omegaconf import OmegaConf
+
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.exists():
+        _fail(f"{run_dir} is not a harness run directory (no .hydra/config.yaml).")
+    cfg = OmegaConf.load(path)
+    OmegaConf.set_struct(cfg, True)
+    try:
+        return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except Exception as exc:  # noqa: BLE001 - omegaconf raises several types for bad keys
+        _fail(f"Bad override: {exc}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("overrides", nargs=-1)
+def resume(run_dir: Path, overrides: tuple[str, ...]) -> None:
+    """Continue a stopped or killed run in RUN_DIR (optionally raising its budgets).
+
+    \b
+    harness resume runs/circle_packing/2026-11-27_10-00-00 run.max_evaluations=500
+    """
+    from harness.loop import Run
+
+    cfg = _load_saved_config(run_dir, overrides)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
+        handlers=[logging.StreamHandler(sys.stdout), logging.FileHandler(run_dir / "resume.log")],
+    )
+    summary = asyncio.run(Run(cfg, run_dir, list(overrides)).execute())
+    click.echo(f"best {summary['best_score']} (node {summary['best_node']}), {summary['nodes']} nodes")
+
+
+def _task_spec_or_none(task: str | None) -> Any:
+    if not task:
+        return None
+    try:
+        from harness.loop import task_spec
+
+        return task_spec({"name": task})
+    except Exception:  # noqa: BLE001 - status works even when the plugin is gone
+        return None
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def status(run_dir: Path, as_json: bool) -> None:
+    """Progress of the run in RUN_DIR: nodes, best score, failures, LLM usage."""
+    from harness import db as store
+
+    if not (run_dir / store.DB_NAME).exists():
+        _fail(f"{run_dir} has no {store.DB_NAME}.")
+    summary = store.summary(store.open_db(run_dir))
+    spec = _task_spec_or_none(summary["task"])
+    summary["best_known"] = spec.best_known if spec else None
+    if summary["best_known"] and summary["best_score"] is not None:
+        summary["gap_to_best_known"] = summary["best_known"] - summary["best_score"]
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for key, value in summary.items():
+        click.echo(f"{key:18} {value}")
+
+
+@cli.command(
+    "eval", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.option(
+    "--program",
+    "program_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The candidate program to evaluate.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
+    """Evaluate one program exactly as a run would (worker process, sandbox, scoring).
+
+    \b
+    harness eval +task=circle_packing --program my_packing.py --json
+    """
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from harness.config import register_schemas
+    from harness.executors.local import LocalExecutor
+    from harness.loop import task_spec
+    from harness.sandbox import Limits
+
+    check_overrides(overrides)
+    register_schemas()
+    with initialize_config_module(config_module="harness.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    spec = task_spec(task)
+    limits = Limits(
+        timeout_s=float(task.get("timeout_s", spec.timeout_s)),
+        memory_mb=int(task.get("memory_mb", spec.memory_mb)),
+    )
+    executor = LocalExecutor(1)
+    try:
+        result = asyncio.run(executor.evaluate(task, program_path.read_text(), limits))
+    finally:
+        executor.shutdown()
+    payload = {
+        "task": spec.name,
+        "program": str(program_path),
+        "success": result.success,
+        "score": result.score,
+        "error_class": result.error_class,
+        "metrics": result.metrics,
+        "feedback": result.feedback,
+    }
+    if as_json:
+        click.echo(json.dumps(payload, indent=2, default=str))
+        return
+    click.echo(f"success   {result.success}")
+    click.echo(f"score     {result.score}")
+    if result.error_class:
+        click.echo(f"error     {result.error_class}")
+    for key, value in result.metrics.items():
+        click.echo(f"{key:9} {value}")
+    if result.feedback:
+        click.echo("feedback:\n" + result.feedback)
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--all", "include_builtins", is_flag=True, help="Include built-in plugins.")
+def plugins_command(as_json: bool, include_builtins: bool) -> None:
+    """List installed plugins, their versions, tasks and the hooks they implement."""
+    rows = plugins.plugin_info(include_builtins=include_builtins)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No plugins installed. Try: pip install -e plugins/circle_packing")
+    for row in rows:
+        version = f" {row['version']}" if row["version"] else ""
+        tasks = f" tasks: {', '.join(row['tasks'])}" if row["tasks"] else ""
+        click.echo(f"{row['distribution'] or row['name']}{version}{tasks}")
+        click.echo(f"  hooks: {', '.join(row['hooks'])}")
+
+
+def _add_plugin_commands() -> None:
+    try:
+        plugins.load_plugins()
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the CLI's help
+        click.echo(
+            f"harness: failed to load plugins: {exc}\n"
+            "Set HARNESS_LOAD_PLUGINS='' to start without plugins.",
+            err=True,
+        )
+        raise SystemExit(1) from exc
+    plugins.pm.hook.harness_register_commands(cli=cli)
+
+
+_add_plugin_commands()

@@ -1,0 +1,104 @@
+"""Schemas for every config group, stored in Hydra's ConfigStore.
+
+Each option YAML under ``harness/conf/<group>/`` lists its schema first in its defaults
+(``/harness_schema/<group>/<option>@_here_``), so a misspelled key or a wrong type fails
+when Hydra composes the config, before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class UCB1Conf:
+    name: str = "ucb1"
+    c: float = 1.414
+
+
+@dataclass
+class GreedyConf:
+    name: str = "greedy"
+
+
+@dataclass
+class RandomConf:
+    name: str = "random"
+
+
+@dataclass
+class OfflineLLMConf:
+    name: str = "offline"
+    scale: float = 0.1
+    max_changes: int = 3
+    int_weight: float = 0.2
+    recombine_prob: float = 0.2
+
+
+@dataclass
+class OpenAILLMConf:
+    name: str = "openai"
+    base_url: Optional[str] = None
+    model: Optional[str] = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = 0.7
+    max_tokens: int = 4096
+    timeout_s: float = 120.0
+    max_retries: int = 2
+    edit_mode: str = "diff"
+    max_code_chars: int = 100_000
+    prompt_budget_chars: int = 60_000
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CognitionConf:
+    enabled: bool = True
+    backend: str = "hashing"
+    dim: int = 512
+    k: int = 4
+    threshold: float = 0.1
+
+
+@dataclass
+class AnalyzerConf:
+    mode: str = "auto"
+
+
+@dataclass
+class LocalExecutorConf:
+    name: str = "local"
+    processes: Optional[int] = None
+
+
+@dataclass
+class RunConf:
+    max_evaluations: Optional[int] = 100
+    max_rounds: Optional[int] = None
+    target_score: Optional[float] = None
+    max_seconds: Optional[float] = None
+    workers: int = 2
+    context_nodes: int = 3
+    max_consecutive_failures: int = 25
+
+
+SCHEMAS: dict[str, dict[str, type]] = {
+    "sampler": {"ucb1": UCB1Conf, "greedy": GreedyConf, "random": RandomConf},
+    "llm": {"offline": OfflineLLMConf, "openai": OpenAILLMConf},
+    "cognition": {"default": CognitionConf, "none": CognitionConf},
+    "analyzer": {"auto": AnalyzerConf, "llm": AnalyzerConf, "deterministic": AnalyzerConf,
+                 "none": AnalyzerConf},
+    "executor": {"local": LocalExecutorConf},
+    "run": {"default": RunConf},
+}
+
+
+def register_schemas() -> None:
+    """Put every schema into the ConfigStore under ``harness_schema/<group>/<option>``."""
+    store = ConfigStore.instance()
+    for group, options in SCHEMAS.items():
+        for option, node in options.items():
+            store.store(group=f"harness_schema/{group}", name=option, node=node, package=group)

@@ -1,0 +1,178 @@
+"""The run store: one SQLite file per run directory (``harness.db``), via sqlite-utils.
+
+The orchestrator is the only writer. Each write is its own transaction, so a killed run
+loses at most the rounds in flight: a node is inserted as ``pending`` once its program is
+known and updated in place when its evaluation completes, which keeps node numbering
+stable across ``harness resume``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+DB_NAME = "harness.db"
+migrations = sqlite_utils.Migrations("harness")
+
+COMPLETED = ("evaluated", "failed")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["runs"].create(
+        {
+            "id": int,
+            "task": str,
+            "config": str,
+            "overrides": str,
+            "plugin_versions": str,
+            "seed": int,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,
+            "stop_reason": str,
+            "sessions": int,
+        },
+        pk="id",
+    )
+    db["nodes"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "parent_ids": str,
+            "name": str,
+            "motivation": str,
+            "program": str,
+            "program_hash": str,
+            "edit": str,
+            "score": float,
+            "metrics": str,
+            "success": int,
+            "status": str,
+            "error_class": str,
+            "feedback": str,
+            "analysis": str,
+            "cognition_ids": str,
+            "island": int,
+            "created_at": str,
+            "evaluated_at": str,
+            "eval_seconds": float,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs")],
+    )
+    db["nodes"].create_index(["status"])
+    db["nodes"].create_index(["score"])
+    db["llm_calls"].create(
+        {
+            "id": int,
+            "node_id": int,
+            "role": str,
+            "model": str,
+            "request": str,
+            "response": str,
+            "tokens_in": int,
+            "tokens_out": int,
+            "latency_s": float,
+            "error": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db["llm_calls"].create_index(["node_id"])
+    db["sampler_state"].create({"name": str, "state": str, "updated_at": str}, pk="name")
+    db["cognition"].create(
+        {"id": int, "content": str, "source": str, "metadata": str, "embedding": str},
+        pk="id",
+    )
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def program_hash(program: str) -> str:
+    return hashlib.sha256(program.encode()).hexdigest()
+
+
+def open_db(run_dir: str | Path) -> sqlite_utils.Database:
+    """Open (creating and migrating) the run store in ``run_dir``."""
+    path = Path(run_dir) / DB_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=10000")
+    migrations.apply(db)
+    return db
+
+
+def decode_node(row: dict[str, Any]) -> dict[str, Any]:
+    """Turn the JSON text columns of a ``nodes`` row back into Python values."""
+    node = dict(row)
+    for key, empty in (("parent_ids", []), ("metrics", {}), ("cognition_ids", [])):
+        node[key] = json.loads(node[key]) if node.get(key) else empty
+    node["success"] = bool(node.get("success"))
+    return node
+
+
+def get_node(db: sqlite_utils.Database, node_id: int) -> dict[str, Any]:
+    return decode_node(db["nodes"].get(node_id))
+
+
+def next_node_id(db: sqlite_utils.Database) -> int:
+    row = db.execute("select max(id) from nodes").fetchone()
+    return 0 if row[0] is None else row[0] + 1
+
+
+def save_sampler_state(db: sqlite_utils.Database, name: str, state: dict[str, Any]) -> None:
+    db["sampler_state"].upsert(
+        {"name": name, "state": json.dumps(state), "updated_at": now()}, pk="name"
+    )
+
+
+def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+    rows = list(db["sampler_state"].rows_where("name = ?", [name]))
+    return json.loads(rows[0]["state"]) if rows else None
+
+
+def summary(db: sqlite_utils.Database) -> dict[str, Any]:
+    """The figures ``harness status`` prints, computed in SQL (no full-table copies)."""
+    one = db.execute
+    nodes = one("select count(*) from nodes").fetchone()[0]
+    by_status = dict(one("select status, count(*) from nodes group by status").fetchall())
+    best = one(
+        "select id, score from nodes where score is not null order by score desc, id limit 1"
+    ).fetchone()
+    seed = one("select score, status from nodes where id = 0").fetchone()
+    calls = one(
+        "select count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),"
+        " sum(error is not null) from llm_calls"
+    ).fetchone()
+    run = next(iter(db["runs"].rows_where(order_by="id desc", limit=1)), None)
+    evaluated = one("select count(*) from nodes where evaluated_at is not null").fetchone()[0]
+    return {
+        "task": run["task"] if run else None,
+        "status": run["status"] if run else "empty",
+        "stop_reason": run["stop_reason"] if run else None,
+        "started_at": run["started_at"] if run else None,
+        "finished_at": run["finished_at"] if run else None,
+        "sessions": run["sessions"] if run else 0,
+        "nodes": nodes,
+        "evaluated": evaluated,
+        "succeeded": by_status.get("evaluated", 0),
+        "failed": by_status.get("failed", 0),
+        "pending": by_status.get("pending", 0),
+        "best_score": best[1] if best else None,
+        "best_node": best[0] if best else None,
+        "seed_score": seed[0] if seed else None,
+        "llm_calls": calls[0],
+        "llm_errors": calls[3] or 0,
+        "tokens_in": calls[1],
+        "tokens_out": calls[2],
+    }

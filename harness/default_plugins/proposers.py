@@ -1,0 +1,26 @@
+"""Registers the built-in proposer back-ends: ``offline`` (default) and ``openai``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from harness.hookspecs import hookimpl
+
+
+def _offline(config: dict[str, Any]) -> Any:
+    from harness.llm.offline import OfflineProposer
+
+    return OfflineProposer(config)
+
+
+def _openai(config: dict[str, Any]) -> Any:
+    from harness.llm.openai_proposer import create
+
+    return create(config)
+
+
+@hookimpl
+def harness_register_proposers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("offline", _offline)
+    register("openai", _openai)

@@ -1,0 +1,1 @@
+"""Executors run evaluations outside the orchestrator process."""

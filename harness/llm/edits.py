@@ -1,0 +1,282 @@
+"""Turning a researcher's answer into a checked candidate program.
+
+Pure functions, no I/O. Everything here is strict on purpose: the released ASI-Evolve code
+truncated over-long programs, kept Markdown fences inside ``<code>`` and re-asked the model
+when a diff failed. Here an answer that cannot be applied exactly is rejected with an
+:class:`EditError` whose message is good enough to be stored as the failed node's feedback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+EVOLVE_START = "EVOLVE-BLOCK-START"
+EVOLVE_END = "EVOLVE-BLOCK-END"
+
+_THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
+_TAG_RE = {tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL) for tag in ("name", "motivation")}
+_DIFF_RE = re.compile(
+    r"^<<<<<<< SEARCH[ \t]*\n(.*?)^=======[ \t]*\n(.*?)^>>>>>>> REPLACE[ \t]*$",
+    re.DOTALL | re.MULTILINE,
+)
+_FENCE_RE = re.compile(r"^\s*```[\w+.-]*[ \t]*$")
+
+
+class EditError(ValueError):
+    """The answer could not be turned into an acceptable program; the message says why."""
+
+
+@dataclass
+class ParsedAnswer:
+    """The parts of a researcher answer; ``code`` is ``None`` when there is no ``<code>``."""
+
+    name: str = ""
+    motivation: str = ""
+    code: str | None = None
+    diffs: list[tuple[str, str]] = field(default_factory=list)
+
+
+def strip_fences(text: str) -> str:
+    """Remove a Markdown fence opening the text and one closing it (models add them anyway)."""
+    lines = text.strip("\n").split("\n")
+    if lines and _FENCE_RE.match(lines[0]):
+        lines = lines[1:]
+    if lines and lines[-1].strip() == "```":
+        lines = lines[:-1]
+    return "\n".join(lines)
+
+
+def strip_thinking(text: str) -> str:
+    """Drop ``<think>`` sections of reasoning models so drafts in them are never applied."""
+    text = _THINK_RE.sub("", text)
+    # A server that strips the opening tag leaves only "...</think>" before the answer.
+    if "</think>" in text and "<think>" not in text:
+        text = text.split("</think>", 1)[1]
+    return text
+
+
+def _extract_code(text: str) -> tuple[str | None, str]:
+    """Return the ``<code>`` content (fences stripped) and the text without that block.
+
+    The block runs from the first ``<code>`` to the last ``</code>``, so a program that
+    mentions the closing tag in a string survives; an unclosed block runs to the end
+    (the syntax check then catches a truncated answer).
+    """
+    start = text.find("<code>")
+    if start < 0:
+        return None, text
+    end = text.rfind("</code>")
+    if end < start:
+        body, rest = text[start + len("<code>") :], text[:start]
+    else:
+        body, rest = text[start + len("<code>") : end], text[:start] + text[end + len("</code>") :]
+    return strip_fences(body), rest
+
+
+def parse_answer(text: str) -> ParsedAnswer:
+    """Split a researcher answer into name, motivation, ``<code>`` and SEARCH/REPLACE blocks.
+
+    Diff blocks are looked for outside the tags (inside ``<code>`` only when that holds
+    nothing else), and may sit inside a fenced block.
+    SEARCH and REPLACE parts lose the newline that precedes the marker line, nothing else.
+    """
+    text = strip_thinking(text.replace("\r\n", "\n"))
+    code, rest = _extract_code(text)
+    fields: dict[str, str] = {}
+    for tag, regex in _TAG_RE.items():
+        match = regex.search(rest)
+        fields[tag] = match.group(1).strip() if match else ""
+        rest = regex.sub("", rest)
+    diffs = _find_diffs(rest)
+    if not diffs and code is not None and _find_diffs(code):
+        # Diff blocks wrapped in <code> by mistake: they are clearly not a program.
+        code, diffs = None, _find_diffs(code)
+    return ParsedAnswer(fields["name"], fields["motivation"], code, diffs)
+
+
+def _find_diffs(text: str) -> list[tuple[str, str]]:
+    return [
+        (_drop_last_newline(m.group(1)), _drop_last_newline(m.group(2)))
+        for m in _DIFF_RE.finditer(text)
+    ]
+
+
+def _drop_last_newline(part: str) -> str:
+    return part[:-1] if part.endswith("\n") else part
+
+
+def _occurrences(text: str, needle: str) -> list[int]:
+    """All start offsets of ``needle`` in ``text``, overlapping ones included."""
+    found: list[int] = []
+    pos = text.find(needle)
+    while pos >= 0:
+        found.append(pos)
+        pos = text.find(needle, pos + 1)
+    return found
+
+
+def _is_whole_lines(text: str, start: int, length: int) -> bool:
+    end = start + length
+    return (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
+
+
+def _not_found_hint(text: str, search: str) -> str:
+    """Point at the closest base line so the model (and the user) can see what differed."""
+    search_lines = search.split("\n")
+    first = next((line for line in search_lines if line.strip()), search_lines[0])
+    base_lines = text.split("\n")
+    scores = [
+        difflib.SequenceMatcher(None, first.strip(), line.strip()).ratio() for line in base_lines
+    ]
+    best = max(range(len(base_lines)), key=scores.__getitem__)
+    hint = f"first SEARCH line: {first!r}; most similar program line {best + 1}: "
+    hint += repr(base_lines[best])
+    if base_lines[best] == first:
+        offset = search_lines.index(first)
+        for i, line in enumerate(search_lines[offset:]):
+            target = best + i
+            actual = base_lines[target] if target < len(base_lines) else "<end of program>"
+            if line != actual:
+                hint += (
+                    f"; that line matches, but SEARCH line {offset + i + 1} {line!r} differs "
+                    f"from program line {target + 1} {actual!r}"
+                )
+                break
+    return hint
+
+
+def apply_diffs(base: str, diffs: list[tuple[str, str]]) -> str:
+    """Apply SEARCH/REPLACE blocks in order; any block that does not match exactly fails all.
+
+    A SEARCH text must be found exactly once. When it also occurs inside longer lines, the
+    single occurrence that covers whole lines wins (``x = 1`` should not match in
+    ``max = 10``); otherwise several occurrences are ambiguous and rejected.
+    """
+    if not diffs:
+        raise EditError("no SEARCH/REPLACE blocks to apply")
+    text = base
+    total = len(diffs)
+    for number, (search, replace) in enumerate(diffs, start=1):
+        where = f"diff block {number} of {total}"
+        if not search.strip():
+            raise EditError(f"{where} has an empty SEARCH part; quote the lines to replace")
+        hits = _occurrences(text, search)
+        if not hits:
+            raise EditError(
+                f"{where} did not apply: SEARCH text not found in the program "
+                f"(it must match exactly, whitespace included); {_not_found_hint(text, search)}"
+            )
+        if len(hits) > 1:
+            whole = [pos for pos in hits if _is_whole_lines(text, pos, len(search))]
+            if len(whole) != 1:
+                raise EditError(
+                    f"{where} is ambiguous: its SEARCH text occurs {len(hits)} times in the "
+                    f"program; include more surrounding lines so it matches once"
+                )
+            hits = whole
+        pos = hits[0]
+        text = text[:pos] + replace + text[pos + len(search) :]
+    return text
+
+
+def _outside_evolve_blocks(program: str) -> list[str] | None:
+    """The lines outside EVOLVE-BLOCKs, markers kept and each block body collapsed to one
+    placeholder; ``None`` when the program has no markers at all."""
+    lines = program.splitlines()
+    if not any(EVOLVE_START in line or EVOLVE_END in line for line in lines):
+        return None
+    skeleton: list[str] = []
+    inside = False
+    for line in lines:
+        if not inside and EVOLVE_START in line:
+            skeleton += [line, "\0evolve-block\0"]
+            inside = True
+        elif inside and EVOLVE_END in line:
+            skeleton.append(line)
+            inside = False
+        elif not inside:
+            skeleton.append(line)
+    return skeleton
+
+
+def check_evolve_blocks(parent: str, child: str) -> None:
+    """Reject a child that changed the parent's text outside its EVOLVE-BLOCK markers."""
+    frozen = _outside_evolve_blocks(parent)
+    if frozen is None:
+        return
+    changed = _outside_evolve_blocks(child) or child.splitlines()
+    if changed == frozen:
+        return
+    for want, got in zip(frozen, changed, strict=False):
+        if want != got:
+            detail = f"expected {_show(want)}, found {_show(got)}"
+            break
+    else:
+        shorter, longer = sorted((frozen, changed), key=len)
+        extra = longer[len(shorter)]
+        what = "missing" if longer is frozen else "unexpected"
+        detail = f"{what} {_show(extra)}"
+    raise EditError(
+        "edit changed code outside the EVOLVE-BLOCK-START/EVOLVE-BLOCK-END markers "
+        f"(only code between them may change): {detail}"
+    )
+
+
+def _show(line: str) -> str:
+    return "an EVOLVE-BLOCK body" if line == "\0evolve-block\0" else repr(line)
+
+
+def check_syntax(program: str) -> None:
+    """Compile the program so a syntax error costs no evaluation."""
+    try:
+        compile(program, "<candidate>", "exec")
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
+        text = f": {exc.text.strip()!r}" if exc.text and exc.text.strip() else ""
+        raise EditError(f"syntax error at {where}: {exc.msg}{text}") from None
+    except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
+        raise EditError(f"program cannot be compiled: {exc}") from None
+
+
+def check_length(program: str, max_code_chars: int) -> None:
+    """Reject (never truncate) programs over the configured size."""
+    if len(program) > max_code_chars:
+        raise EditError(
+            f"program has {len(program)} characters, over the limit of {max_code_chars}; "
+            "rejected, not truncated"
+        )
+
+
+def build_program(
+    parent_program: str,
+    parsed: ParsedAnswer,
+    edit_mode: str,
+    max_code_chars: int,
+    *,
+    language: str = "python",
+) -> tuple[str, str]:
+    """Build and check the child program; return ``(program, edit_kind)``.
+
+    ``edit_mode`` only sets the preference: a "diff" answer that gives ``<code>`` instead is
+    taken as a full rewrite, and a "full" answer with only diffs is applied as a diff.
+    The syntax check runs for Python tasks only.
+    """
+    if edit_mode not in ("diff", "full"):
+        raise ValueError(f"edit_mode must be 'diff' or 'full', not {edit_mode!r}")
+    has_code = parsed.code is not None
+    if not has_code and not parsed.diffs:
+        raise EditError("answer contains neither a <code> block nor SEARCH/REPLACE blocks")
+    use_diff = bool(parsed.diffs) and (edit_mode == "diff" or not has_code)
+    if use_diff:
+        program, kind = apply_diffs(parent_program, parsed.diffs), "diff"
+    else:
+        program, kind = parsed.code or "", "full"
+        if not program.strip():
+            raise EditError("the <code> block is empty")
+    check_evolve_blocks(parent_program, program)
+    if language == "python":
+        check_syntax(program)
+    check_length(program, max_code_chars)
+    return program, kind

@@ -1,0 +1,259 @@
+"""The ``openai`` back-end: researcher and analyzer over any OpenAI-compatible endpoint.
+
+One chat-completions call per role and round. Transport failures are retried by the SDK
+(bounded, with backoff, honouring ``Retry-After``); an answer that cannot be applied is
+never re-asked (the released code spent a second call on it) but becomes a failed
+proposal whose error explains why. Nothing here raises into the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from harness.llm.base import (
+    Analysis,
+    AnalysisRequest,
+    LLMCall,
+    Proposal,
+    ProposalRequest,
+)
+from harness.llm.edits import EditError, build_program, parse_answer
+from harness.llm.prompts import analyzer_prompt, parse_analysis, researcher_prompt
+
+DEFAULTS: dict[str, Any] = {
+    "base_url": None,
+    "model": None,
+    "api_key_env": "OPENAI_API_KEY",
+    "temperature": 0.7,
+    "max_tokens": 4096,
+    "timeout_s": 120.0,
+    "max_retries": 2,
+    "edit_mode": "diff",
+    "max_code_chars": 100_000,
+    "prompt_budget_chars": 60_000,
+    "extra_body": {},
+}
+"""Every accepted config key with its default (``model`` has none and is required)."""
+
+# The key that selects this back-end may travel with its settings.
+_IGNORED_KEYS = frozenset({"name"})
+
+
+@dataclass
+class _Reply:
+    """One chat exchange: its record, the answer text and why generation stopped."""
+
+    call: LLMCall
+    text: str = ""
+    finish_reason: str | None = None
+
+
+class OpenAIProposer:
+    """A :class:`harness.llm.base.Proposer` talking to an OpenAI-compatible server.
+
+    ``temperature`` or ``max_tokens`` set to ``None`` are left out of the request, for
+    models that reject them (pass e.g. ``max_completion_tokens`` in ``extra_body``).
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None = None,
+        api_key: str = "EMPTY",
+        temperature: float | None = 0.7,
+        max_tokens: int | None = 4096,
+        timeout_s: float = 120.0,
+        max_retries: int = 2,
+        edit_mode: str = "diff",
+        max_code_chars: int = 100_000,
+        prompt_budget_chars: int = 60_000,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.edit_mode = edit_mode
+        self.max_code_chars = max_code_chars
+        self.prompt_budget_chars = prompt_budget_chars
+        self.extra_body = dict(extra_body or {})
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
+        )
+
+    async def propose(self, request: ProposalRequest) -> Proposal:
+        """Ask for one edit of the parent; a failure is returned as ``program=None``."""
+        messages = researcher_prompt(
+            request,
+            self.edit_mode,
+            self.prompt_budget_chars,
+            max_code_chars=self.max_code_chars,
+        )
+        reply = await self._chat("researcher", messages)
+        fallback_name = f"node-{request.node_id}"
+        if reply.call.error is not None:
+            return Proposal(
+                name=fallback_name,
+                motivation="",
+                program=None,
+                error=reply.call.error,
+                edit=self.edit_mode,
+                llm_calls=[reply.call],
+            )
+        parsed = parse_answer(reply.text)
+        name = " ".join(parsed.name.split())[:100] or fallback_name
+        try:
+            program, kind = build_program(
+                request.parent.program,
+                parsed,
+                self.edit_mode,
+                self.max_code_chars,
+                language=request.task.language,
+            )
+        except EditError as exc:
+            error = str(exc)
+            if reply.finish_reason == "length":
+                error += f" (the answer was cut off at max_tokens={self.max_tokens})"
+            return Proposal(
+                name=name,
+                motivation=parsed.motivation,
+                program=None,
+                error=error,
+                edit=self.edit_mode,
+                llm_calls=[reply.call],
+            )
+        return Proposal(
+            name=name,
+            motivation=parsed.motivation,
+            program=program,
+            edit=kind,
+            llm_calls=[reply.call],
+        )
+
+    async def analyze(self, request: AnalysisRequest) -> Analysis:
+        """Ask for an analysis of the evaluated node against its reference."""
+        reply = await self._chat("analyzer", analyzer_prompt(request, self.prompt_budget_chars))
+        if reply.call.error is not None:
+            return Analysis(
+                text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]
+            )
+        text = parse_analysis(reply.text)
+        if not text:
+            reply.call.error = "LLM returned an empty analysis"
+            return Analysis(
+                text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]
+            )
+        return Analysis(text=text, llm_calls=[reply.call])
+
+    async def aclose(self) -> None:
+        """Close the HTTP client's connections."""
+        await self._client.close()
+
+    async def _chat(self, role: str, messages: list[dict[str, str]]) -> _Reply:
+        """One chat-completions call, recorded; errors end up in ``call.error``, not raised."""
+        call = LLMCall(
+            role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
+        )
+        options: dict[str, Any] = {}
+        if self.temperature is not None:
+            options["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            options["max_tokens"] = self.max_tokens
+        if self.extra_body:
+            options["extra_body"] = self.extra_body
+        started = time.monotonic()
+        reply = _Reply(call)
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.model, messages=messages, **options
+            )
+        except Exception as exc:  # the loop must go on whatever the endpoint does
+            call.error = self._describe(exc)
+            return reply
+        finally:
+            call.latency_s = time.monotonic() - started
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            call.tokens_in = usage.prompt_tokens or 0
+            call.tokens_out = usage.completion_tokens or 0
+        choices = getattr(response, "choices", None) or []
+        if not choices:
+            call.error = "LLM response has no choices"
+            return reply
+        reply.finish_reason = choices[0].finish_reason
+        content = choices[0].message.content if choices[0].message is not None else None
+        if not content or not content.strip():
+            call.error = f"LLM returned an empty answer (finish_reason={reply.finish_reason})"
+            return reply
+        call.response = reply.text = content
+        return reply
+
+    def _describe(self, exc: Exception) -> str:
+        """A one-line reason fit for a failed node's feedback."""
+        attempts = f"{self.max_retries + 1} attempt(s)"
+        if isinstance(exc, openai.APIStatusError):
+            return f"LLM request failed: HTTP {exc.status_code} after {attempts}: {_short(exc)}"
+        if isinstance(exc, openai.APITimeoutError):
+            return f"LLM request timed out after {self.timeout_s:g} s ({attempts})"
+        if isinstance(exc, openai.APIConnectionError):
+            where = self.base_url or "the default OpenAI endpoint"
+            return f"LLM request failed: cannot connect to {where} ({attempts}): {_short(exc)}"
+        if isinstance(exc, ValueError):  # includes json.JSONDecodeError
+            return f"LLM request failed: malformed response ({type(exc).__name__}: {_short(exc)})"
+        return f"LLM request failed: {type(exc).__name__}: {_short(exc)}"
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def create(config: Mapping[str, Any]) -> OpenAIProposer:
+    """Build the back-end from its config section (keys and defaults: :data:`DEFAULTS`).
+
+    Unknown keys are rejected so a typo cannot silently leave a default in force. The API
+    key is read from the environment variable named by ``api_key_env``; when it is unset,
+    ``"EMPTY"`` is sent, which local servers (vLLM, SGLang, Ollama) accept.
+    """
+    unknown = sorted(set(config) - set(DEFAULTS) - _IGNORED_KEYS)
+    if unknown:
+        raise ValueError(f"unknown openai proposer option(s) {unknown}; known: {sorted(DEFAULTS)}")
+    settings = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
+    model = settings["model"]
+    if not model or not isinstance(model, str):
+        raise ValueError(
+            "the openai proposer needs a model name: set llm.model (e.g. llm.model=gpt-4o-mini)"
+        )
+    if settings["edit_mode"] not in ("diff", "full"):
+        raise ValueError(f"edit_mode must be 'diff' or 'full', not {settings['edit_mode']!r}")
+    for key in ("max_code_chars", "prompt_budget_chars", "timeout_s"):
+        if not isinstance(settings[key], int | float) or settings[key] <= 0:
+            raise ValueError(f"{key} must be a positive number, not {settings[key]!r}")
+    if not isinstance(settings["max_retries"], int) or settings["max_retries"] < 0:
+        raise ValueError(f"max_retries must be an integer >= 0, not {settings['max_retries']!r}")
+    api_key = os.environ.get(settings["api_key_env"] or "") or "EMPTY"
+    return OpenAIProposer(
+        model=model,
+        base_url=settings["base_url"] or None,
+        api_key=api_key,
+        temperature=settings["temperature"],
+        max_tokens=settings["max_tokens"],
+        timeout_s=float(settings["timeout_s"]),
+        max_retries=settings["max_retries"],
+        edit_mode=settings["edit_mode"],
+        max_code_chars=int(settings["max_code_chars"]),
+        prompt_budget_chars=int(settings["prompt_budget_chars"]),
+        extra_body=settings["extra_body"] or {},
+    )

@@ -1,0 +1,477 @@
+"""The round and the run: sample -> retrieve -> propose -> evaluate -> score -> analyze -> store.
+
+Several rounds are in flight at once (``run.workers``): proposals and analyses are
+awaited on the event loop, evaluations go to worker processes. The orchestrator is the
+database's only writer. A node row is inserted as ``pending`` when its round starts and
+completed in place, so after a kill ``resume`` re-runs exactly the rounds in flight and
+keeps the numbering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from omegaconf import DictConfig, OmegaConf
+
+from harness import db as store
+from harness import plugins
+from harness.analyzer import deterministic_analysis
+from harness.cognition import CognitionBase, build_queries, make_cognition
+from harness.executors.local import make_executor
+from harness.llm.base import (
+    AnalysisRequest,
+    LLMCall,
+    NodeView,
+    Proposal,
+    ProposalRequest,
+    Proposer,
+)
+from harness.progress import Progress
+from harness.samplers.base import Candidate, Sampler
+from harness.sandbox import Limits
+from harness.task import EvalResult, TaskSpec
+
+log = logging.getLogger("harness")
+
+
+class RunError(Exception):
+    """A run cannot start: bad configuration, unknown task, missing seed program."""
+
+
+@dataclass
+class Budget:
+    max_evaluations: int | None
+    max_rounds: int | None
+    target_score: float | None
+    max_seconds: float | None
+    max_consecutive_failures: int
+
+    @classmethod
+    def from_config(cls, run: dict[str, Any]) -> Budget:
+        return cls(
+            run.get("max_evaluations"),
+            run.get("max_rounds"),
+            run.get("target_score"),
+            run.get("max_seconds"),
+            int(run.get("max_consecutive_failures") or 0),
+        )
+
+
+def view(node: dict[str, Any]) -> NodeView:
+    return NodeView(
+        id=node["id"],
+        name=node["name"] or "",
+        program=node["program"] or "",
+        score=node["score"],
+        success=bool(node["success"]),
+        status=node["status"],
+        motivation=node["motivation"] or "",
+        analysis=node["analysis"] or "",
+        feedback=node["feedback"] or "",
+        error_class=node["error_class"],
+        metrics=node["metrics"],
+    )
+
+
+def task_spec(config: dict[str, Any]) -> TaskSpec:
+    spec = plugins.task_hook(config["name"], "harness_task_spec")(config=config)
+    if not isinstance(spec, TaskSpec):
+        raise RunError(f"task {config['name']!r} returned no TaskSpec from harness_task_spec")
+    return spec
+
+
+def plugin_versions() -> dict[str, str | None]:
+    return {row["distribution"] or row["name"]: row["version"] for row in plugins.plugin_info()}
+
+
+class Run:
+    """One run directory's evolution, from a fresh start or a resume."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None):
+        if "task" not in cfg or cfg.task is None:
+            raise RunError("No task selected. Add +task=NAME." + plugins.did_you_mean(
+                "", plugins.task_names()))
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.overrides = overrides or []
+        self.task_config: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)
+        self.run_config: dict[str, Any] = OmegaConf.to_container(cfg.run, resolve=True)
+        self.seed = int(cfg.get("seed", 0))
+        self.budget = Budget.from_config(self.run_config)
+        self.workers = max(1, int(self.run_config.get("workers", 1)))
+        self.context_nodes = max(1, int(self.run_config.get("context_nodes", 3)))
+        self.analyzer_mode = str(cfg.analyzer.mode)
+        self.spec = task_spec(self.task_config)
+        self.limits = Limits(
+            timeout_s=float(self.task_config.get("timeout_s", self.spec.timeout_s)),
+            memory_mb=int(self.task_config.get("memory_mb", self.spec.memory_mb)),
+        )
+        llm_config = OmegaConf.to_container(cfg.llm, resolve=True)
+        sampler_config = OmegaConf.to_container(cfg.sampler, resolve=True)
+        self.proposer: Proposer = plugins.get_proposer_factory(llm_config["name"])(llm_config)
+        self.sampler: Sampler = plugins.get_sampler_factory(sampler_config["name"])(
+            sampler_config, self.seed
+        )
+        self.cognition_config = OmegaConf.to_container(cfg.cognition, resolve=True)
+        self.cognition: CognitionBase | None = make_cognition(self.cognition_config)
+        self.executor_config = OmegaConf.to_container(cfg.executor, resolve=True)
+        self.db: sqlite_utils.Database = store.open_db(self.run_dir)
+        self.pool: list[Candidate] = []
+        self.best: tuple[float, int] | None = None
+        self.seed_score: float | None = None
+        self.evaluations = 0
+        self.rounds = 0
+        self.failures_in_row = 0
+        self.progress = Progress()
+        self.stop_reason: str | None = None
+
+    # ----------------------------------------------------------------- set-up
+    def _start_run_row(self) -> int:
+        config_yaml = OmegaConf.to_yaml(self.cfg, resolve=True)
+        row = next(iter(self.db["runs"].rows_where(order_by="id", limit=1)), None)
+        fields = {
+            "config": config_yaml,
+            "overrides": json.dumps(self.overrides),
+            "plugin_versions": json.dumps(plugin_versions()),
+            "seed": self.seed,
+            "status": "running",
+            "stop_reason": None,
+            "finished_at": None,
+        }
+        if row is None:
+            return self.db["runs"].insert(
+                {"task": self.spec.name, "started_at": store.now(), "sessions": 1, **fields}
+            ).last_pk
+        if row["task"] != self.spec.name:
+            raise RunError(f"{self.run_dir} holds a {row['task']!r} run, not {self.spec.name!r}")
+        self.db["runs"].update(row["id"], {**fields, "sessions": (row["sessions"] or 0) + 1})
+        return row["id"]
+
+    def _load_state(self) -> None:
+        for node_id, score, success, status in self.db.execute(
+            "select id, score, success, status from nodes where status in (?, ?) order by id",
+            store.COMPLETED,
+        ).fetchall():
+            self._admit(Candidate(node_id, score, bool(success)), observe=False)
+        self.evaluations = self.db.execute(
+            "select count(*) from nodes where evaluated_at is not null"
+        ).fetchone()[0]
+        self.rounds = self.db.execute("select count(*) from nodes where id > 0").fetchone()[0]
+        row = self.db.execute("select score from nodes where id = 0").fetchone()
+        self.seed_score = row[0] if row else None
+        state = store.load_sampler_state(self.db, self.sampler.name)
+        if state is not None:
+            self.sampler.load_state(state)
+        if self.cognition is not None:
+            self.cognition.load(self.db, self.spec.cognition)
+
+    def _admit(self, cand: Candidate, observe: bool = True) -> None:
+        self.pool.append(cand)
+        if observe:
+            self.sampler.observe(cand)
+        if cand.score is not None and (self.best is None or cand.score > self.best[0]):
+            self.best = (cand.score, cand.id)
+
+    # ----------------------------------------------------------------- stages
+    def _record_calls(self, node_id: int, calls: list[LLMCall]) -> None:
+        if calls:
+            self.db["llm_calls"].insert_all(
+                {"node_id": node_id, "created_at": store.now(), **call.__dict__} for call in calls
+            )
+
+    def _select(self) -> list[NodeView]:
+        eligible = [c for c in self.pool if c.success and c.score is not None] or self.pool
+        chosen = self.sampler.select(eligible, self.context_nodes)
+        store.save_sampler_state(self.db, self.sampler.name, self.sampler.state())
+        context = [view(store.get_node(self.db, node_id)) for node_id in chosen]
+        # The best-scoring sampled node is the parent (the diff base), as in ASI-Evolve's
+        # "best sampled node" reference; ties keep the sampler's order.
+        return sorted(context, key=lambda n: n.score if n.score is not None else -math.inf,
+                      reverse=True)
+
+    def _retrieve(self, context: list[NodeView]) -> tuple[list[Any], list[int]]:
+        if self.cognition is None:
+            return [], []
+        hits = self.cognition.search(
+            build_queries(context),
+            k=int(self.cognition_config.get("k", 4)),
+            threshold=float(self.cognition_config.get("threshold", 0.0)),
+        )
+        return [hit.item for hit in hits], [hit.id for hit in hits]
+
+    async def _evaluate(self, node_id: int, program: str) -> EvalResult:
+        result = await self.executor.evaluate(self.task_config, program, self.limits)
+        self.db["nodes"].update(
+            node_id,
+            {
+                "status": "evaluated" if result.success else "failed",
+                "success": int(result.success),
+                "score": result.score,
+                "metrics": json.dumps(result.metrics, default=str),
+                "feedback": result.feedback,
+                "error_class": result.error_class,
+                "evaluated_at": store.now(),
+                "eval_seconds": result.metrics.get("eval_seconds"),
+            },
+        )
+        self._write_artifacts(node_id, result)
+        self.evaluations += 1
+        return result
+
+    def _write_artifacts(self, node_id: int, result: EvalResult) -> None:
+        if not result.artifacts:
+            return
+        folder = self.run_dir / "artifacts" / str(node_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in result.artifacts.items():
+            (folder / Path(name).name).write_text(text)
+
+    async def _analyze(self, node_id: int, reference: NodeView | None) -> None:
+        node = view(store.get_node(self.db, node_id))
+        if self.analyzer_mode == "none":
+            text = ""
+        elif self.analyzer_mode == "deterministic":
+            text = deterministic_analysis(node, reference)
+        else:
+            analysis = await self.proposer.analyze(AnalysisRequest(self.spec, node, reference))
+            self._record_calls(node_id, analysis.llm_calls)
+            text = analysis.text
+        self.db["nodes"].update(node_id, {"analysis": text})
+
+    def _complete(self, node_id: int) -> None:
+        node = store.get_node(self.db, node_id)
+        self._admit(Candidate(node_id, node["score"], node["success"]))
+        if node_id == 0:
+            self.seed_score = node["score"]
+        if self.best and self.best[1] == node_id:
+            (self.run_dir / "best_program.py").write_text(node["program"] or "")
+        self.progress.node_done(node, self._stats())
+
+    def _stats(self) -> dict[str, Any]:
+        return {
+            "rounds": self.rounds,
+            "evaluated": self.evaluations,
+            "failed": sum(1 for c in self.pool if not c.success),
+            "best": self.best[0] if self.best else None,
+            "seed": self.seed_score,
+            "best_known": self.spec.best_known,
+        }
+
+    # ----------------------------------------------------------------- rounds
+    async def _seed_round(self) -> None:
+        row = self.db.execute("select status from nodes where id = 0").fetchone()
+        if row is not None and row[0] in store.COMPLETED:
+            return
+        name = str(self.task_config.get("seed_program") or (self.spec.seeds or ("",))[0])
+        program = plugins.task_hook(self.spec.name, "harness_seed_program")(
+            config=self.task_config, name=name
+        )
+        if not program:
+            raise RunError(
+                f"Unknown seed program {name!r} for task {self.spec.name!r}."
+                + plugins.did_you_mean(name, list(self.spec.seeds))
+            )
+        self.db["nodes"].upsert(
+            {
+                "id": 0,
+                "run_id": self.run_id,
+                "parent_ids": "[]",
+                "name": f"seed:{name}",
+                "motivation": f"The task's {name!r} seed program.",
+                "program": program,
+                "program_hash": store.program_hash(program),
+                "edit": "seed",
+                "status": "pending",
+                "created_at": store.now(),
+            },
+            pk="id",
+        )
+        await self._evaluate(0, program)
+        await self._analyze(0, None)
+        self._complete(0)
+
+    def _new_round_row(self) -> int:
+        node_id = store.next_node_id(self.db)
+        context = self._select()
+        items, item_ids = self._retrieve(context)
+        self.db["nodes"].insert(
+            {
+                "id": node_id,
+                "run_id": self.run_id,
+                "parent_ids": json.dumps([n.id for n in context]),
+                "cognition_ids": json.dumps(item_ids),
+                "status": "pending",
+                "created_at": store.now(),
+            }
+        )
+        self.rounds += 1
+        return node_id
+
+    async def _round(self, node_id: int) -> None:
+        """Run (or re-run, after a kill) the round that fills the pending node ``node_id``."""
+        row = store.get_node(self.db, node_id)
+        context = [view(store.get_node(self.db, i)) for i in row["parent_ids"]]
+        if row["program"] is None:
+            proposal = await self._propose(node_id, context, row["cognition_ids"])
+            if proposal.program is None:
+                self._fail_proposal(node_id, proposal)
+                self._complete(node_id)
+                return
+        program = store.get_node(self.db, node_id)["program"]
+        await self._evaluate(node_id, program)
+        reference = max(
+            (n for n in context if n.score is not None), key=lambda n: n.score, default=None
+        )
+        await self._analyze(node_id, reference or (context[0] if context else None))
+        self._complete(node_id)
+
+    async def _propose(
+        self, node_id: int, context: list[NodeView], cognition_ids: list[int]
+    ) -> Proposal:
+        items = []
+        if self.cognition is not None:
+            by_id = dict(zip(self.cognition.ids, self.cognition.items))
+            items = [by_id[i] for i in cognition_ids if i in by_id]
+        request = ProposalRequest(
+            task=self.spec,
+            parent=context[0],
+            references=context[1:],
+            cognition=items,
+            node_id=node_id,
+            seed=self.seed * 1_000_003 + node_id,
+        )
+        try:
+            proposal = await self.proposer.propose(request)
+        except Exception as exc:  # noqa: BLE001 - a proposer bug costs one round, not the run
+            proposal = Proposal("", "", None, error=f"proposer raised {type(exc).__name__}: {exc}")
+        self._record_calls(node_id, proposal.llm_calls)
+        if proposal.program is not None:
+            self.failures_in_row = 0
+            self.db["nodes"].update(
+                node_id,
+                {
+                    "name": proposal.name,
+                    "motivation": proposal.motivation,
+                    "program": proposal.program,
+                    "program_hash": store.program_hash(proposal.program),
+                    "edit": proposal.edit,
+                },
+            )
+        return proposal
+
+    def _fail_proposal(self, node_id: int, proposal: Proposal) -> None:
+        self.failures_in_row += 1
+        self.db["nodes"].update(
+            node_id,
+            {
+                "name": proposal.name or f"node-{node_id}",
+                "motivation": proposal.motivation,
+                "status": "failed",
+                "success": 0,
+                "error_class": "proposal",
+                "feedback": proposal.error or "no program was proposed",
+                "edit": proposal.edit,
+                "metrics": "{}",
+            },
+        )
+
+    # ----------------------------------------------------------------- budget
+    def _should_stop(self, in_flight: int) -> str | None:
+        b = self.budget
+        if b.target_score is not None and self.best and self.best[0] >= b.target_score:
+            return f"target score {b.target_score} reached"
+        if b.max_evaluations is not None and self.evaluations + in_flight >= b.max_evaluations:
+            return f"max_evaluations={b.max_evaluations} reached"
+        if b.max_rounds is not None and self.rounds >= b.max_rounds:
+            return f"max_rounds={b.max_rounds} reached"
+        if b.max_seconds is not None and time.monotonic() - self.started >= b.max_seconds:
+            return f"max_seconds={b.max_seconds} reached"
+        if b.max_consecutive_failures and self.failures_in_row >= b.max_consecutive_failures:
+            return f"{self.failures_in_row} proposals in a row failed (see the nodes' feedback)"
+        return None
+
+    # ----------------------------------------------------------------- run
+    async def execute(self) -> dict[str, Any]:
+        self.started = time.monotonic()
+        self.run_id = self._start_run_row()
+        self._load_state()
+        self.executor = make_executor(self.executor_config, self.workers)
+        self.progress.start(self.spec.name, self.run_dir, self._stats())
+        status = "finished"
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            await self._seed_round()
+            await self._drive(stop)
+            if stop.is_set():
+                status, self.stop_reason = "interrupted", "interrupted by a signal"
+        except BaseException:
+            status = "crashed"
+            raise
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
+            self.executor.shutdown()
+            await self.proposer.aclose()
+            self.db["runs"].update(
+                self.run_id,
+                {"status": status, "stop_reason": self.stop_reason, "finished_at": store.now()},
+            )
+            self.progress.finish(status, self.stop_reason, self._stats())
+        return store.summary(self.db)
+
+    async def _drive(self, stop: asyncio.Event) -> None:
+        in_flight: set[asyncio.Task[None]] = set()
+        pending = [
+            row[0]
+            for row in self.db.execute(
+                "select id from nodes where status = 'pending' and id > 0 order by id"
+            ).fetchall()
+        ]
+        for node_id in pending:
+            in_flight.add(asyncio.create_task(self._round(node_id)))
+        unanalysed = self.db.execute(
+            "select id from nodes where status in (?, ?) and analysis is null and id > 0",
+            store.COMPLETED,
+        ).fetchall()
+        if self.analyzer_mode != "none":
+            for (node_id,) in unanalysed:
+                await self._analyze(node_id, None)
+        stopper = asyncio.create_task(stop.wait())
+        while True:
+            while not stop.is_set() and len(in_flight) < self.workers:
+                self.stop_reason = self._should_stop(len(in_flight))
+                if self.stop_reason:
+                    break
+                in_flight.add(asyncio.create_task(self._round(self._new_round_row())))
+            if not in_flight:
+                break
+            done, _ = await asyncio.wait(
+                in_flight | {stopper}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done - {stopper}:
+                in_flight.discard(task)
+                task.result()
+            if stop.is_set():
+                for task in in_flight:
+                    task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
+                break
+        stopper.cancel()

@@ -1,0 +1,190 @@
+"""The plugin manager: entry-point loading, the allow-list, built-ins and name registries.
+
+Installed plugins are found through the entry-point group ``harness``. The environment
+variable ``HARNESS_LOAD_PLUGINS`` (comma-separated entry-point or distribution names)
+limits which of them load; set it to an empty string to load none. ``HARNESS_PLUGINS``
+(comma-separated module names) registers extra plugin modules without packaging them, as
+``PYTEST_PLUGINS`` does; evaluation workers inherit it. Built-in samplers and proposers are
+plugins too, registered through the same hooks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from harness import hookspecs
+
+DEFAULT_PLUGINS = (
+    "harness.default_plugins.samplers",
+    "harness.default_plugins.proposers",
+)
+
+pm = pluggy.PluginManager("harness")
+pm.add_hookspecs(hookspecs)
+
+_loaded = False
+_tasks: dict[str, object] = {}
+_samplers: dict[str, Callable[..., Any]] = {}
+_proposers: dict[str, Callable[..., Any]] = {}
+
+
+class UnknownNameError(LookupError):
+    """An unknown task, sampler or proposer name; the message lists the choices."""
+
+
+def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
+    """The standard "unknown X" message tail: the closest choice and every choice."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(sorted(choices)) or "(none installed)"
+    return f"{hint} Available: {listed}."
+
+
+def _allowed() -> set[str] | None:
+    raw = os.environ.get("HARNESS_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _extra_modules() -> list[str]:
+    raw = os.environ.get("HARNESS_PLUGINS", "")
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _load_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    allowed = _allowed()
+    for ep in entry_points(group="harness"):
+        dist = ep.dist.name if ep.dist is not None else ""
+        if allowed is None or ep.name in allowed or dist in allowed:
+            pm.load_setuptools_entrypoints("harness", name=ep.name)
+
+
+def load_plugins() -> pluggy.PluginManager:
+    """Load built-ins and installed plugins once, then fill the name registries.
+
+    Raises :class:`pluggy.PluginValidationError` when a plugin implements a hook that does
+    not exist (a misspelled ``harness_*`` function fails loudly instead of being ignored).
+    """
+    global _loaded
+    if _loaded:
+        return pm
+    for module_name in DEFAULT_PLUGINS:
+        if pm.get_plugin(module_name) is None:
+            pm.register(importlib.import_module(module_name), name=module_name)
+    _load_entry_points()
+    for module_name in _extra_modules():
+        if pm.get_plugin(module_name) is None:
+            pm.register(importlib.import_module(module_name), name=module_name)
+    pm.check_pending()
+    _collect_registrations()
+    _loaded = True
+    return pm
+
+
+def reset() -> None:
+    """Forget registries so the next :func:`load_plugins` rebuilds them (tests use this)."""
+    global _loaded
+    _loaded = False
+    _tasks.clear()
+    _samplers.clear()
+    _proposers.clear()
+
+
+def _collect_registrations() -> None:
+    _tasks.clear()
+    _samplers.clear()
+    _proposers.clear()
+    for impl in pm.hook.harness_register_tasks.get_hookimpls():
+
+        def register_task(name: str, _plugin: object = impl.plugin) -> None:
+            if name in _tasks and _tasks[name] is not _plugin:
+                raise ValueError(
+                    f"task {name!r} is registered by two plugins: "
+                    f"{pm.get_name(_tasks[name])} and {pm.get_name(_plugin)}"
+                )
+            _tasks[name] = _plugin
+
+        impl.function(register=register_task)
+
+    def registrar(table: dict[str, Callable[..., Any]], kind: str) -> Callable[..., None]:
+        def register(name: str, factory: Callable[..., Any]) -> None:
+            if name in table and table[name] is not factory:
+                raise ValueError(f"{kind} {name!r} is registered twice")
+            table[name] = factory
+
+        return register
+
+    pm.hook.harness_register_samplers(register=registrar(_samplers, "sampler"))
+    pm.hook.harness_register_proposers(register=registrar(_proposers, "proposer"))
+
+
+def task_names() -> list[str]:
+    load_plugins()
+    return sorted(_tasks)
+
+
+def sampler_names() -> list[str]:
+    load_plugins()
+    return sorted(_samplers)
+
+
+def proposer_names() -> list[str]:
+    load_plugins()
+    return sorted(_proposers)
+
+
+def get_sampler_factory(name: str) -> Callable[..., Any]:
+    load_plugins()
+    if name not in _samplers:
+        raise UnknownNameError(f"Unknown sampler {name!r}." + did_you_mean(name, list(_samplers)))
+    return _samplers[name]
+
+
+def get_proposer_factory(name: str) -> Callable[..., Any]:
+    load_plugins()
+    if name not in _proposers:
+        raise UnknownNameError(
+            f"Unknown llm back-end {name!r}." + did_you_mean(name, list(_proposers))
+        )
+    return _proposers[name]
+
+
+def task_hook(task: str, hook_name: str) -> Any:
+    """A hook caller that reaches only the plugin owning ``task`` (plus non-task plugins)."""
+    load_plugins()
+    if task not in _tasks:
+        raise UnknownNameError(f"Unknown task {task!r}." + did_you_mean(task, list(_tasks)))
+    owner = _tasks[task]
+    others = [p for p in set(_tasks.values()) if p is not owner]
+    return pm.subset_hook_caller(hook_name, remove_plugins=others)
+
+
+def plugin_info(include_builtins: bool = False) -> list[dict[str, Any]]:
+    """Name, distribution, version and implemented hooks of every loaded plugin."""
+    load_plugins()
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        if plugin is None or (name in DEFAULT_PLUGINS and not include_builtins):
+            continue
+        dist = dists.get(id(plugin))
+        hooks = sorted(caller.name for caller in (pm.get_hookcallers(plugin) or []))
+        rows.append(
+            {
+                "name": name,
+                "distribution": dist.project_name if dist else None,
+                "version": dist.version if dist else None,
+                "hooks": hooks,
+                "tasks": sorted(t for t, owner in _tasks.items() if owner is plugin),
+            }
+        )
+    return rows

@@ -1,0 +1,1 @@
+"""Samplers choose the context nodes (parent first, then references) of each round."""

@@ -1,0 +1,71 @@
+"""The command line as a user meets it: errors with hints, eval, status, plugins."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_missing_task_lists_installed_tasks(cli):
+    result = cli("run")
+    assert result.returncode == 2
+    assert "No task selected" in result.stderr and "toy" in result.stderr
+
+
+def test_unknown_task_says_did_you_mean(cli):
+    result = cli("run", "+task=tyo")
+    assert result.returncode == 2
+    assert "Did you mean 'toy'?" in result.stderr
+
+
+def test_unknown_sampler_says_did_you_mean(cli):
+    result = cli("run", "+task=toy", "sampler=ucb")
+    assert result.returncode == 2 and "Did you mean 'ucb1'?" in result.stderr
+
+
+def test_run_then_status_json(tmp_path, cli):
+    run_dir = tmp_path / "r"
+    result = cli("run", "+task=toy", "run.max_evaluations=6", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr
+    assert "evaluated 6" in result.stdout
+    status = json.loads(cli("status", str(run_dir), "--json").stdout)
+    assert status["nodes"] == 6 and status["evaluated"] == 6
+    assert status["status"] == "finished" and status["best_known"] == 10.0
+    for key in ("failed", "best_score", "seed_score", "llm_calls", "tokens_in", "tokens_out"):
+        assert key in status
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+
+
+def test_multirun_makes_one_directory_per_combination(tmp_path, cli):
+    result = cli(
+        "run", "-m", "+task=toy", "sampler=ucb1,random", "seed=0,1",
+        "run.max_evaluations=3", f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr
+    dbs = sorted(tmp_path.glob("*/harness.db"))
+    assert len(dbs) == 4
+
+
+def test_eval_reports_success_and_failure(tmp_path, cli):
+    good = tmp_path / "good.py"
+    good.write_text("def f():\n    return 4.0\n")
+    result = cli("eval", "+task=toy", "--program", str(good), "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["success"] is True and payload["score"] == 4.0
+
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    raise ValueError('nope')\n")
+    payload = json.loads(cli("eval", "+task=toy", "--program", str(bad), "--json").stdout)
+    assert payload["success"] is False and "ValueError: nope" in payload["feedback"]
+
+
+def test_eval_usage_errors_exit_non_zero(tmp_path, cli):
+    assert cli("eval", "+task=toy", "--program", str(tmp_path / "missing.py")).returncode == 2
+    prog = tmp_path / "p.py"
+    prog.write_text("def f():\n    return 1\n")
+    assert cli("eval", "--program", str(prog)).returncode == 2
+    assert cli("eval", "+task=nope", "--program", str(prog)).returncode == 2
+
+
+def test_status_of_a_non_run_directory_is_an_error(tmp_path, cli):
+    assert cli("status", str(tmp_path)).returncode == 2

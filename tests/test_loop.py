@@ -1,0 +1,82 @@
+"""The evolve loop end to end with the offline proposer and the real sandbox."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import compose_config, run_loop
+
+from harness import db as store
+from harness.loop import Run, RunError
+
+
+def test_offline_run_improves_on_the_seed(tmp_path):
+    summary = run_loop(tmp_path, "+task=toy", "run.max_evaluations=16", "seed=1")
+    assert summary["status"] == "finished"
+    assert summary["evaluated"] == 16
+    assert summary["seed_score"] == pytest.approx(1.5)
+    assert summary["best_score"] > summary["seed_score"]
+    db = store.open_db(tmp_path)
+    nodes = list(db["nodes"].rows_where(order_by="id"))
+    assert [n["id"] for n in nodes] == list(range(16))
+    assert all(n["status"] in ("evaluated", "failed") for n in nodes)
+    assert all(n["analysis"] for n in nodes), "the deterministic analyzer ran for every node"
+    child = nodes[5]
+    assert json.loads(child["parent_ids"]) and child["program_hash"]
+    assert "Against node" in child["analysis"]
+    assert (tmp_path / "best_program.py").read_text() == store.get_node(
+        db, summary["best_node"]
+    )["program"]
+    run = db["runs"].get(1)
+    assert run["status"] == "finished" and "max_evaluations" in run["stop_reason"]
+    assert "harness-toy" in run["plugin_versions"] or "harness_toy" in run["plugin_versions"]
+
+
+def test_same_seed_same_run_with_one_worker(tmp_path):
+    args = ("+task=toy", "run.max_evaluations=8", "run.workers=1", "seed=4")
+    run_loop(tmp_path / "a", *args)
+    run_loop(tmp_path / "b", *args)
+    programs = [
+        [r["program"] for r in store.open_db(tmp_path / d)["nodes"].rows_where(order_by="id")]
+        for d in ("a", "b")
+    ]
+    assert programs[0] == programs[1]
+
+
+def test_budgets_stop_the_run(tmp_path):
+    summary = run_loop(tmp_path / "r", "+task=toy", "run.max_evaluations=null", "run.max_rounds=3")
+    assert summary["nodes"] == 4 and "max_rounds" in summary["stop_reason"]
+    summary = run_loop(
+        tmp_path / "t", "+task=toy", "run.max_evaluations=50", "run.target_score=1.0"
+    )
+    assert summary["nodes"] <= 3 and "target score" in summary["stop_reason"]
+
+
+def test_cognition_items_are_retrieved_and_linked(tmp_path):
+    run_loop(tmp_path, "+task=toy", "run.max_evaluations=5", "cognition.threshold=-1")
+    db = store.open_db(tmp_path)
+    assert db["cognition"].count == 2
+    linked = [json.loads(r["cognition_ids"]) for r in db["nodes"].rows_where("id > 0")]
+    assert any(linked)
+
+
+def test_no_analyzer_ablation_stores_no_analysis(tmp_path):
+    run_loop(tmp_path, "+task=toy", "run.max_evaluations=4", "analyzer=none")
+    rows = list(store.open_db(tmp_path)["nodes"].rows)
+    assert all(not r["analysis"] for r in rows)
+
+
+def test_a_failing_seed_is_recorded_and_the_run_goes_on(tmp_path):
+    summary = run_loop(tmp_path, "+task=toy", "task.seed_program=broken", "run.max_rounds=2")
+    node0 = store.get_node(store.open_db(tmp_path), 0)
+    assert node0["status"] == "failed" and node0["error_class"] == "syntax"
+    assert summary["nodes"] == 3
+
+
+def test_unknown_seed_program_is_a_clear_error(tmp_path):
+    cfg = compose_config("+task=toy", "task.seed_program=nope")
+    with pytest.raises(RunError, match="Unknown seed program 'nope'.*Available: broken, seed"):
+        import asyncio
+
+        asyncio.run(Run(cfg, tmp_path).execute())

@@ -1,0 +1,317 @@
+"""The ``openai`` back-end against a scripted loopback server (no network, no model)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from harness.llm.base import (
+    Analysis,
+    AnalysisRequest,
+    NodeView,
+    Proposal,
+    ProposalRequest,
+)
+from harness.llm.openai_proposer import OpenAIProposer, create
+from harness.llm.prompts import analyzer_prompt, parse_analysis, researcher_prompt
+from harness.task import CognitionItem, TaskSpec
+from harness.testing_llm_server import FakeLLMServer, Fault
+
+PARENT_PROGRAM = """\
+def solve(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+"""
+
+TASK = TaskSpec(name="sum", description="Compute the sum below n quickly.", entry="solve")
+
+
+def parent(**changes: Any) -> NodeView:
+    fields: dict[str, Any] = {
+        "id": 3,
+        "name": "loop-sum",
+        "program": PARENT_PROGRAM,
+        "score": 0.4217,
+        "success": True,
+        "motivation": "baseline loop",
+        "analysis": "slow for large n",
+        "feedback": "ran 1.2 s",
+        "metrics": {"runtime_s": 1.2},
+    }
+    return NodeView(**{**fields, **changes})
+
+
+def proposal_request(**changes: Any) -> ProposalRequest:
+    fields: dict[str, Any] = {
+        "task": TASK,
+        "parent": parent(),
+        "references": [parent(id=1, name="ref-node", score=0.3, program="def solve(n): ...")],
+        "cognition": [CognitionItem("Use the closed form n*(n-1)//2.", source="gauss-note")],
+        "node_id": 7,
+        "seed": 0,
+    }
+    return ProposalRequest(**{**fields, **changes})
+
+
+DIFF_ANSWER = """\
+<name>closed-form</name>
+<motivation>Gauss's formula removes the loop.</motivation>
+<<<<<<< SEARCH
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+=======
+    return n * (n - 1) // 2
+>>>>>>> REPLACE
+"""
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as fake:
+        yield fake
+
+
+def make(server: FakeLLMServer, **config: Any) -> OpenAIProposer:
+    settings = {"base_url": server.base_url, "model": "test-model", "max_retries": 0}
+    settings["timeout_s"] = 5
+    return create({**settings, **config})
+
+
+def propose(proposer: OpenAIProposer, request: ProposalRequest | None = None) -> Proposal:
+    async def run() -> Proposal:
+        try:
+            return await proposer.propose(request or proposal_request())
+        finally:
+            await proposer.aclose()
+
+    return asyncio.run(run())
+
+
+def analyze(proposer: OpenAIProposer, request: AnalysisRequest) -> Analysis:
+    async def run() -> Analysis:
+        try:
+            return await proposer.analyze(request)
+        finally:
+            await proposer.aclose()
+
+    return asyncio.run(run())
+
+
+def test_valid_diff_gives_edited_program(server):
+    server.enqueue(DIFF_ANSWER)
+    result = propose(make(server))
+    assert result.error is None
+    assert result.program == "def solve(n):\n    return n * (n - 1) // 2\n"
+    assert (result.name, result.edit) == ("closed-form", "diff")
+    assert result.motivation == "Gauss's formula removes the loop."
+    (call,) = result.llm_calls
+    assert (call.role, call.model, call.error) == ("researcher", "test-model", None)
+    assert call.response == DIFF_ANSWER
+    assert call.tokens_in > 0 and call.tokens_out > 0 and call.latency_s > 0
+    assert json.loads(call.request)[1]["role"] == "user"
+
+
+def test_full_rewrite(server):
+    server.enqueue(
+        "<name>fast</name>\n<code>\n```python\ndef solve(n):\n    return 0\n```\n</code>"
+    )
+    result = propose(make(server, edit_mode="full"))
+    assert (result.program, result.edit) == ("def solve(n):\n    return 0", "full")
+    assert "<code>" in server.requests[0]["messages"][0]["content"]
+
+
+def test_malformed_answer_fails_cleanly_with_fallback_name(server):
+    server.enqueue("I think we should use a formula.")
+    result = propose(make(server))
+    assert result.program is None
+    assert "neither a <code> block nor SEARCH/REPLACE blocks" in result.error
+    assert (result.name, result.motivation) == ("node-7", "")
+    assert result.llm_calls[0].response == "I think we should use a formula."
+
+
+def test_http_500_is_retried_then_reported(server):
+    server.enqueue(*[Fault(status=500, retry_after=0.01)] * 2)
+    result = propose(make(server, max_retries=1))
+    assert result.program is None
+    assert "HTTP 500" in result.error and "2 attempt(s)" in result.error
+    assert len(server.requests) == 2
+    assert result.llm_calls[0].error == result.error
+
+
+def test_rate_limit_then_success(server):
+    server.enqueue(Fault(status=429, retry_after=0.01), DIFF_ANSWER)
+    result = propose(make(server, max_retries=1))
+    assert result.error is None and result.program is not None
+    assert len(server.requests) == 2
+
+
+def test_unmatched_search_reports_block_and_hint(server):
+    server.enqueue(DIFF_ANSWER.replace("    total = 0", "    total = 1"))
+    result = propose(make(server))
+    assert result.program is None
+    assert "diff block 1 of 1 did not apply" in result.error
+    assert "most similar program line 2: '    total = 0'" in result.error
+    assert result.name == "closed-form"
+
+
+def test_analyze_returns_analysis_text(server):
+    server.enqueue("<think>hmm</think>Sure.\n<analysis>\nFaster: 0.42 -> 0.9.\n</analysis>")
+    node = parent(id=7, score=0.9, program="def solve(n):\n    return n * (n - 1) // 2\n")
+    request = AnalysisRequest(task=TASK, node=node, reference=parent())
+    result = analyze(make(server), request)
+    assert result.text == "Faster: 0.42 -> 0.9."
+    assert result.llm_calls[0].role == "analyzer"
+    prompt = server.requests[0]["messages"][1]["content"]
+    assert "0.4217" in prompt and "0.9" in prompt and "-    total = 0" in prompt
+
+
+def test_analyze_failure_is_reported_not_raised(server):
+    server.enqueue(Fault(status=503))
+    result = analyze(make(server), AnalysisRequest(task=TASK, node=parent(), reference=None))
+    assert result.text.startswith("analysis unavailable: LLM request failed: HTTP 503")
+    assert result.llm_calls[0].error is not None
+
+
+def test_prompt_shows_scores_and_cognition(server):
+    server.enqueue(DIFF_ANSWER)
+    propose(make(server))
+    system, user = (m["content"] for m in server.requests[0]["messages"])
+    assert "0.4217" in user and "0.3 " in user
+    assert "Use the closed form n*(n-1)//2. (source: gauss-note)" in user
+    assert PARENT_PROGRAM in user
+    assert "<<<<<<< SEARCH" in system and "EVOLVE-BLOCK-START" in system
+
+
+def test_request_carries_key_and_settings(server, monkeypatch):
+    monkeypatch.setenv("MY_TEST_KEY", "sk-test-123")
+    server.enqueue(DIFF_ANSWER)
+    propose(make(server, api_key_env="MY_TEST_KEY", temperature=0.3, max_tokens=777))
+    assert server.headers[0]["authorization"] == "Bearer sk-test-123"
+    body = server.requests[0]
+    assert (body["model"], body["temperature"], body["max_tokens"]) == ("test-model", 0.3, 777)
+
+
+def test_missing_key_sends_placeholder_and_extra_body_passes_through(server, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    server.enqueue(DIFF_ANSWER)
+    propose(make(server, extra_body={"top_k": 20}, temperature=None))
+    assert server.headers[0]["authorization"] == "Bearer EMPTY"
+    assert server.requests[0]["top_k"] == 20 and "temperature" not in server.requests[0]
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault(kind="malformed"), "malformed response"),
+        (Fault(kind="timeout", delay=3), "timed out after 0.3 s"),
+        (Fault(kind="disconnect"), "cannot connect to http://127.0.0.1"),
+    ],
+)
+def test_transport_faults_give_clear_errors(server, fault, expected):
+    server.enqueue(fault)
+    result = propose(make(server, timeout_s=0.3))
+    assert result.program is None
+    assert expected in result.error
+    assert result.llm_calls[0].error == result.error
+
+
+def test_empty_content_is_an_error(server):
+    server.enqueue("   ")
+    result = propose(make(server))
+    assert result.program is None and "empty answer" in result.error
+
+
+def test_truncated_answer_is_flagged(server):
+    server.enqueue(
+        Fault(kind="length", content="<name>x</name><code>\ndef solve(n):\n    return (")
+    )
+    result = propose(make(server, edit_mode="full", max_tokens=50))
+    assert "syntax error" in result.error
+    assert "cut off at max_tokens=50" in result.error
+
+
+def test_config_validation(monkeypatch):
+    with pytest.raises(ValueError, match="needs a model name"):
+        create({})
+    with pytest.raises(ValueError, match=r"unknown openai proposer option\(s\) \['temprature'\]"):
+        create({"model": "m", "temprature": 0.1})
+    with pytest.raises(ValueError, match="edit_mode"):
+        create({"model": "m", "edit_mode": "patch"})
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    proposer = create({"model": "m", "name": "openai"})
+    assert (proposer.name, proposer.model, proposer.edit_mode) == ("openai", "m", "diff")
+    assert (proposer.temperature, proposer.max_tokens, proposer.max_retries) == (0.7, 4096, 2)
+    asyncio.run(proposer.aclose())
+
+
+def test_prompt_budget_trims_references_first_never_the_parent():
+    big_reference = parent(id=1, name="huge", program="x = 1\n" * 5000, analysis="a" * 5000)
+    request = proposal_request(references=[big_reference])
+    roomy = researcher_prompt(request, "diff", 200_000)
+    assert "x = 1\n" * 5000 in roomy[1]["content"]
+    messages = researcher_prompt(request, "diff", 6000)
+    total = sum(len(m["content"]) for m in messages)
+    assert total <= 6000
+    user = messages[1]["content"]
+    assert PARENT_PROGRAM in user and "0.4217" in user
+    assert "cut to fit the prompt budget" in user or "omitted to fit" in user
+    assert "x = 1\n" * 100 not in user
+    tiny = researcher_prompt(request, "diff", 10)
+    assert PARENT_PROGRAM in tiny[1]["content"]
+
+
+def test_analyzer_prompt_keeps_feedback_tail():
+    node = parent(feedback="noise\n" * 3000 + "ZeroDivisionError: division by zero")
+    messages = analyzer_prompt(AnalysisRequest(task=TASK, node=node, reference=None), 5000)
+    assert sum(len(m["content"]) for m in messages) <= 5000
+    assert "ZeroDivisionError: division by zero" in messages[1]["content"]
+    assert "<analysis>" in messages[0]["content"]
+
+
+def test_parse_analysis_without_tag():
+    assert parse_analysis("  plain words  ") == "plain words"
+    assert parse_analysis("<analysis>open ended") == "open ended"
+
+
+def test_fake_server_models_and_default_callable():
+    with FakeLLMServer(default=lambda body: f"echo {body['model']}") as fake:
+
+        async def run() -> tuple[str | None, list[str]]:
+            import openai
+
+            client = openai.AsyncOpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
+            try:
+                reply = await client.chat.completions.create(
+                    model="m1", messages=[{"role": "user", "content": "hi"}]
+                )
+                models = [m.id async for m in client.models.list()]
+                return reply.choices[0].message.content, models
+            finally:
+                await client.close()
+
+        assert asyncio.run(run()) == ("echo m1", ["fake-model"])
+        assert fake.pending == 0 and len(fake.requests) == 1
+
+
+def test_concurrent_proposals_share_one_client():
+    with FakeLLMServer(default=DIFF_ANSWER) as fake:
+        proposer = make(fake)
+
+        async def run() -> list[Proposal]:
+            try:
+                requests = [proposal_request(node_id=i) for i in range(6)]
+                return list(await asyncio.gather(*(proposer.propose(r) for r in requests)))
+            finally:
+                await proposer.aclose()
+
+        results = asyncio.run(run())
+    assert all(r.program and r.error is None for r in results)
+    assert len(fake.requests) == 6

@@ -1,0 +1,77 @@
+"""Whole runs against a real OpenAI-compatible HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+from harness import db as store
+from harness.testing_llm_server import Fault, FakeLLMServer
+
+
+def rewrite(body: str, name: str = "cand") -> str:
+    program = f"# EVOLVE-BLOCK-START\n{body}# EVOLVE-BLOCK-END\n"
+    return f"<name>{name}</name><motivation>try it</motivation><code>{program}</code>"
+
+
+ANALYSIS = "<analysis>It returned a bigger number.</analysis>"
+
+
+def _answer(request: dict) -> str:
+    prompt = json.dumps(request["messages"])
+    return ANALYSIS if "<analysis>" in prompt else rewrite("def f():\n    return 5.0\n")
+
+
+def test_run_with_llm_openai(tmp_path, cli):
+    with FakeLLMServer(default=_answer) as server:
+        run_dir = tmp_path / "run"
+        result = cli(
+            "run", "+task=toy", "llm=openai", f"llm.base_url={server.base_url}",
+            "llm.model=scripted", "llm.max_retries=0", "run.max_evaluations=4",
+            "run.workers=1", f"hydra.run.dir={run_dir}",
+            env={"OPENAI_API_KEY": "sk-test-secret"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert server.requests, "the server was called"
+    db = store.open_db(run_dir)
+    children = list(db["nodes"].rows_where("id > 0", order_by="id"))
+    assert children and all(n["score"] == 5.0 for n in children)
+    assert all(n["analysis"] == "It returned a bigger number." for n in children)
+    roles = {row["role"] for row in db["llm_calls"].rows}
+    assert roles == {"researcher", "analyzer"}
+    status = json.loads(cli("status", str(run_dir), "--json").stdout)
+    assert status["llm_calls"] >= 2 * len(children) and status["tokens_in"] > 0
+
+
+def test_hostile_and_broken_answers_become_failed_nodes(tmp_path, cli):
+    secrets = "def f():\n    import os\n    return float(sum(1 for k in os.environ if 'SECRET' in k or 'KEY' in k))\n"
+    hog = "def f():\n    x = bytearray(4 * 1024 ** 3)\n    return 1.0\n"
+    loop = "def f():\n    while True:\n        pass\n"
+    with FakeLLMServer(default=ANALYSIS) as server:
+        server.enqueue(
+            rewrite(loop, "loop"),
+            rewrite(hog, "hog"),
+            rewrite(secrets, "env"),
+            "I would rather not write code today.",
+            Fault(status=500),
+            "<name>diff</name><motivation>m</motivation>\n<<<<<<< SEARCH\nno such line\n"
+            "=======\nx\n>>>>>>> REPLACE\n",
+        )
+        run_dir = tmp_path / "run"
+        result = cli(
+            "run", "+task=toy", "llm=openai", f"llm.base_url={server.base_url}",
+            "llm.model=scripted", "llm.max_retries=0", "run.max_rounds=6", "run.workers=1",
+            "run.max_evaluations=null", "task.timeout_s=2", "task.memory_mb=256",
+            "analyzer=deterministic", f"hydra.run.dir={run_dir}",
+            env={"OPENAI_API_KEY": "sk-test-secret", "MY_SECRET": "hunter2"},
+        )
+        assert result.returncode == 0, result.stderr
+    db = store.open_db(run_dir)
+    nodes = {n["name"]: n for n in db["nodes"].rows_where("id > 0")}
+    assert nodes["loop"]["error_class"] == "timeout" and "timed out" in nodes["loop"]["feedback"]
+    assert nodes["hog"]["error_class"] == "memory"
+    assert nodes["env"]["status"] == "evaluated" and nodes["env"]["score"] == 0.0
+    failed_proposals = [n for n in db["nodes"].rows_where("error_class = 'proposal'")]
+    assert len(failed_proposals) == 3
+    feedback = " ".join(n["feedback"] for n in failed_proposals)
+    assert "neither" in feedback and "500" in feedback and "SEARCH" in feedback
+    assert store.summary(db)["status"] == "finished"

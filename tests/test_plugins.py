@@ -1,0 +1,92 @@
+"""Plugin loading: entry points, the allow-list, loud failures, dispatch by task name."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from harness import plugins
+from harness.hookspecs import hookimpl
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugin-hooks.md"
+
+
+def test_installed_entry_point_plugin_and_env_plugin_are_listed(cli):
+    rows = json.loads(cli("plugins", "--json").stdout)
+    by_name = {row["name"]: row for row in rows}
+    assert "circle_packing" in by_name, "the pip-installed plugin loads through its entry point"
+    circle = by_name["circle_packing"]
+    assert circle["distribution"] == "harness-circle-packing" and circle["version"]
+    assert "harness_evaluate" in circle["hooks"] and circle["tasks"] == ["circle_packing"]
+    assert by_name["harness_toy"]["tasks"] == ["toy"]
+
+
+def test_allow_list_limits_entry_point_plugins(cli):
+    none = json.loads(cli("plugins", "--json", env={"HARNESS_LOAD_PLUGINS": ""}).stdout)
+    assert "circle_packing" not in {row["name"] for row in none}
+    some = json.loads(
+        cli("plugins", "--json", env={"HARNESS_LOAD_PLUGINS": "harness-circle-packing"}).stdout
+    )
+    assert "circle_packing" in {row["name"] for row in some}
+
+
+def test_builtins_are_plugins_too(cli):
+    rows = json.loads(cli("plugins", "--json", "--all").stdout)
+    hooks = {h for row in rows for h in row["hooks"]}
+    assert {"harness_register_samplers", "harness_register_proposers"} <= hooks
+
+
+def test_misspelled_hook_implementation_fails_loudly(tmp_path, cli):
+    (tmp_path / "typo_plugin.py").write_text(
+        "from harness import hookimpl\n\n@hookimpl\ndef harness_evalute(config, program):\n"
+        "    return None\n"
+    )
+    env = {"HARNESS_PLUGINS": "harness_toy,typo_plugin",
+           "PYTHONPATH": f"{tmp_path}:{Path(__file__).parent / 'toy'}"}
+    result = cli("plugins", env=env)
+    assert result.returncode == 1
+    assert "harness_evalute" in result.stderr and "HARNESS_LOAD_PLUGINS" in result.stderr
+
+
+class _Spy:
+    """A second task plugin that would answer every domain hook if it were asked."""
+
+    calls: list[str] = []
+
+    @hookimpl
+    def harness_register_tasks(self, register):
+        register("spy")
+
+    @hookimpl
+    def harness_task_spec(self, config):
+        self.calls.append(config["name"])
+        from harness import TaskSpec
+
+        return TaskSpec(name="spy", description="", entry="f")
+
+
+def test_domain_hooks_reach_only_the_owning_plugin():
+    plugins.load_plugins()
+    spy = _Spy()
+    plugins.pm.register(spy, name="spy")
+    plugins.reset()
+    try:
+        assert "spy" in plugins.task_names()
+        spec = plugins.task_hook("toy", "harness_task_spec")(config={"name": "toy"})
+        assert spec.name == "toy" and _Spy.calls == []
+        assert plugins.task_hook("spy", "harness_task_spec")(config={"name": "spy"}).name == "spy"
+        assert _Spy.calls == ["spy"]
+    finally:
+        plugins.pm.unregister(spy)
+        plugins.reset()
+
+
+def test_every_hook_is_documented_with_its_signature():
+    text = DOCS.read_text()
+    for name in dir(plugins.pm.hook):
+        if not name.startswith("harness_"):
+            continue
+        caller = getattr(plugins.pm.hook, name)
+        signature = f"{name}({', '.join(caller.spec.argnames)})"
+        assert re.search(rf"^### `{re.escape(signature)}`", text, re.M), signature

@@ -1,0 +1,373 @@
+"""Tests for harness.sandbox: real child processes, real limits, real bubblewrap where it works."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import secrets
+import socket
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import sandbox
+from harness.sandbox import CandidateRun, Limits, run_candidate, scrubbed_env
+
+FAST = Limits(timeout_s=20)
+BWRAP_OK = sandbox.bwrap_available()
+needs_bwrap = pytest.mark.skipif(not BWRAP_OK, reason="bubblewrap missing or its probe failed")
+
+
+@pytest.fixture(
+    params=["none", pytest.param("bwrap", marks=needs_bwrap)],
+)
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once without isolation and once inside bubblewrap."""
+    monkeypatch.setenv("HARNESS_SANDBOX", request.param)
+    return request.param
+
+
+def run(program: str, tmp_path: Path, entry: str = "main", **kw: Any) -> CandidateRun:
+    limits = kw.pop("limits", FAST)
+    return run_candidate(
+        textwrap.dedent(program), entry, limits=limits, workdir=tmp_path / "work", **kw
+    )
+
+
+def marker() -> str:
+    """A unique, valid `sleep` argument to find the candidate's processes by their cmdline."""
+    return f"{10**6 + secrets.randbelow(10**6)}.{secrets.randbelow(10**6)}"
+
+
+def processes_with(text: str) -> list[int]:
+    """Live (non-zombie: those have an empty cmdline) processes whose argv contains ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if text.encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_returns_value_numpy_and_kwargs(mode: str, tmp_path: Path) -> None:
+    r = run(
+        """
+        import numpy as np
+        import scipy.optimize
+
+        def main(n, scale=1.0):
+            x = scipy.optimize.minimize_scalar(lambda t: (t - 2) ** 2).x
+            return {"arr": np.arange(n) * scale, "x": np.float64(round(x)), "t": (1, 2),
+                    "nan": float("nan")}
+        """,
+        tmp_path,
+        args=(3,),
+        kwargs={"scale": 2},
+        limits=Limits(timeout_s=30),  # default 2048 MB: numpy + scipy must import under it
+    )
+    assert r.ok, r.feedback()
+    assert r.value["arr"] == [0, 2, 4]
+    assert r.value["x"] == 2.0 and r.value["t"] == [1, 2]
+    assert r.value["nan"] != r.value["nan"]
+    assert r.sandboxed == (mode == "bwrap")
+    assert r.error_class is None and r.seconds > 0
+
+
+def test_exception_reports_candidate_traceback(mode: str, tmp_path: Path) -> None:
+    r = run(
+        """
+        def helper(x):
+            raise ValueError(f"boom {x}")
+
+        def main():
+            return helper(42)
+        """,
+        tmp_path,
+    )
+    assert not r.ok and r.error_class == "exception"
+    assert r.error == "ValueError: boom 42"
+    assert 'candidate.py", line 3, in helper' in r.traceback
+    assert 'candidate.py", line 6, in main' in r.traceback
+    assert "_sandbox_runner" not in r.traceback
+    feedback = r.feedback()
+    assert "[exception]" in feedback and "boom 42" in feedback and "line 3" in feedback
+
+
+def test_syntax_error(mode: str, tmp_path: Path) -> None:
+    r = run("def main():\n    return 1\n\ndef broken(:\n    pass\n", tmp_path)
+    assert r.error_class == "syntax"
+    assert r.error is not None and r.error.startswith("SyntaxError:") and "line 4" in r.error
+
+
+def test_missing_entry_lists_functions(tmp_path: Path) -> None:
+    r = run("def solve():\n    return 1\n", tmp_path)
+    assert r.error_class == "missing_entry"
+    assert r.error is not None and "'main'" in r.error and "solve" in r.error
+
+
+def test_unserializable_value(tmp_path: Path) -> None:
+    r = run("def main():\n    return object()\n", tmp_path)
+    assert r.error_class == "unserializable"
+    assert r.error is not None and "not JSON serializable" in r.error
+
+
+@pytest.mark.parametrize(
+    ("body", "error_class", "text"),
+    [
+        ("os.kill(os.getpid(), signal.SIGKILL)", "crash", "SIGKILL"),
+        ("os._exit(0)", "crash", "without returning a result"),
+        ("sys.exit(3)", "exception", "SystemExit: 3"),
+    ],
+)
+def test_abnormal_exits(mode: str, tmp_path: Path, body: str, error_class: str, text: str) -> None:
+    r = run(f"import os, signal, sys\n\ndef main():\n    {body}\n", tmp_path)
+    assert r.error_class == error_class
+    assert r.error is not None and text in r.error
+
+
+def test_timeout_kills_whole_process_group(mode: str, tmp_path: Path) -> None:
+    tag = marker()
+    r = run(
+        f"""
+        import os, subprocess, time
+
+        def main():
+            child = subprocess.Popen(["sleep", "{tag}"])
+            forked = os.fork()
+            if forked == 0:
+                os.execvp("sleep", ["sleep", "{tag}"])
+            with open("pids.json", "w") as f:
+                f.write("[%d, %d]" % (child.pid, forked))
+            while True:
+                time.sleep(0.05)
+        """,
+        tmp_path,
+        limits=Limits(timeout_s=1),
+    )
+    assert r.error_class == "timeout" and r.error == "timed out after 1 s"
+    assert 1 <= r.seconds < 5
+    pids = json.loads((tmp_path / "work" / "pids.json").read_text())
+    assert processes_with(tag) == []
+    if mode == "none":  # under bwrap these are pid-namespace pids, meaningless out here
+        assert all(gone(pid) for pid in pids)
+
+
+def test_background_child_killed_after_normal_return(mode: str, tmp_path: Path) -> None:
+    tag = marker()
+    r = run(
+        f"""
+        import subprocess
+
+        def main():
+            subprocess.Popen(["sleep", "{tag}"])
+            return "done"
+        """,
+        tmp_path,
+    )
+    assert r.ok and r.value == "done"
+    assert processes_with(tag) == []
+
+
+def test_memory_limit(mode: str, tmp_path: Path) -> None:
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    r = run(
+        "def main():\n    return len(bytearray(4 * 1024**3))\n",
+        tmp_path,
+        limits=Limits(timeout_s=20, memory_mb=256),
+    )
+    assert r.error_class == "memory" and r.error == "memory limit exceeded (256 MB)"
+    assert "line 2" in r.traceback
+    assert resource.getrlimit(resource.RLIMIT_AS) == before  # the evaluator is untouched
+    assert len(bytearray(300 * 1024**2)) == 300 * 1024**2
+
+
+def test_cpu_limit(mode: str, tmp_path: Path) -> None:
+    r = run(
+        "def main():\n    while True:\n        pass\n",
+        tmp_path,
+        limits=Limits(timeout_s=10, cpu_s=1),
+    )
+    assert r.error_class == "cpu" and r.error == "CPU time limit exceeded (1 s)"
+    assert r.seconds < 5
+
+
+def test_file_size_limit(mode: str, tmp_path: Path) -> None:
+    r = run(
+        "def main():\n    open('big.bin', 'wb').write(b'x' * (2 * 1024**2))\n",
+        tmp_path,
+        limits=Limits(timeout_s=20, file_size_mb=1),
+    )
+    assert r.error_class == "file_size" and r.error == "file size limit exceeded (1 MB)"
+
+
+def test_environment_is_scrubbed(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HARNESS_TEST_API_KEY", "sk-secret")
+    monkeypatch.setenv("MY_TOKEN", "tok")
+    monkeypatch.setenv("HARNESS_TEST_PLAIN", "visible")
+    r = run("import os\n\ndef main():\n    return dict(os.environ)\n", tmp_path)
+    assert r.ok, r.feedback()
+    env = r.value
+    assert "HARNESS_TEST_API_KEY" not in env and "MY_TOKEN" not in env
+    assert env["HARNESS_TEST_PLAIN"] == "visible"
+    work = (tmp_path / "work").resolve()
+    assert Path(env["HOME"]).parent == work and Path(env["TMPDIR"]).parent == work
+    assert env["PYTHONHASHSEED"] == "0" and env["OPENBLAS_NUM_THREADS"] == "1"
+
+
+def test_scrubbed_env_helper() -> None:
+    env = scrubbed_env({"AWS_SECRET_ACCESS_KEY": "x", "db_password": "y", "PATH": "/bin"})
+    assert env["PATH"] == "/bin"
+    assert "AWS_SECRET_ACCESS_KEY" not in env and "db_password" not in env
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_output_flood_is_capped(mode: str, tmp_path: Path) -> None:
+    r = run(
+        """
+        import sys
+
+        def main():
+            sys.stdout.write("x" * 50_000_000)
+            print("tail-end")
+            return 1
+        """,
+        tmp_path,
+        limits=Limits(timeout_s=20, max_output_bytes=1000),
+    )
+    assert r.ok, r.feedback()
+    assert r.stdout.startswith("[... ") and "bytes truncated ...]" in r.stdout
+    assert r.stdout.endswith("tail-end\n") and len(r.stdout) < 1100
+    assert len(r.feedback()) < 3000
+
+
+def test_candidate_cannot_forge_its_result(mode: str, tmp_path: Path) -> None:
+    r = run(
+        """
+        import glob, json
+
+        def main():
+            argv = open("/proc/self/cmdline", "rb").read().split(b"\\0")
+            paths = [a.decode() for a in argv if b".result-" in a] + glob.glob(".result-*")
+            for path in paths:
+                with open(path, "w") as f:
+                    json.dump({"ok": True, "value": 1e9}, f)
+            assert paths
+            return 1
+        """,
+        tmp_path,
+    )
+    assert r.ok and r.value == 1, r.feedback()
+
+
+@needs_bwrap
+def test_bwrap_filesystem_is_read_only_outside_workdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
+    scores = tmp_path / "scores.json"  # an evaluator file next to the workdir, under /tmp
+    scores.write_text('{"best": 0.5}')
+    name = f"harness-sandbox-{secrets.token_hex(4)}"
+    read_only = [f"/{name}", str(Path(os.__file__).with_name(name))]
+    r = run(
+        f"""
+        def main():
+            try:
+                seen = open({str(scores)!r}).read()  # /tmp is private: the file is not there
+            except OSError as exc:
+                seen = type(exc).__name__
+            with open({str(scores)!r}, "w") as f:
+                f.write('{{"best": 1e9}}')  # lands on the private tmpfs, gone afterwards
+            errors = []
+            for path in {read_only!r}:
+                try:
+                    open(path, "x").close()
+                    errors.append("created " + path)
+                except OSError as exc:
+                    errors.append(exc.strerror)
+            with open("inside.txt", "w") as f:
+                f.write("fine")
+            status = open("/proc/self/status").read().splitlines()
+            caps = [line.split()[1] for line in status if line.startswith("CapEff")]
+            return seen, errors, caps
+        """,
+        tmp_path,
+    )
+    try:
+        assert r.ok and r.sandboxed, r.feedback()
+        seen, errors, caps = r.value
+        assert caps == ["0" * 16]  # even as root: CAP_SYS_ADMIN could remount / read-write
+        assert seen == "FileNotFoundError"
+        assert errors == ["Read-only file system"] * 2
+        assert scores.read_text() == '{"best": 0.5}'
+        assert (tmp_path / "work" / "inside.txt").read_text() == "fine"
+    finally:
+        for path in read_only:
+            Path(path).unlink(missing_ok=True)
+
+
+@needs_bwrap
+def test_bwrap_has_no_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        r = run(
+            f"""
+            import socket
+
+            def main():
+                try:
+                    socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+                    return "connected"
+                except OSError as exc:
+                    return type(exc).__name__
+            """,
+            tmp_path,
+        )
+    assert r.ok and r.sandboxed, r.feedback()
+    assert r.value != "connected"
+
+
+def test_fallback_mode_warns_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("HARNESS_SANDBOX", "none")
+    monkeypatch.setattr(sandbox, "_warned_unisolated", False)
+    caplog.set_level(logging.WARNING, logger="harness.sandbox")
+    runs = [run("def main():\n    return 7\n", tmp_path) for _ in range(2)]
+    assert all(r.ok and r.value == 7 and not r.sandboxed for r in runs)
+    warnings = [rec for rec in caplog.records if rec.name == "harness.sandbox"]
+    assert len(warnings) == 1
+    assert "WITHOUT filesystem/network isolation" in warnings[0].getMessage()
+    assert "bubblewrap" in warnings[0].getMessage()
+
+
+def test_sandbox_mode_misconfiguration_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on PATH
+    monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
+    with pytest.raises(RuntimeError, match="bwrap not found on PATH"):
+        run("def main():\n    return 1\n", tmp_path)
+    monkeypatch.setenv("HARNESS_SANDBOX", "chroot")
+    with pytest.raises(ValueError, match="HARNESS_SANDBOX"):
+        run("def main():\n    return 1\n", tmp_path)

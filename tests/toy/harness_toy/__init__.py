@@ -1,0 +1,75 @@
+"""A tiny task plugin for the core's tests, loaded with ``HARNESS_PLUGINS=harness_toy``.
+
+Task ``toy``: the candidate's ``f()`` returns a number and the score is that number,
+capped at 10 (so an improvement is easy to find and easy to check). The candidate runs
+through the real sandbox; ``task.sleep_s`` slows every evaluation down, which the
+kill-and-resume test needs; ``task.fault`` (``raise`` or ``exit``) breaks the trusted
+evaluator itself.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import CognitionItem, EvalResult, Limits, TaskSpec, hookimpl, run_candidate
+
+SEED = """# EVOLVE-BLOCK-START
+def f():
+    return 1.0 + 0.5
+# EVOLVE-BLOCK-END
+"""
+
+
+@hookimpl
+def harness_register_tasks(register: Callable[[str], None]) -> None:
+    register("toy")
+
+
+@hookimpl
+def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
+    return TaskSpec(
+        name="toy",
+        description="Make f() return a larger number (at most 10).",
+        entry="f",
+        seeds=("seed", "broken"),
+        cognition=(
+            CognitionItem("Larger constants give larger return values.", "toy"),
+            CognitionItem("Scores are capped at ten.", "toy"),
+        ),
+        best_known=10.0,
+        timeout_s=float(config.get("timeout_s", 10)),
+        memory_mb=int(config.get("memory_mb", 512)),
+    )
+
+
+@hookimpl
+def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
+    return {"seed": SEED, "broken": "def f(:\n"}.get(name)
+
+
+@hookimpl
+def harness_evaluate(
+    config: dict[str, Any], program: str, workdir: Path, limits: Limits
+) -> EvalResult:
+    time.sleep(float(config.get("sleep_s", 0)))
+    if config.get("fault") == "raise":
+        raise RuntimeError("evaluator bug")
+    if config.get("fault") == "exit":
+        os._exit(3)
+    run = run_candidate(program, "f", limits=limits, workdir=workdir)
+    if not run.ok:
+        return EvalResult(success=False, feedback=run.feedback(), error_class=run.error_class)
+    value = run.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return EvalResult(success=False, feedback=f"f() returned {value!r}", error_class="invalid")
+    return EvalResult(success=True, metrics={"value": float(value)}, feedback="ok")
+
+
+@hookimpl
+def harness_score(config: dict[str, Any], result: EvalResult) -> float | None:
+    return min(result.metrics["value"], 10.0) if result.success else None
