@@ -30,7 +30,8 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ["HARNESS_PLUGINS"] = "harness_bench"
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    paths = [str(HERE), os.environ.get("PYTHONPATH")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     sys.path.insert(0, str(HERE))
 
     from hydra import compose, initialize_config_module

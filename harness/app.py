@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -11,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from harness.config import register_schemas
-from harness.loop import Run
+from harness.loop import Run, RunError
 
 register_schemas()
 log = logging.getLogger("harness")
@@ -21,8 +22,12 @@ log = logging.getLogger("harness")
 def main(cfg: DictConfig) -> float | None:
     """Run one evolution in Hydra's run directory; return the best score for sweepers."""
     hydra_cfg = HydraConfig.get()
-    run = Run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
-    summary = asyncio.run(run.execute())
+    try:
+        run = Run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+        summary = asyncio.run(run.execute())
+    except RunError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
     log.info(
         "best %s (node %s), seed %s, %d nodes; status: harness status %s",
         summary["best_score"],

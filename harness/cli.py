@@ -105,7 +105,7 @@ def resume(run_dir: Path, overrides: tuple[str, ...]) -> None:
     \b
     harness resume runs/circle_packing/2026-11-27_10-00-00 run.max_evaluations=500
     """
-    from harness.loop import Run
+    from harness.loop import Run, RunError
 
     cfg = _load_saved_config(run_dir, overrides)
     logging.basicConfig(
@@ -113,8 +113,13 @@ def resume(run_dir: Path, overrides: tuple[str, ...]) -> None:
         format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
         handlers=[logging.StreamHandler(sys.stdout), logging.FileHandler(run_dir / "resume.log")],
     )
-    summary = asyncio.run(Run(cfg, run_dir, list(overrides)).execute())
-    click.echo(f"best {summary['best_score']} (node {summary['best_node']}), {summary['nodes']} nodes")
+    try:
+        summary = asyncio.run(Run(cfg, run_dir, list(overrides)).execute())
+    except RunError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"best {summary['best_score']} (node {summary['best_node']}), {summary['nodes']} nodes"
+    )
 
 
 def _task_spec_or_none(task: str | None) -> Any:
@@ -172,7 +177,7 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
 
     from harness.config import register_schemas
     from harness.executors.local import LocalExecutor
-    from harness.loop import task_spec
+    from harness.loop import RunError, task_spec
     from harness.sandbox import Limits
 
     check_overrides(overrides)
@@ -180,7 +185,10 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
     with initialize_config_module(config_module="harness.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=list(overrides))
     task = OmegaConf.to_container(cfg.task, resolve=True)
-    spec = task_spec(task)
+    try:
+        spec = task_spec(task)
+    except RunError as exc:
+        raise click.ClickException(str(exc)) from exc
     limits = Limits(
         timeout_s=float(task.get("timeout_s", spec.timeout_s)),
         memory_mb=int(task.get("memory_mb", spec.memory_mb)),

@@ -41,7 +41,7 @@ class HashingEmbedder:
     def _features(self, text: str) -> Iterable[str]:
         words = _WORD.findall(text.lower())
         yield from words
-        yield from (f"{a} {b}" for a, b in zip(words, words[1:]))
+        yield from (f"{a} {b}" for a, b in zip(words, words[1:], strict=False))
         for word in words:
             padded = f"#{word}#"
             yield from (f"3:{padded[i : i + 3]}" for i in range(len(padded) - 2))
@@ -67,7 +67,7 @@ class Hit:
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    return sum(x * y for x, y in zip(a, b))
+    return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 def _normalise(text: str) -> str:
@@ -102,7 +102,7 @@ class CognitionBase:
                     "metadata": json.dumps(item.metadata),
                     "embedding": json.dumps({"backend": self.embedder.name, "vector": vec}),
                 }
-                for item, vec in zip(fresh, vectors)
+                for item, vec in zip(fresh, vectors, strict=True)
             )
         for row in table.rows_where(order_by="id"):
             stored = json.loads(row["embedding"]) if row["embedding"] else {}

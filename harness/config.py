@@ -8,7 +8,7 @@ when Hydra composes the config, before anything runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
@@ -41,8 +41,8 @@ class OfflineLLMConf:
 @dataclass
 class OpenAILLMConf:
     name: str = "openai"
-    base_url: Optional[str] = None
-    model: Optional[str] = None
+    base_url: str | None = None
+    model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float = 0.7
     max_tokens: int = 4096
@@ -71,15 +71,15 @@ class AnalyzerConf:
 @dataclass
 class LocalExecutorConf:
     name: str = "local"
-    processes: Optional[int] = None
+    processes: int | None = None
 
 
 @dataclass
 class RunConf:
-    max_evaluations: Optional[int] = 100
-    max_rounds: Optional[int] = None
-    target_score: Optional[float] = None
-    max_seconds: Optional[float] = None
+    max_evaluations: int | None = 100
+    max_rounds: int | None = None
+    target_score: float | None = None
+    max_seconds: float | None = None
     workers: int = 2
     context_nodes: int = 3
     max_consecutive_failures: int = 25

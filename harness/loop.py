@@ -83,7 +83,11 @@ def view(node: dict[str, Any]) -> NodeView:
 
 
 def task_spec(config: dict[str, Any]) -> TaskSpec:
-    spec = plugins.task_hook(config["name"], "harness_task_spec")(config=config)
+    """The task's spec; a plugin's complaint about its config becomes a :class:`RunError`."""
+    try:
+        spec = plugins.task_hook(config["name"], "harness_task_spec")(config=config)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RunError(f"task {config['name']!r}: {exc}") from exc
     if not isinstance(spec, TaskSpec):
         raise RunError(f"task {config['name']!r} returned no TaskSpec from harness_task_spec")
     return spec
@@ -157,8 +161,8 @@ class Run:
         return row["id"]
 
     def _load_state(self) -> None:
-        for node_id, score, success, status in self.db.execute(
-            "select id, score, success, status from nodes where status in (?, ?) order by id",
+        for node_id, score, success in self.db.execute(
+            "select id, score, success from nodes where status in (?, ?) order by id",
             store.COMPLETED,
         ).fetchall():
             self._admit(Candidate(node_id, score, bool(success)), observe=False)
@@ -339,7 +343,7 @@ class Run:
     ) -> Proposal:
         items = []
         if self.cognition is not None:
-            by_id = dict(zip(self.cognition.ids, self.cognition.items))
+            by_id = dict(zip(self.cognition.ids, self.cognition.items, strict=True))
             items = [by_id[i] for i in cognition_ids if i in by_id]
         request = ProposalRequest(
             task=self.spec,

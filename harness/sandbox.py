@@ -192,14 +192,14 @@ def run_candidate(
     limits: Limits,
     workdir: Path,
 ) -> CandidateRun:
-    """Run ``entry(*args, **kwargs)`` from ``program`` in a limited child; never raises for it."""
+    """Run ``entry(*args, **kwargs)`` from ``program`` in a limited child (one run per workdir
+    at a time). Candidate failures come back as ``ok=False``; they never raise."""
     bwrap = _resolve_bwrap()
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     env = scrubbed_env()
-    for name, var in (("home", "HOME"), ("tmp", "TMPDIR")):
-        (workdir / name).mkdir(exist_ok=True)
-        env[var] = str(workdir / name)
+    env["HOME"] = str(_real_dir(workdir / "home"))
+    env["TMPDIR"] = str(_real_dir(workdir / "tmp"))
     token = secrets.token_hex(16)
     candidate = workdir / "candidate.py"
     request = workdir / f".input-{token}.json"
@@ -207,7 +207,7 @@ def run_candidate(
     call = {"entry": entry, "args": list(args), "kwargs": kwargs or {}}
     request_text = json.dumps(call, default=jsonable)
     with _fresh_file(candidate) as f:
-        f.write(program.encode())
+        f.write(program.encode("utf-8", "replace"))
     with _fresh_file(request) as f:
         f.write(request_text.encode())
     cmd = [sys.executable, "-I", str(RUNNER), str(candidate), str(request), str(result)]
@@ -223,11 +223,12 @@ def run_candidate(
         sandboxed=bwrap is not None,
         returncode=returncode,
     )
+    payload = _read_result(result, limits.file_size_mb << 20)
+    for path in (request, result):
+        _remove(path)
     if timed_out:
         run.error_class, run.error = "timeout", f"timed out after {limits.timeout_s:g} s"
-        return run
-    payload = _read_result(result, limits.file_size_mb << 20)
-    if payload is not None and payload["ok"] == (returncode == 0):
+    elif payload is not None and payload["ok"] == (returncode == 0):
         _apply_payload(run, payload, limits)
     else:
         run.error_class, run.error = _classify_death(returncode, bwrap is not None, stderr, limits)
@@ -244,36 +245,37 @@ def _execute(
     limits: Limits,
 ) -> tuple[int, bool, float]:
     """Start the child, wait up to the timeout, then kill everything it left; (rc, timed out, s)."""
-    info_r, info_w = os.pipe() if bwrap else (-1, -1)
-    if bwrap:
-        cmd = [*_bwrap_argv(bwrap, workdir, info_w), *cmd]
-    start = time.monotonic()
-    deadline = start + limits.timeout_s
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=functools.partial(_set_rlimits, _rlimits(limits)),
-            pass_fds=(info_w,) if bwrap else (),
-        )
-    finally:
-        if bwrap:
-            os.close(info_w)
-    namespace_init = None
-    try:
-        if bwrap:
-            namespace_init = _namespace_init(info_r, deadline)
-        exited = _wait_exit(proc.pid, deadline)
-        seconds = time.monotonic() - start
-    finally:
-        returncode = _kill_all(proc, namespace_init)
-        if bwrap:
-            os.close(info_r)
+    with contextlib.ExitStack() as cleanup:
+        info_r = info_w = -1
+        if bwrap:  # bwrap reports the sandbox's pid-1 on this pipe (see _namespace_init)
+            info_r, info_w = os.pipe()
+            cleanup.callback(os.close, info_r)
+            cmd = [*_bwrap_argv(bwrap, workdir, info_w), *cmd]
+        start = time.monotonic()
+        deadline = start + limits.timeout_s
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=functools.partial(_set_rlimits, _rlimits(limits)),
+                pass_fds=(info_w,) if bwrap else (),
+            )
+        finally:
+            if bwrap:
+                os.close(info_w)
+        namespace_init = None
+        try:
+            if bwrap:
+                namespace_init = _namespace_init(info_r, deadline)
+            exited = _wait_exit(proc.pid, deadline)
+            seconds = time.monotonic() - start
+        finally:
+            returncode = _kill_all(proc, namespace_init)
     return returncode, not exited, seconds
 
 
@@ -334,7 +336,9 @@ def _rlimits(limits: Limits) -> list[tuple[int, int, int]]:
 
 
 def _set_rlimits(rlimits: list[tuple[int, int, int]]) -> None:
-    """preexec_fn: applies to bwrap too, which starts fine under them (and passes them on)."""
+    """preexec_fn (after fork, before exec). The limits also bind bwrap, which starts fine under
+    them and passes them on. Like every preexec_fn, not safe if the evaluator forks from a
+    multithreaded process; evaluators run in their own worker process."""
     for res, soft, hard in rlimits:
         resource.setrlimit(res, (soft, hard))
 
@@ -374,7 +378,7 @@ def _wait_exit(pid: int, deadline: float) -> bool:
 def _kill_all(proc: subprocess.Popen[bytes], namespace_init: int | None) -> int:
     """SIGKILL the child's process group (and pid namespace), then reap the child: its rc."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        pass
+        os.killpg(proc.pid, signal.SIGKILL)
     if namespace_init is not None:
         with contextlib.suppress(ProcessLookupError):
             signal.pidfd_send_signal(namespace_init, signal.SIGKILL)
@@ -383,13 +387,27 @@ def _kill_all(proc: subprocess.Popen[bytes], namespace_init: int | None) -> int:
     return proc.wait()
 
 
+def _remove(path: Path) -> None:
+    """Delete whatever a candidate may have left at ``path`` (file, symlink or directory)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _real_dir(path: Path) -> Path:
+    """A real directory at ``path``, not a symlink or file an earlier candidate put there."""
+    if path.is_symlink() or not path.is_dir():
+        _remove(path)
+        path.mkdir()
+    return path
+
+
 @contextlib.contextmanager
 def _fresh_file(path: Path) -> Iterator[IO[bytes]]:
     """Create ``path`` anew: never write through a symlink or file an earlier candidate left."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+    _remove(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "r+b") as f:
         yield f

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from harness import db as store
-from harness.testing_llm_server import Fault, FakeLLMServer
+from harness.testing_llm_server import FakeLLMServer, Fault
 
 
 def rewrite(body: str, name: str = "cand") -> str:
@@ -43,7 +43,10 @@ def test_run_with_llm_openai(tmp_path, cli):
 
 
 def test_hostile_and_broken_answers_become_failed_nodes(tmp_path, cli):
-    secrets = "def f():\n    import os\n    return float(sum(1 for k in os.environ if 'SECRET' in k or 'KEY' in k))\n"
+    secrets = (
+        "def f():\n    import os\n"
+        "    return float(sum(1 for k in os.environ if 'SECRET' in k or 'KEY' in k))\n"
+    )
     hog = "def f():\n    x = bytearray(4 * 1024 ** 3)\n    return 1.0\n"
     loop = "def f():\n    while True:\n        pass\n"
     with FakeLLMServer(default=ANALYSIS) as server:

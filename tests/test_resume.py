@@ -61,7 +61,8 @@ def test_sigkill_then_resume_keeps_every_evaluated_node(tmp_path, cli):
 
 def test_resume_can_raise_the_budget(tmp_path, cli):
     run_dir = tmp_path / "run"
-    assert cli("run", "+task=toy", "run.max_evaluations=4", f"hydra.run.dir={run_dir}").returncode == 0
+    first = cli("run", "+task=toy", "run.max_evaluations=4", f"hydra.run.dir={run_dir}")
+    assert first.returncode == 0, first.stderr
     result = cli("resume", str(run_dir), "run.max_evaluations=7")
     assert result.returncode == 0, result.stderr
     assert store.summary(store.open_db(run_dir))["evaluated"] == 7

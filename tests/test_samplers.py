@@ -56,7 +56,8 @@ def test_ucb1_state_round_trips_through_json():
     restored = UCB1Sampler({}, seed=99)
     restored.load_state(json.loads(json.dumps(sampler.state())))
     assert restored.visits == sampler.visits
-    assert [restored.select(POOL, 2) for _ in range(3)] == [sampler.select(POOL, 2) for _ in range(3)]
+    expected = [sampler.select(POOL, 2) for _ in range(3)]
+    assert [restored.select(POOL, 2) for _ in range(3)] == expected
 
 
 def test_greedy_returns_best_first():

@@ -104,7 +104,7 @@ class OfflineProposer:
     def _recombine(
         self, rng: random.Random, mine: list[Literal], theirs: list[Literal]
     ) -> dict[Literal, str]:
-        pairs = [(a, b) for a, b in zip(mine, theirs) if a.text != b.text]
+        pairs = [(a, b) for a, b in zip(mine, theirs, strict=True) if a.text != b.text]
         return {a: b.text for a, b in pairs if rng.random() < 0.5} or (
             {pairs[0][0]: pairs[0][1].text} if pairs else {}
         )
