@@ -14,7 +14,7 @@ $(BIN)/harness: pyproject.toml plugins/circle_packing/pyproject.toml
 install: $(BIN)/harness  ## create .venv with the core and the circle_packing plugin
 
 run: install  ## an offline circle-packing evolution (no LLM endpoint or key needed)
-	$(BIN)/harness run +task=circle_packing $(ARGS)
+	$(BIN)/harness run +task=circle_packing run.max_evaluations=500 $(ARGS)
 
 test: install  ## the whole test suite
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests plugins/circle_packing/tests $(ARGS)

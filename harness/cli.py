@@ -51,7 +51,7 @@ def check_overrides(overrides: tuple[str, ...] | list[str], require_task: bool =
 
 
 @click.group()
-@click.version_option(package_name="harness")
+@click.version_option(package_name="harness-research")
 def cli() -> None:
     """harness: closed-loop, LLM-driven research (evolutionary program search)."""
 

@@ -105,10 +105,12 @@ def open_db(run_dir: str | Path) -> sqlite_utils.Database:
     path = Path(run_dir) / DB_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite_utils.Database(path)
-    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA busy_timeout=30000")
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=10000")
-    migrations.apply(db)
+    if migrations.pending(db):
+        migrations.apply(db)
     return db
 
 
@@ -122,7 +124,19 @@ def decode_node(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_node(db: sqlite_utils.Database, node_id: int) -> dict[str, Any]:
-    return decode_node(db["nodes"].get(node_id))
+    """One node by id; plain SQL because this runs several times every round."""
+    cursor = db.execute("select * from nodes where id = ?", [node_id])
+    row = cursor.fetchone()
+    if row is None:
+        raise KeyError(f"no node {node_id}")
+    return decode_node(dict(zip([c[0] for c in cursor.description], row, strict=True)))
+
+
+def update_node(db: sqlite_utils.Database, node_id: int, fields: dict[str, Any]) -> None:
+    """Commit new values for one node in a single transaction."""
+    columns = ", ".join(f"[{name}] = ?" for name in fields)
+    with db.conn:
+        db.conn.execute(f"update nodes set {columns} where id = ?", [*fields.values(), node_id])
 
 
 def next_node_id(db: sqlite_utils.Database) -> int:

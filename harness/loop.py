@@ -130,6 +130,7 @@ class Run:
         self.executor_config = OmegaConf.to_container(cfg.executor, resolve=True)
         self.db: sqlite_utils.Database = store.open_db(self.run_dir)
         self.pool: list[Candidate] = []
+        self.failed = 0
         self.best: tuple[float, int] | None = None
         self.seed_score: float | None = None
         self.evaluations = 0
@@ -180,6 +181,7 @@ class Run:
 
     def _admit(self, cand: Candidate, observe: bool = True) -> None:
         self.pool.append(cand)
+        self.failed += not cand.success
         if observe:
             self.sampler.observe(cand)
         if cand.score is not None and (self.best is None or cand.score > self.best[0]):
@@ -214,7 +216,8 @@ class Run:
 
     async def _evaluate(self, node_id: int, program: str) -> EvalResult:
         result = await self.executor.evaluate(self.task_config, program, self.limits)
-        self.db["nodes"].update(
+        store.update_node(
+            self.db,
             node_id,
             {
                 "status": "evaluated" if result.success else "failed",
@@ -249,7 +252,7 @@ class Run:
             analysis = await self.proposer.analyze(AnalysisRequest(self.spec, node, reference))
             self._record_calls(node_id, analysis.llm_calls)
             text = analysis.text
-        self.db["nodes"].update(node_id, {"analysis": text})
+        store.update_node(self.db, node_id, {"analysis": text})
 
     def _complete(self, node_id: int) -> None:
         node = store.get_node(self.db, node_id)
@@ -264,7 +267,7 @@ class Run:
         return {
             "rounds": self.rounds,
             "evaluated": self.evaluations,
-            "failed": sum(1 for c in self.pool if not c.success),
+            "failed": self.failed,
             "best": self.best[0] if self.best else None,
             "seed": self.seed_score,
             "best_known": self.spec.best_known,
@@ -360,7 +363,8 @@ class Run:
         self._record_calls(node_id, proposal.llm_calls)
         if proposal.program is not None:
             self.failures_in_row = 0
-            self.db["nodes"].update(
+            store.update_node(
+                self.db,
                 node_id,
                 {
                     "name": proposal.name,
@@ -374,7 +378,8 @@ class Run:
 
     def _fail_proposal(self, node_id: int, proposal: Proposal) -> None:
         self.failures_in_row += 1
-        self.db["nodes"].update(
+        store.update_node(
+            self.db,
             node_id,
             {
                 "name": proposal.name or f"node-{node_id}",

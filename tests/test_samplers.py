@@ -32,7 +32,7 @@ def test_ucb1_visits_unvisited_nodes_first_and_counts_every_visit():
 
 def test_ucb1_values_follow_the_formula():
     sampler = UCB1Sampler({"c": 2.0}, seed=0)
-    sampler.visits = {0: 1, 1: 3, 2: 2}
+    sampler.load_state({**sampler.state(), "visits": {"0": 1, "1": 3, "2": 2}})
     values = sampler.values(POOL)
     total = 6
     assert values[0] == pytest.approx(0.0 + 2.0 * math.sqrt(math.log(total) / 1))
@@ -44,7 +44,7 @@ def test_ucb1_values_follow_the_formula():
 
 def test_ucb1_exploits_when_exploration_is_off():
     sampler = UCB1Sampler({"c": 0.0}, seed=0)
-    sampler.visits = {0: 5, 1: 5, 2: 5}
+    sampler.load_state({**sampler.state(), "visits": {"0": 5, "1": 5, "2": 5}})
     assert sampler.select(POOL, 1) == [1]
     assert sampler.visits[1] == 6
 
