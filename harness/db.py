@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             "status": str,
             "stop_reason": str,
             "sessions": int,
+            "host": str,
+            "pid": int,
         },
         pk="id",
     )
@@ -155,8 +159,24 @@ def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] |
     return json.loads(rows[0]["state"]) if rows else None
 
 
+def _alive(host: str | None, pid: int | None) -> bool:
+    """Whether the process that marked a run ``running`` still exists (same host only)."""
+    if host != socket.gethostname() or not pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def summary(db: sqlite_utils.Database) -> dict[str, Any]:
-    """The figures ``harness status`` prints, computed in SQL (no full-table copies)."""
+    """The figures ``harness status`` prints, computed in SQL (no full-table copies).
+
+    A run marked ``running`` whose process is gone (killed) is reported as ``stopped``.
+    """
     one = db.execute
     nodes = one("select count(*) from nodes").fetchone()[0]
     by_status = dict(one("select status, count(*) from nodes group by status").fetchall())
@@ -169,10 +189,13 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
         " sum(error is not null) from llm_calls"
     ).fetchone()
     run = next(iter(db["runs"].rows_where(order_by="id desc", limit=1)), None)
+    status = run["status"] if run else "empty"
+    if status == "running" and not _alive(run["host"], run["pid"]):
+        status = "stopped"
     evaluated = one("select count(*) from nodes where evaluated_at is not null").fetchone()[0]
     return {
         "task": run["task"] if run else None,
-        "status": run["status"] if run else "empty",
+        "status": status,
         "stop_reason": run["stop_reason"] if run else None,
         "started_at": run["started_at"] if run else None,
         "finished_at": run["finished_at"] if run else None,

@@ -13,7 +13,9 @@ import asyncio
 import json
 import logging
 import math
+import os
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +153,8 @@ class Run:
             "status": "running",
             "stop_reason": None,
             "finished_at": None,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
         }
         if row is None:
             return self.db["runs"].insert(

@@ -43,6 +43,7 @@ def test_sigkill_then_resume_keeps_every_evaluated_node(tmp_path, cli):
     pending = [r["id"] for r in db["nodes"].rows_where("status = 'pending'")]
     assert pending, "rounds were in flight when the run was killed"
     assert db["runs"].get(1)["status"] == "running"
+    assert store.summary(db)["status"] == "stopped", "status notices the process is gone"
 
     result = cli("resume", str(run_dir))
     assert result.returncode == 0, result.stderr
