@@ -177,8 +177,7 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
 
     from harness.config import register_schemas
     from harness.executors.local import LocalExecutor
-    from harness.loop import RunError, task_spec
-    from harness.sandbox import Limits
+    from harness.loop import RunError, task_limits, task_spec
 
     check_overrides(overrides)
     register_schemas()
@@ -189,13 +188,11 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
         spec = task_spec(task)
     except RunError as exc:
         raise click.ClickException(str(exc)) from exc
-    limits = Limits(
-        timeout_s=float(task.get("timeout_s", spec.timeout_s)),
-        memory_mb=int(task.get("memory_mb", spec.memory_mb)),
-    )
     executor = LocalExecutor(1)
     try:
-        result = asyncio.run(executor.evaluate(task, program_path.read_text(), limits))
+        result = asyncio.run(
+            executor.evaluate(task, program_path.read_text(), task_limits(task, spec))
+        )
     finally:
         executor.shutdown()
     payload = {

@@ -44,8 +44,8 @@ class OpenAILLMConf:
     base_url: str | None = None
     model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
-    temperature: float = 0.7
-    max_tokens: int = 4096
+    temperature: float | None = 0.7
+    max_tokens: int | None = 4096
     timeout_s: float = 120.0
     max_retries: int = 2
     edit_mode: str = "diff"

@@ -95,6 +95,14 @@ def task_spec(config: dict[str, Any]) -> TaskSpec:
     return spec
 
 
+def task_limits(config: dict[str, Any], spec: TaskSpec) -> Limits:
+    """A candidate's limits: the task config's ``timeout_s``/``memory_mb``, else the spec's."""
+    return Limits(
+        timeout_s=float(config.get("timeout_s", spec.timeout_s)),
+        memory_mb=int(config.get("memory_mb", spec.memory_mb)),
+    )
+
+
 def plugin_versions() -> dict[str, str | None]:
     return {row["distribution"] or row["name"]: row["version"] for row in plugins.plugin_info()}
 
@@ -117,18 +125,18 @@ class Run:
         self.context_nodes = max(1, int(self.run_config.get("context_nodes", 3)))
         self.analyzer_mode = str(cfg.analyzer.mode)
         self.spec = task_spec(self.task_config)
-        self.limits = Limits(
-            timeout_s=float(self.task_config.get("timeout_s", self.spec.timeout_s)),
-            memory_mb=int(self.task_config.get("memory_mb", self.spec.memory_mb)),
-        )
+        self.limits = task_limits(self.task_config, self.spec)
         llm_config = OmegaConf.to_container(cfg.llm, resolve=True)
         sampler_config = OmegaConf.to_container(cfg.sampler, resolve=True)
-        self.proposer: Proposer = plugins.get_proposer_factory(llm_config["name"])(llm_config)
-        self.sampler: Sampler = plugins.get_sampler_factory(sampler_config["name"])(
-            sampler_config, self.seed
-        )
-        self.cognition_config = OmegaConf.to_container(cfg.cognition, resolve=True)
-        self.cognition: CognitionBase | None = make_cognition(self.cognition_config)
+        try:
+            self.proposer: Proposer = plugins.get_proposer_factory(llm_config["name"])(llm_config)
+            self.sampler: Sampler = plugins.get_sampler_factory(sampler_config["name"])(
+                sampler_config, self.seed
+            )
+            self.cognition_config = OmegaConf.to_container(cfg.cognition, resolve=True)
+            self.cognition: CognitionBase | None = make_cognition(self.cognition_config)
+        except (plugins.UnknownNameError, ValueError) as exc:
+            raise RunError(str(exc)) from exc
         self.executor_config = OmegaConf.to_container(cfg.executor, resolve=True)
         self.db: sqlite_utils.Database = store.open_db(self.run_dir)
         self.pool: list[Candidate] = []

@@ -32,13 +32,12 @@ def check_task(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """
     from harness import plugins
     from harness.evaluation import evaluate_program
-    from harness.loop import task_spec
-    from harness.sandbox import Limits
+    from harness.loop import task_limits, task_spec
 
     spec = task_spec(config)
     assert spec.name == config["name"]
     assert spec.seeds, "a task must declare at least one seed program"
-    limits = Limits(timeout_s=spec.timeout_s, memory_mb=spec.memory_mb)
+    limits = task_limits(config, spec)
     results = {}
     for seed in spec.seeds:
         program = plugins.task_hook(spec.name, "harness_seed_program")(config=config, name=seed)

@@ -69,3 +69,9 @@ def test_eval_usage_errors_exit_non_zero(tmp_path, cli):
 
 def test_status_of_a_non_run_directory_is_an_error(tmp_path, cli):
     assert cli("status", str(tmp_path)).returncode == 2
+
+
+def test_openai_without_a_model_is_a_clear_error(tmp_path, cli):
+    result = cli("run", "+task=toy", "llm=openai", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 1
+    assert "llm.model" in result.stderr and "Traceback" not in result.stderr

@@ -42,32 +42,32 @@ def test_run_with_llm_openai(tmp_path, cli):
     assert status["llm_calls"] >= 2 * len(children) and status["tokens_in"] > 0
 
 
-def test_hostile_and_broken_answers_become_failed_nodes(tmp_path, cli):
+def test_hostile_and_broken_answers_become_failed_nodes(tmp_path, cli, llm_server):
     secrets = (
         "def f():\n    import os\n"
         "    return float(sum(1 for k in os.environ if 'SECRET' in k or 'KEY' in k))\n"
     )
     hog = "def f():\n    x = bytearray(4 * 1024 ** 3)\n    return 1.0\n"
     loop = "def f():\n    while True:\n        pass\n"
-    with FakeLLMServer(default=ANALYSIS) as server:
-        server.enqueue(
-            rewrite(loop, "loop"),
-            rewrite(hog, "hog"),
-            rewrite(secrets, "env"),
-            "I would rather not write code today.",
-            Fault(status=500),
-            "<name>diff</name><motivation>m</motivation>\n<<<<<<< SEARCH\nno such line\n"
-            "=======\nx\n>>>>>>> REPLACE\n",
-        )
-        run_dir = tmp_path / "run"
-        result = cli(
-            "run", "+task=toy", "llm=openai", f"llm.base_url={server.base_url}",
-            "llm.model=scripted", "llm.max_retries=0", "run.max_rounds=6", "run.workers=1",
-            "run.max_evaluations=null", "task.timeout_s=2", "task.memory_mb=256",
-            "analyzer=deterministic", f"hydra.run.dir={run_dir}",
-            env={"OPENAI_API_KEY": "sk-test-secret", "MY_SECRET": "hunter2"},
-        )
-        assert result.returncode == 0, result.stderr
+    server = llm_server
+    server.enqueue(
+        rewrite(loop, "loop"),
+        rewrite(hog, "hog"),
+        rewrite(secrets, "env"),
+        "I would rather not write code today.",
+        Fault(status=500),
+        "<name>diff</name><motivation>m</motivation>\n<<<<<<< SEARCH\nno such line\n"
+        "=======\nx\n>>>>>>> REPLACE\n",
+    )
+    run_dir = tmp_path / "run"
+    result = cli(
+        "run", "+task=toy", "llm=openai", f"llm.base_url={server.base_url}",
+        "llm.model=scripted", "llm.max_retries=0", "run.max_rounds=6", "run.workers=1",
+        "run.max_evaluations=null", "task.timeout_s=2", "task.memory_mb=256",
+        "analyzer=deterministic", f"hydra.run.dir={run_dir}",
+        env={"OPENAI_API_KEY": "sk-test-secret", "MY_SECRET": "hunter2"},
+    )
+    assert result.returncode == 0, result.stderr
     db = store.open_db(run_dir)
     nodes = {n["name"]: n for n in db["nodes"].rows_where("id > 0")}
     assert nodes["loop"]["error_class"] == "timeout" and "timed out" in nodes["loop"]["feedback"]
