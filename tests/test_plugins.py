@@ -90,3 +90,15 @@ def test_every_hook_is_documented_with_its_signature():
         caller = getattr(plugins.pm.hook, name)
         signature = f"{name}({', '.join(caller.spec.argnames)})"
         assert re.search(rf"^### `{re.escape(signature)}`", text, re.M), signature
+
+
+def test_plugins_can_add_commands(tmp_path, cli):
+    (tmp_path / "cmd_plugin.py").write_text(
+        "import click\nfrom harness import hookimpl\n\n@hookimpl\n"
+        "def harness_register_commands(cli):\n"
+        "    @cli.command()\n    def hello():\n        click.echo('hello from a plugin')\n"
+    )
+    env = {"HARNESS_PLUGINS": "harness_toy,cmd_plugin",
+           "PYTHONPATH": f"{tmp_path}:{Path(__file__).parent / 'toy'}"}
+    result = cli("hello", env=env)
+    assert result.returncode == 0 and result.stdout.strip() == "hello from a plugin"
