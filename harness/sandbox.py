@@ -12,6 +12,7 @@ misconfiguration (bad ``HARNESS_SANDBOX``, forced bwrap missing) raises.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import json
 import logging
@@ -251,6 +252,8 @@ def _execute(
             info_r, info_w = os.pipe()
             cleanup.callback(os.close, info_r)
             cmd = [*_bwrap_argv(bwrap, workdir, info_w), *cmd]
+        elif _become_subreaper():
+            cleanup.callback(_kill_adopted, _children())
         start = time.monotonic()
         deadline = start + limits.timeout_s
         try:
@@ -262,7 +265,7 @@ def _execute(
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
-                preexec_fn=functools.partial(_set_rlimits, _rlimits(limits)),
+                preexec_fn=functools.partial(_set_rlimits, _rlimits(limits), _prctl()),
                 pass_fds=(info_w,) if bwrap else (),
             )
         finally:
@@ -335,12 +338,62 @@ def _rlimits(limits: Limits) -> list[tuple[int, int, int]]:
     ]
 
 
-def _set_rlimits(rlimits: list[tuple[int, int, int]]) -> None:
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's prctl, resolved once before any fork; None where it does not exist."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _set_rlimits(rlimits: list[tuple[int, int, int]], prctl: Any = None) -> None:
     """preexec_fn (after fork, before exec). The limits also bind bwrap, which starts fine under
-    them and passes them on. Like every preexec_fn, not safe if the evaluator forks from a
+    them and passes them on. The child is also told to die with its parent, so a killed worker
+    leaves no candidate behind. Like every preexec_fn, not safe if the evaluator forks from a
     multithreaded process; evaluators run in their own worker process."""
     for res, soft, hard in rlimits:
         resource.setrlimit(res, (soft, hard))
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@functools.cache
+def _become_subreaper() -> bool:
+    """Adopt orphaned descendants, so candidates that escape their session can still be
+    killed (plain mode only; bwrap's pid namespace already contains them)."""
+    prctl = _prctl()
+    return prctl is not None and prctl(_PR_SET_CHILD_SUBREAPER, 1) == 0
+
+
+def _children() -> set[int]:
+    """Pids whose parent is this process (read from /proc)."""
+    me, found = os.getpid(), set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat_line = handle.read()
+        except OSError:
+            continue
+        fields = stat_line[stat_line.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == me:
+            found.add(int(entry.name))
+    return found
+
+
+def _kill_adopted(before: set[int]) -> None:
+    """SIGKILL and reap children that appeared during the run (adopted escaped candidates)."""
+    for pid in _children() - before:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def _namespace_init(info_r: int, deadline: float) -> int | None:

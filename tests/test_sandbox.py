@@ -200,6 +200,28 @@ def test_background_child_killed_after_normal_return(mode: str, tmp_path: Path) 
     assert eventually(lambda: not processes_with(tag), grace), processes_with(tag)
 
 
+def test_child_escaping_into_its_own_session_is_killed(mode: str, tmp_path: Path) -> None:
+    tag = marker()
+    r = run(
+        f"""
+        import os
+
+        def main():
+            pid = os.fork()
+            if pid == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    os.execvp("sleep", ["sleep", "{tag}"])
+                os._exit(0)
+            os.waitpid(pid, 0)
+            return "escaped"
+        """,
+        tmp_path,
+    )
+    assert r.ok and r.value == "escaped"
+    assert eventually(lambda: not processes_with(tag), 2.0), processes_with(tag)
+
+
 def test_memory_limit(mode: str, tmp_path: Path) -> None:
     before = resource.getrlimit(resource.RLIMIT_AS)
     r = run(
