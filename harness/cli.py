@@ -50,7 +50,37 @@ def check_overrides(overrides: tuple[str, ...] | list[str], require_task: bool =
         )
 
 
-@click.group()
+class HarnessGroup(click.Group):
+    """Adds plugins' commands on first use, so importing this module loads no plugin
+    (evaluation workers import it when they start)."""
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if HarnessGroup._plugins_added:
+            return
+        HarnessGroup._plugins_added = True
+        try:
+            plugins.load_plugins()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the CLI
+            click.echo(
+                f"harness: failed to load plugins: {exc}\n"
+                "Set HARNESS_LOAD_PLUGINS='' to start without plugins.",
+                err=True,
+            )
+            raise SystemExit(1) from exc
+        plugins.pm.hook.harness_register_commands(cli=self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=HarnessGroup)
 @click.version_option(package_name="harness-research")
 def cli() -> None:
     """harness: closed-loop, LLM-driven research (evolutionary program search)."""
@@ -82,39 +112,62 @@ def run(overrides: tuple[str, ...]) -> None:
     app.main()
 
 
-def _load_saved_config(run_dir: Path, overrides: tuple[str, ...]) -> Any:
+def _override_key(item: str) -> str:
+    return item.split("=", 1)[0].lstrip("+~")
+
+
+def _compose_or_fail(overrides: list[str]) -> Any:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from harness.config import compose_config
+
+    try:
+        return compose_config(overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        _fail(f"Bad override: {exc}")
+
+
+def resume_config(run_dir: Path, overrides: tuple[str, ...]) -> tuple[Any, list[str]]:
+    """Recompose the run's config from its saved overrides plus the new ones (new wins),
+    so schemas still apply, and save the result for the next resume."""
     from omegaconf import OmegaConf
 
-    path = run_dir / ".hydra" / "config.yaml"
-    if not path.exists():
-        _fail(f"{run_dir} is not a harness run directory (no .hydra/config.yaml).")
-    cfg = OmegaConf.load(path)
-    OmegaConf.set_struct(cfg, True)
-    try:
-        return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-    except Exception as exc:  # noqa: BLE001 - omegaconf raises several types for bad keys
-        _fail(f"Bad override: {exc}")
+    hydra_dir = run_dir / ".hydra"
+    if not (hydra_dir / "overrides.yaml").exists():
+        _fail(f"{run_dir} is not a harness run directory (no .hydra/overrides.yaml).")
+    check_overrides(overrides, require_task=False)
+    replaced = {_override_key(item) for item in overrides}
+    saved = [str(item) for item in OmegaConf.load(hydra_dir / "overrides.yaml")]
+    merged = [item for item in saved if _override_key(item) not in replaced] + list(overrides)
+    cfg = _compose_or_fail(merged)
+    OmegaConf.save(OmegaConf.create(merged), hydra_dir / "overrides.yaml")
+    OmegaConf.save(cfg, hydra_dir / "config.yaml")
+    return cfg, merged
 
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("overrides", nargs=-1)
 def resume(run_dir: Path, overrides: tuple[str, ...]) -> None:
-    """Continue a stopped or killed run in RUN_DIR (optionally raising its budgets).
+    """Continue a stopped or killed run in RUN_DIR, optionally with new OVERRIDES.
+
+    Rounds that were in flight are re-run; completed nodes are kept. New overrides (a
+    larger budget, another sampler) are saved with the run.
 
     \b
     harness resume runs/circle_packing/2026-11-27_10-00-00 run.max_evaluations=500
     """
     from harness.loop import Run, RunError
 
-    cfg = _load_saved_config(run_dir, overrides)
+    cfg, merged = resume_config(run_dir, overrides)
     logging.basicConfig(
         level=logging.INFO,
         format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
         handlers=[logging.StreamHandler(sys.stdout), logging.FileHandler(run_dir / "resume.log")],
     )
     try:
-        summary = asyncio.run(Run(cfg, run_dir, list(overrides)).execute())
+        summary = asyncio.run(Run(cfg, run_dir, merged, resume=True).execute())
     except RunError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(
@@ -172,17 +225,13 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
     \b
     harness eval +task=circle_packing --program my_packing.py --json
     """
-    from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from harness.config import register_schemas
     from harness.executors.local import LocalExecutor
     from harness.loop import RunError, task_limits, task_spec
 
     check_overrides(overrides)
-    register_schemas()
-    with initialize_config_module(config_module="harness.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
+    cfg = _compose_or_fail(list(overrides))
     task = OmegaConf.to_container(cfg.task, resolve=True)
     try:
         spec = task_spec(task)
@@ -233,19 +282,3 @@ def plugins_command(as_json: bool, include_builtins: bool) -> None:
         tasks = f" tasks: {', '.join(row['tasks'])}" if row["tasks"] else ""
         click.echo(f"{row['distribution'] or row['name']}{version}{tasks}")
         click.echo(f"  hooks: {', '.join(row['hooks'])}")
-
-
-def _add_plugin_commands() -> None:
-    try:
-        plugins.load_plugins()
-    except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the CLI's help
-        click.echo(
-            f"harness: failed to load plugins: {exc}\n"
-            "Set HARNESS_LOAD_PLUGINS='' to start without plugins.",
-            err=True,
-        )
-        raise SystemExit(1) from exc
-    plugins.pm.hook.harness_register_commands(cli=cli)
-
-
-_add_plugin_commands()

@@ -8,9 +8,12 @@ when Hydra composes the config, before anything runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
+from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
 
 
 @dataclass
@@ -63,9 +66,15 @@ class CognitionConf:
     threshold: float = 0.1
 
 
+class AnalyzerMode(str, Enum):
+    auto = "auto"
+    deterministic = "deterministic"
+    none = "none"
+
+
 @dataclass
 class AnalyzerConf:
-    mode: str = "auto"
+    mode: AnalyzerMode = AnalyzerMode.auto
 
 
 @dataclass
@@ -89,8 +98,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "sampler": {"ucb1": UCB1Conf, "greedy": GreedyConf, "random": RandomConf},
     "llm": {"offline": OfflineLLMConf, "openai": OpenAILLMConf},
     "cognition": {"default": CognitionConf, "none": CognitionConf},
-    "analyzer": {"auto": AnalyzerConf, "llm": AnalyzerConf, "deterministic": AnalyzerConf,
-                 "none": AnalyzerConf},
+    "analyzer": {"auto": AnalyzerConf, "deterministic": AnalyzerConf, "none": AnalyzerConf},
     "executor": {"local": LocalExecutorConf},
     "run": {"default": RunConf},
 }
@@ -102,3 +110,11 @@ def register_schemas() -> None:
     for group, options in SCHEMAS.items():
         for option, node in options.items():
             store.store(group=f"harness_schema/{group}", name=option, node=node, package=group)
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """Compose the primary config with the Compose API (``eval``, ``resume`` and tests;
+    ``harness run`` goes through ``@hydra.main`` instead)."""
+    register_schemas()
+    with initialize_config_module(config_module="harness.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)

@@ -8,26 +8,35 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from importlib.resources import files
 from pathlib import Path
 
 
-def _allowed() -> set[str] | None:
+def allowed_entry_points() -> list[EntryPoint]:
+    """Entry points of the group ``harness`` that ``HARNESS_LOAD_PLUGINS`` lets load.
+
+    The variable lists entry-point or distribution names; unset loads all, empty none.
+    """
     raw = os.environ.get("HARNESS_LOAD_PLUGINS")
-    return None if raw is None else {p.strip() for p in raw.split(",") if p.strip()}
+    allowed = None if raw is None else {p.strip() for p in raw.split(",") if p.strip()}
+    return [
+        ep
+        for ep in entry_points(group="harness")
+        if allowed is None
+        or ep.name in allowed
+        or (ep.dist is not None and ep.dist.name in allowed)
+    ]
+
+
+def extra_plugin_modules() -> list[str]:
+    """Modules named in ``HARNESS_PLUGINS``, registered without packaging."""
+    return [p.strip() for p in os.environ.get("HARNESS_PLUGINS", "").split(",") if p.strip()]
 
 
 def plugin_conf_packages() -> list[str]:
     """``<package>.conf`` of every allowed entry point and ``HARNESS_PLUGINS`` module."""
-    allowed = _allowed()
-    modules = []
-    for ep in entry_points(group="harness"):
-        dist = ep.dist.name if ep.dist is not None else ""
-        if allowed is None or ep.name in allowed or dist in allowed:
-            modules.append(ep.module)
-    extra = os.environ.get("HARNESS_PLUGINS", "")
-    modules += [part.strip() for part in extra.split(",") if part.strip()]
+    modules = [ep.module for ep in allowed_entry_points()] + extra_plugin_modules()
     found = []
     for module in modules:
         package = f"{module.split('.')[0]}.conf"

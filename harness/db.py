@@ -1,9 +1,10 @@
 """The run store: one SQLite file per run directory (``harness.db``), via sqlite-utils.
 
-The orchestrator is the only writer. Each write is its own transaction, so a killed run
-loses at most the rounds in flight: a node is inserted as ``pending`` once its program is
-known and updated in place when its evaluation completes, which keeps node numbering
-stable across ``harness resume``.
+The orchestrator is the only writer (it holds a lock on the run directory). Each write is
+its own transaction, so a killed run loses at most the rounds in flight: a node is
+inserted as ``pending`` when its round starts (with its context nodes), filled in when the
+proposal arrives and completed in place when its evaluation commits, which keeps node
+numbering stable across ``harness resume``.
 """
 
 from __future__ import annotations

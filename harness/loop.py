@@ -10,6 +10,8 @@ keeps the numbering.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import math
@@ -30,6 +32,7 @@ from harness.analyzer import deterministic_analysis
 from harness.cognition import CognitionBase, build_queries, make_cognition
 from harness.executors.local import make_executor
 from harness.llm.base import (
+    Analysis,
     AnalysisRequest,
     LLMCall,
     NodeView,
@@ -39,10 +42,13 @@ from harness.llm.base import (
 )
 from harness.progress import Progress
 from harness.samplers.base import Candidate, Sampler
-from harness.sandbox import Limits
+from harness.sandbox import Limits, isolation
 from harness.task import EvalResult, TaskSpec
 
 log = logging.getLogger("harness")
+
+#: Failures of the trusted side (evaluator or worker), not of the candidate.
+EVALUATOR_FAILURES = ("evaluator_error", "worker_crash")
 
 
 class RunError(Exception):
@@ -110,21 +116,36 @@ def plugin_versions() -> dict[str, str | None]:
 class Run:
     """One run directory's evolution, from a fresh start or a resume."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        run_dir: Path,
+        overrides: list[str] | None = None,
+        resume: bool = False,
+    ):
         if "task" not in cfg or cfg.task is None:
             raise RunError("No task selected. Add +task=NAME." + plugins.did_you_mean(
                 "", plugins.task_names()))
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.overrides = overrides or []
+        self.resume = resume
         self.task_config: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)
         self.run_config: dict[str, Any] = OmegaConf.to_container(cfg.run, resolve=True)
         self.seed = int(cfg.get("seed", 0))
         self.budget = Budget.from_config(self.run_config)
-        self.workers = max(1, int(self.run_config.get("workers", 1)))
-        self.context_nodes = max(1, int(self.run_config.get("context_nodes", 3)))
-        self.analyzer_mode = str(cfg.analyzer.mode)
+        self.workers = int(self.run_config.get("workers", 1))
+        self.context_nodes = int(self.run_config.get("context_nodes", 3))
+        if self.workers < 1 or self.context_nodes < 1:
+            raise RunError("run.workers and run.context_nodes must be at least 1")
+        self.analyzer_mode = OmegaConf.to_container(cfg.analyzer, enum_to_str=True)["mode"]
         self.spec = task_spec(self.task_config)
+        self.seed_name = str(self.task_config.get("seed_program") or (self.spec.seeds or ("",))[0])
+        if self.seed_name not in self.spec.seeds:
+            raise RunError(
+                f"Unknown seed program {self.seed_name!r} for task {self.spec.name!r}."
+                + plugins.did_you_mean(self.seed_name, list(self.spec.seeds))
+            )
         self.limits = task_limits(self.task_config, self.spec)
         llm_config = OmegaConf.to_container(cfg.llm, resolve=True)
         sampler_config = OmegaConf.to_container(cfg.sampler, resolve=True)
@@ -138,7 +159,7 @@ class Run:
         except (plugins.UnknownNameError, ValueError) as exc:
             raise RunError(str(exc)) from exc
         self.executor_config = OmegaConf.to_container(cfg.executor, resolve=True)
-        self.db: sqlite_utils.Database = store.open_db(self.run_dir)
+        self.db: sqlite_utils.Database
         self.pool: list[Candidate] = []
         self.failed = 0
         self.best: tuple[float, int] | None = None
@@ -216,15 +237,16 @@ class Run:
         return sorted(context, key=lambda n: n.score if n.score is not None else -math.inf,
                       reverse=True)
 
-    def _retrieve(self, context: list[NodeView]) -> tuple[list[Any], list[int]]:
+    def _retrieve(self, context: list[NodeView]) -> list[int]:
+        """Ids of the cognition items for this round's context (stored with the node)."""
         if self.cognition is None:
-            return [], []
+            return []
         hits = self.cognition.search(
             build_queries(context),
             k=int(self.cognition_config.get("k", 4)),
             threshold=float(self.cognition_config.get("threshold", 0.0)),
         )
-        return [hit.item for hit in hits], [hit.id for hit in hits]
+        return [hit.id for hit in hits]
 
     async def _evaluate(self, node_id: int, program: str) -> EvalResult:
         result = await self.executor.evaluate(self.task_config, program, self.limits)
@@ -244,15 +266,20 @@ class Run:
         )
         self._write_artifacts(node_id, result)
         self.evaluations += 1
+        broken = result.error_class in EVALUATOR_FAILURES
+        self.failures_in_row = self.failures_in_row + 1 if broken else 0
         return result
 
     def _write_artifacts(self, node_id: int, result: EvalResult) -> None:
         if not result.artifacts:
             return
         folder = self.run_dir / "artifacts" / str(node_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in result.artifacts.items():
-            (folder / Path(name).name).write_text(text)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, text in result.artifacts.items():
+                (folder / Path(name).name).write_text(str(text))
+        except OSError as exc:
+            log.warning("node %d: could not write artifacts: %s", node_id, exc)
 
     async def _analyze(self, node_id: int, reference: NodeView | None) -> None:
         node = view(store.get_node(self.db, node_id))
@@ -261,7 +288,10 @@ class Run:
         elif self.analyzer_mode == "deterministic":
             text = deterministic_analysis(node, reference)
         else:
-            analysis = await self.proposer.analyze(AnalysisRequest(self.spec, node, reference))
+            try:
+                analysis = await self.proposer.analyze(AnalysisRequest(self.spec, node, reference))
+            except Exception as exc:  # noqa: BLE001 - an analyzer bug costs an analysis only
+                analysis = Analysis(f"analysis unavailable: {type(exc).__name__}: {exc}")
             self._record_calls(node_id, analysis.llm_calls)
             text = analysis.text
         store.update_node(self.db, node_id, {"analysis": text})
@@ -290,15 +320,12 @@ class Run:
         row = self.db.execute("select status from nodes where id = 0").fetchone()
         if row is not None and row[0] in store.COMPLETED:
             return
-        name = str(self.task_config.get("seed_program") or (self.spec.seeds or ("",))[0])
+        name = self.seed_name
         program = plugins.task_hook(self.spec.name, "harness_seed_program")(
             config=self.task_config, name=name
         )
         if not program:
-            raise RunError(
-                f"Unknown seed program {name!r} for task {self.spec.name!r}."
-                + plugins.did_you_mean(name, list(self.spec.seeds))
-            )
+            raise RunError(f"Task {self.spec.name!r} returned no program for seed {name!r}.")
         self.db["nodes"].upsert(
             {
                 "id": 0,
@@ -321,7 +348,7 @@ class Run:
     def _new_round_row(self) -> int:
         node_id = store.next_node_id(self.db)
         context = self._select()
-        items, item_ids = self._retrieve(context)
+        item_ids = self._retrieve(context)
         self.db["nodes"].insert(
             {
                 "id": node_id,
@@ -374,7 +401,6 @@ class Run:
             proposal = Proposal("", "", None, error=f"proposer raised {type(exc).__name__}: {exc}")
         self._record_calls(node_id, proposal.llm_calls)
         if proposal.program is not None:
-            self.failures_in_row = 0
             store.update_node(
                 self.db,
                 node_id,
@@ -400,6 +426,7 @@ class Run:
                 "success": 0,
                 "error_class": "proposal",
                 "feedback": proposal.error or "no program was proposed",
+                "analysis": "",
                 "edit": proposal.edit,
                 "metrics": "{}",
             },
@@ -417,11 +444,48 @@ class Run:
         if b.max_seconds is not None and time.monotonic() - self.started >= b.max_seconds:
             return f"max_seconds={b.max_seconds} reached"
         if b.max_consecutive_failures and self.failures_in_row >= b.max_consecutive_failures:
-            return f"{self.failures_in_row} proposals in a row failed (see the nodes' feedback)"
+            return f"{self.failures_in_row} rounds in a row failed (see the nodes' feedback)"
         return None
 
     # ----------------------------------------------------------------- run
+    def _claim_run_dir(self) -> contextlib.ExitStack:
+        """Lock the run directory for this process and check it suits a run or a resume."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        stack = contextlib.ExitStack()
+        handle = stack.enter_context(open(self.run_dir / ".lock", "w"))  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stack.close()
+            raise RunError(f"another harness process is using {self.run_dir}") from None
+        exists = (self.run_dir / store.DB_NAME).exists()
+        if exists and not self.resume:
+            stack.close()
+            raise RunError(
+                f"{self.run_dir} already holds a run; continue it with "
+                f"`harness resume {self.run_dir}` or choose another hydra.run.dir"
+            )
+        if self.resume and not exists:
+            stack.close()
+            raise RunError(f"{self.run_dir} holds no {store.DB_NAME} to resume")
+        return stack
+
+    def _check_sandbox(self) -> None:
+        try:
+            bwrap = isolation()
+        except (ValueError, RuntimeError) as exc:
+            raise RunError(f"sandbox: {exc}") from exc
+        if bwrap:
+            log.info("candidates run under bubblewrap (%s): read-only filesystem, no network",
+                     bwrap)
+
     async def execute(self) -> dict[str, Any]:
+        with self._claim_run_dir():
+            self._check_sandbox()
+            self.db = store.open_db(self.run_dir)
+            return await self._execute()
+
+    async def _execute(self) -> dict[str, Any]:
         self.started = time.monotonic()
         self.run_id = self._start_run_row()
         self._load_state()
@@ -431,13 +495,18 @@ class Run:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
         try:
             await self._seed_round()
-            await self._drive(stop)
+            seed = store.get_node(self.db, 0)
+            if seed["error_class"] in EVALUATOR_FAILURES:
+                status = "failed"
+                self.stop_reason = (
+                    "the task's evaluator failed on the seed program (see node 0's feedback)"
+                )
+            else:
+                await self._drive(stop)
             if stop.is_set():
                 status, self.stop_reason = "interrupted", "interrupted by a signal"
         except BaseException:
@@ -445,11 +514,9 @@ class Run:
             raise
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
-                except (NotImplementedError, RuntimeError):
-                    pass
-            self.executor.shutdown()
+            self.executor.shutdown(kill=status != "finished")
             await self.proposer.aclose()
             self.db["runs"].update(
                 self.run_id,
@@ -469,12 +536,12 @@ class Run:
         for node_id in pending:
             in_flight.add(asyncio.create_task(self._round(node_id)))
         unanalysed = self.db.execute(
-            "select id from nodes where status in (?, ?) and analysis is null and id > 0",
-            store.COMPLETED,
+            "select id, parent_ids from nodes where evaluated_at is not null and analysis is null"
         ).fetchall()
-        if self.analyzer_mode != "none":
-            for (node_id,) in unanalysed:
-                await self._analyze(node_id, None)
+        for node_id, parent_ids in unanalysed:
+            parents = [view(store.get_node(self.db, i)) for i in json.loads(parent_ids or "[]")]
+            scored = [p for p in parents if p.score is not None]
+            await self._analyze(node_id, max(scored, key=lambda p: p.score, default=None))
         stopper = asyncio.create_task(stop.wait())
         while True:
             while not stop.is_set() and len(in_flight) < self.workers:

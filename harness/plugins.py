@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import os
 from collections.abc import Callable
 from typing import Any
 
 import pluggy
 
 from harness import hookspecs
+from harness.confpaths import allowed_entry_points, extra_plugin_modules
 
 DEFAULT_PLUGINS = (
     "harness.default_plugins.samplers",
@@ -46,28 +46,6 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
     return f"{hint} Available: {listed}."
 
 
-def _allowed() -> set[str] | None:
-    raw = os.environ.get("HARNESS_LOAD_PLUGINS")
-    if raw is None:
-        return None
-    return {part.strip() for part in raw.split(",") if part.strip()}
-
-
-def _extra_modules() -> list[str]:
-    raw = os.environ.get("HARNESS_PLUGINS", "")
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def _load_entry_points() -> None:
-    from importlib.metadata import entry_points
-
-    allowed = _allowed()
-    for ep in entry_points(group="harness"):
-        dist = ep.dist.name if ep.dist is not None else ""
-        if allowed is None or ep.name in allowed or dist in allowed:
-            pm.load_setuptools_entrypoints("harness", name=ep.name)
-
-
 def load_plugins() -> pluggy.PluginManager:
     """Load built-ins and installed plugins once, then fill the name registries.
 
@@ -80,8 +58,9 @@ def load_plugins() -> pluggy.PluginManager:
     for module_name in DEFAULT_PLUGINS:
         if pm.get_plugin(module_name) is None:
             pm.register(importlib.import_module(module_name), name=module_name)
-    _load_entry_points()
-    for module_name in _extra_modules():
+    for ep in allowed_entry_points():
+        pm.load_setuptools_entrypoints("harness", name=ep.name)
+    for module_name in extra_plugin_modules():
         if pm.get_plugin(module_name) is None:
             pm.register(importlib.import_module(module_name), name=module_name)
     pm.check_pending()

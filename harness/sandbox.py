@@ -173,6 +173,15 @@ def _resolve_bwrap() -> str | None:
     return None
 
 
+def isolation() -> str | None:
+    """The bwrap binary candidates will run under, or None for plain limits.
+
+    Call it once where the run is logged: in plain mode it warns (once per process) that
+    candidates are not isolated. Raises for a misconfigured ``HARNESS_SANDBOX``.
+    """
+    return _resolve_bwrap()
+
+
 def _warn_unisolated(reason: str) -> None:
     global _warned_unisolated
     if not _warned_unisolated:

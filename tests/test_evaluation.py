@@ -23,12 +23,31 @@ def test_an_evaluator_exception_becomes_a_failed_result():
     assert "RuntimeError: evaluator bug" in result.feedback
 
 
-def test_a_dead_worker_is_replaced():
-    executor = LocalExecutor(1)
+def test_a_dead_worker_is_replaced_and_its_neighbours_are_retried():
+    crash = GOOD + "# crash\n"
+    config = {"name": "toy", "fault": "exit", "sleep_s": 0.5}
+    executor = LocalExecutor(2)
+
+    async def both():
+        return await asyncio.gather(
+            executor.evaluate(config, crash, LIMITS), executor.evaluate(config, GOOD, LIMITS)
+        )
+
     try:
-        crashed = asyncio.run(executor.evaluate({"name": "toy", "fault": "exit"}, GOOD, LIMITS))
+        crashed, innocent = asyncio.run(both())
         assert not crashed.success and crashed.error_class == "worker_crash"
+        assert innocent.success and innocent.score == 3.0, innocent.feedback
         after = asyncio.run(executor.evaluate({"name": "toy"}, GOOD, LIMITS))
         assert after.success and after.score == 3.0
+    finally:
+        executor.shutdown()
+
+
+def test_a_result_that_cannot_be_returned_is_a_failed_evaluation():
+    executor = LocalExecutor(1)
+    try:
+        result = asyncio.run(executor.evaluate({"name": "toy", "fault": "unpicklable"}, GOOD,
+                                               LIMITS))
+        assert not result.success and result.error_class == "evaluator_error"
     finally:
         executor.shutdown()

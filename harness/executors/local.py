@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+import signal
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -13,35 +16,85 @@ from harness.sandbox import Limits
 from harness.task import EvalResult
 
 
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the orchestrator, which stops the run cleanly, and leave the
+    one "no isolation" warning to the orchestrator's log."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("harness.sandbox").setLevel(logging.ERROR)
+
+
 class LocalExecutor:
-    """Spawned worker processes; a crashed worker is replaced and its node marked failed."""
+    """Spawned worker processes.
+
+    When a worker dies, every evaluation running on the pool fails with it. Each of them is
+    retried once in a worker of its own, so only the evaluation that kills its worker
+    becomes a ``worker_crash`` node.
+    """
 
     def __init__(self, processes: int) -> None:
         self.processes = max(1, processes)
-        self._pool = self._new_pool()
+        self._generation = 0
+        self._pool = self._new_pool(self.processes)
+        self._solo: set[ProcessPoolExecutor] = set()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
+    @staticmethod
+    def _new_pool(processes: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=self.processes, mp_context=multiprocessing.get_context("spawn")
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
         )
+
+    def _replace_pool(self, generation: int) -> None:
+        if generation == self._generation:  # the first evaluation to notice replaces it
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool(self.processes)
+            self._generation += 1
 
     async def evaluate(self, config: dict[str, Any], program: str, limits: Limits) -> EvalResult:
         loop = asyncio.get_running_loop()
+        generation = self._generation
         try:
             return await loop.run_in_executor(
                 self._pool, evaluate_program, config, program, limits
             )
         except BrokenProcessPool:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+            self._replace_pool(generation)
+        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
+            return _unreturnable(exc)
+        solo = self._new_pool(1)
+        self._solo.add(solo)
+        try:
+            return await loop.run_in_executor(solo, evaluate_program, config, program, limits)
+        except BrokenProcessPool:
             return EvalResult(
                 success=False,
                 error_class="worker_crash",
-                feedback="The evaluation worker process died (killed or crashed).",
+                feedback="The evaluation worker process died on this program, also when "
+                "retried alone (killed or crashed outside the candidate's sandbox).",
             )
+        except Exception as exc:  # noqa: BLE001
+            return _unreturnable(exc)
+        finally:
+            self._solo.discard(solo)
+            solo.shutdown(wait=False)
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, kill: bool = False) -> None:
+        """Stop the workers; ``kill`` ends running evaluations now instead of waiting."""
+        for pool in (self._pool, *self._solo):
+            if kill:
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.kill()
+            pool.shutdown(wait=not kill, cancel_futures=True)
+
+
+def _unreturnable(exc: Exception) -> EvalResult:
+    tail = "".join(traceback.format_exception(exc)[-4:])
+    return EvalResult(
+        success=False,
+        error_class="evaluator_error",
+        feedback=f"The evaluation could not be returned from its worker: {tail}",
+    )
 
 
 def make_executor(config: dict[str, Any], workers: int) -> LocalExecutor:

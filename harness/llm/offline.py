@@ -139,7 +139,8 @@ class OfflineProposer:
         changes = {lit: new for lit, new in changes.items() if new != lit.text}
         if not changes:
             lit = literals[0]
-            changes = {lit: self._mutate(rng, lit) if lit.is_float else str(int(lit.text) + 1)}
+            bumped = self._mutate(rng, lit) if lit.is_float else str(int(lit.text, 0) + 1)
+            changes = {lit: bumped}
         described = "; ".join(
             f"line {lit.row}: {lit.text} -> {new}" for lit, new in sorted(
                 changes.items(), key=lambda item: (item[0].row, item[0].col)

@@ -12,11 +12,12 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import openai
 
+from harness.config import OpenAILLMConf
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
@@ -28,17 +29,7 @@ from harness.llm.edits import EditError, build_program, parse_answer
 from harness.llm.prompts import analyzer_prompt, parse_analysis, researcher_prompt
 
 DEFAULTS: dict[str, Any] = {
-    "base_url": None,
-    "model": None,
-    "api_key_env": "OPENAI_API_KEY",
-    "temperature": 0.7,
-    "max_tokens": 4096,
-    "timeout_s": 120.0,
-    "max_retries": 2,
-    "edit_mode": "diff",
-    "max_code_chars": 100_000,
-    "prompt_budget_chars": 60_000,
-    "extra_body": {},
+    key: value for key, value in asdict(OpenAILLMConf()).items() if key != "name"
 }
 """Every accepted config key with its default (``model`` has none and is required)."""
 

@@ -2,15 +2,17 @@
 
 Task ``toy``: the candidate's ``f()`` returns a number and the score is that number,
 capped at 10 (so an improvement is easy to find and easy to check). The candidate runs
-through the real sandbox; ``task.sleep_s`` slows every evaluation down, which the
-kill-and-resume test needs; ``task.fault`` (``raise`` or ``exit``) breaks the trusted
-evaluator itself.
+through the real sandbox; ``task.sleep_s`` slows down every evaluation but the seed's,
+which the kill-and-resume tests need; ``task.fault`` breaks the trusted evaluator itself:
+``raise`` always, ``exit`` (the worker dies) for programs that contain "crash",
+``unpicklable`` returns metrics that cannot leave the worker.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,10 +58,11 @@ def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
 def harness_evaluate(
     config: dict[str, Any], program: str, workdir: Path, limits: Limits
 ) -> EvalResult:
-    time.sleep(float(config.get("sleep_s", 0)))
+    if program != SEED:
+        time.sleep(float(config.get("sleep_s", 0)))
     if config.get("fault") == "raise":
         raise RuntimeError("evaluator bug")
-    if config.get("fault") == "exit":
+    if config.get("fault") == "exit" and "crash" in program:
         os._exit(3)
     run = run_candidate(program, "f", limits=limits, workdir=workdir)
     if not run.ok:
@@ -67,7 +70,10 @@ def harness_evaluate(
     value = run.value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return EvalResult(success=False, feedback=f"f() returned {value!r}", error_class="invalid")
-    return EvalResult(success=True, metrics={"value": float(value)}, feedback="ok")
+    metrics: dict[str, Any] = {"value": float(value)}
+    if config.get("fault") == "unpicklable":
+        metrics["lock"] = threading.Lock()
+    return EvalResult(success=True, metrics=metrics, feedback="ok")
 
 
 @hookimpl
