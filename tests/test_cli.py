@@ -75,3 +75,24 @@ def test_openai_without_a_model_is_a_clear_error(tmp_path, cli):
     result = cli("run", "+task=toy", "llm=openai", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 1
     assert "llm.model" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_refuses_a_directory_that_holds_a_run(tmp_path, cli):
+    assert cli("run", "+task=toy", "run.max_rounds=1", f"hydra.run.dir={tmp_path}").returncode == 0
+    again = cli("run", "+task=toy", "run.max_rounds=1", f"hydra.run.dir={tmp_path}")
+    assert again.returncode == 1 and "harness resume" in again.stderr
+
+
+def test_eval_with_a_bad_override_is_a_usage_error(tmp_path, cli):
+    prog = tmp_path / "p.py"
+    prog.write_text("def f():\n    return 1\n")
+    for bad in ("sampler.cc=3", "not-an-override"):
+        result = cli("eval", "+task=toy", bad, "--program", str(prog))
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_misconfigured_sandbox_stops_before_the_run(tmp_path, cli):
+    result = cli(
+        "run", "+task=toy", f"hydra.run.dir={tmp_path}", env={"HARNESS_SANDBOX": "chroot"}
+    )
+    assert result.returncode == 1 and "HARNESS_SANDBOX" in result.stderr

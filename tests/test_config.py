@@ -27,7 +27,13 @@ def test_task_options_include_the_installed_plugins():
 
 @pytest.mark.parametrize(
     "override",
-    ["sampler.cc=2", "run.max_evaluation=3", "llm.temprature=1", "cognition.k=many"],
+    [
+        "sampler.cc=2",
+        "run.max_evaluation=3",
+        "llm.temprature=1",
+        "cognition.k=many",
+        "analyzer.mode=bogus",
+    ],
 )
 def test_typos_and_bad_types_fail_at_composition(override):
     with pytest.raises((ConfigCompositionException, ConfigKeyError, ValidationError)):

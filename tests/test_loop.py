@@ -48,9 +48,15 @@ def test_budgets_stop_the_run(tmp_path):
     summary = run_loop(tmp_path / "r", "+task=toy", "run.max_evaluations=null", "run.max_rounds=3")
     assert summary["nodes"] == 4 and "max_rounds" in summary["stop_reason"]
     summary = run_loop(
-        tmp_path / "t", "+task=toy", "run.max_evaluations=50", "run.target_score=1.0"
+        tmp_path / "t", "+task=toy", "run.max_evaluations=300", "run.target_score=1.6"
     )
-    assert summary["nodes"] <= 3 and "target score" in summary["stop_reason"]
+    assert summary["best_score"] >= 1.6 > summary["seed_score"]
+    assert summary["evaluated"] < 300 and "target score" in summary["stop_reason"]
+    summary = run_loop(
+        tmp_path / "s", "+task=toy", "task.sleep_s=0.3", "run.max_evaluations=100",
+        "run.max_seconds=1",
+    )
+    assert summary["evaluated"] < 20 and "max_seconds" in summary["stop_reason"]
 
 
 def test_cognition_items_are_retrieved_and_linked(tmp_path):
@@ -77,6 +83,27 @@ def test_a_failing_seed_is_recorded_and_the_run_goes_on(tmp_path):
 def test_unknown_seed_program_is_a_clear_error(tmp_path):
     cfg = compose_config("+task=toy", "task.seed_program=nope")
     with pytest.raises(RunError, match="Unknown seed program 'nope'.*Available: broken, seed"):
-        import asyncio
+        Run(cfg, tmp_path)
+    assert not (tmp_path / store.DB_NAME).exists()
 
-        asyncio.run(Run(cfg, tmp_path).execute())
+
+def test_several_rounds_are_in_flight_at_once(tmp_path):
+    run_loop(tmp_path, "+task=toy", "task.sleep_s=0.4", "run.workers=3", "run.max_evaluations=7")
+    rows = list(store.open_db(tmp_path)["nodes"].rows_where("id > 0", order_by="id"))
+    spans = [(r["created_at"], r["evaluated_at"]) for r in rows]
+    overlapping = sum(
+        1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]
+    )
+    assert overlapping >= 2, spans
+
+
+def test_an_evaluator_that_fails_on_the_seed_stops_the_run(tmp_path):
+    summary = run_loop(tmp_path, "+task=toy", "task.fault=raise", "run.max_evaluations=20")
+    assert summary["status"] == "failed" and summary["nodes"] == 1
+    assert "evaluator failed on the seed" in summary["stop_reason"]
+
+
+@pytest.mark.parametrize("override", ["run.workers=0", "run.context_nodes=0"])
+def test_nonsense_run_settings_are_refused(tmp_path, override):
+    with pytest.raises(RunError, match="at least 1"):
+        Run(compose_config("+task=toy", override), tmp_path)

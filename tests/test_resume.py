@@ -8,6 +8,7 @@ import subprocess
 import time
 
 from conftest import HARNESS
+from omegaconf import OmegaConf
 
 from harness import db as store
 
@@ -60,12 +61,74 @@ def test_sigkill_then_resume_keeps_every_evaluated_node(tmp_path, cli):
     assert summary["status"] == "finished" and summary["sessions"] == 2
 
 
-def test_resume_can_raise_the_budget(tmp_path, cli):
+def test_resume_overrides_are_checked_and_kept(tmp_path, cli):
     run_dir = tmp_path / "run"
     first = cli("run", "+task=toy", "run.max_evaluations=4", f"hydra.run.dir={run_dir}")
     assert first.returncode == 0, first.stderr
-    result = cli("resume", str(run_dir), "run.max_evaluations=7")
+    result = cli("resume", str(run_dir), "run.max_evaluations=7", "sampler=greedy")
     assert result.returncode == 0, result.stderr
     assert store.summary(store.open_db(run_dir))["evaluated"] == 7
-    bad = cli("resume", str(run_dir), "run.max_evalutions=9")
-    assert bad.returncode != 0 and "max_evalutions" in bad.stderr
+    again = cli("resume", str(run_dir))
+    assert again.returncode == 0, again.stderr
+    assert store.summary(store.open_db(run_dir))["evaluated"] == 7, "the raised budget was kept"
+    saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    assert saved.sampler.name == "greedy" and saved.run.max_evaluations == 7
+    overrides = list(OmegaConf.load(run_dir / ".hydra" / "overrides.yaml"))
+    assert "run.max_evaluations=7" in overrides and "run.max_evaluations=4" not in overrides
+    for bad in ("run.max_evalutions=9", "run.workers=two", "sampler=ucb"):
+        result = cli("resume", str(run_dir), bad)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+
+
+def _start(run_dir, *overrides):
+    return subprocess.Popen(
+        [str(HARNESS), "run", "+task=toy", *overrides, f"hydra.run.dir={run_dir}"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_pending(run_dir, count):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (run_dir / store.DB_NAME).exists():
+            db = store.open_db(run_dir)
+            if db["nodes"].count_where("status = 'pending' and program is not null") >= count:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the run never had rounds in flight")
+
+
+def test_sigterm_stops_promptly_and_resume_finishes(tmp_path, cli):
+    run_dir = tmp_path / "run"
+    proc = _start(run_dir, "task.sleep_s=60", "run.max_evaluations=5", "run.workers=2")
+    try:
+        _wait_for_pending(run_dir, 2)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        assert time.monotonic() - began < 20, "stopping must not wait for the evaluations"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    summary = store.summary(store.open_db(run_dir))
+    assert summary["status"] == "interrupted" and summary["pending"] == 2
+    result = cli("resume", str(run_dir), "task.sleep_s=0")
+    assert result.returncode == 0, result.stderr
+    summary = store.summary(store.open_db(run_dir))
+    assert summary["status"] == "finished" and summary["evaluated"] == 5
+
+
+def test_a_run_directory_in_use_cannot_be_resumed(tmp_path, cli):
+    run_dir = tmp_path / "run"
+    proc = _start(run_dir, "task.sleep_s=60", "run.max_evaluations=5", "run.workers=1")
+    try:
+        _wait_for_pending(run_dir, 1)
+        result = cli("resume", str(run_dir))
+        assert result.returncode == 1 and "another harness process" in result.stderr
+        assert store.summary(store.open_db(run_dir))["status"] == "running"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
