@@ -160,7 +160,8 @@ class Run:
             raise RunError(str(exc)) from exc
         self.executor_config = OmegaConf.to_container(cfg.executor, resolve=True)
         self.db: sqlite_utils.Database
-        self.pool: list[Candidate] = []
+        self.pool: list[Candidate] = []  # every completed node
+        self.eligible: list[Candidate] = []  # those with a score: the sampler's choice
         self.failed = 0
         self.best: tuple[float, int] | None = None
         self.seed_score: float | None = None
@@ -214,6 +215,8 @@ class Run:
 
     def _admit(self, cand: Candidate, observe: bool = True) -> None:
         self.pool.append(cand)
+        if cand.success and cand.score is not None:
+            self.eligible.append(cand)
         self.failed += not cand.success
         if observe:
             self.sampler.observe(cand)
@@ -228,8 +231,7 @@ class Run:
             )
 
     def _select(self) -> list[NodeView]:
-        eligible = [c for c in self.pool if c.success and c.score is not None] or self.pool
-        chosen = self.sampler.select(eligible, self.context_nodes)
+        chosen = self.sampler.select(self.eligible or self.pool, self.context_nodes)
         store.save_sampler_state(self.db, self.sampler.name, self.sampler.state())
         context = [view(store.get_node(self.db, node_id)) for node_id in chosen]
         # The best-scoring sampled node is the parent (the diff base), as in ASI-Evolve's
