@@ -195,7 +195,7 @@ def status(run_dir: Path, as_json: bool) -> None:
 
     if not (run_dir / store.DB_NAME).exists():
         _fail(f"{run_dir} has no {store.DB_NAME}.")
-    summary = store.summary(store.open_db(run_dir))
+    summary = store.summary(store.open_db(run_dir, migrate=False))
     spec = _task_spec_or_none(summary["task"])
     summary["best_known"] = spec.best_known if spec else None
     if summary["best_known"] and summary["best_score"] is not None:

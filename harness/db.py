@@ -105,17 +105,21 @@ def program_hash(program: str) -> str:
     return hashlib.sha256(program.encode()).hexdigest()
 
 
-def open_db(run_dir: str | Path) -> sqlite_utils.Database:
-    """Open (creating and migrating) the run store in ``run_dir``."""
+def open_db(run_dir: str | Path, migrate: bool = True) -> sqlite_utils.Database:
+    """Open the run store in ``run_dir``; the writer creates and migrates it, readers
+    (``harness status``, monitoring) pass ``migrate=False`` so they never take a write lock."""
     path = Path(run_dir) / DB_NAME
+    if not migrate and not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA busy_timeout=30000")
-    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    if migrations.pending(db):
-        migrations.apply(db)
+    if migrate:
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        if migrations.pending(db):
+            migrations.apply(db)
     return db
 
 

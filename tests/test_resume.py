@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -13,8 +15,13 @@ from omegaconf import OmegaConf
 from harness import db as store
 
 
+def _reader(run_dir):
+    """A read-only view of a run that another process is writing."""
+    return store.open_db(run_dir, migrate=False)
+
+
 def _completed(run_dir):
-    db = store.open_db(run_dir)
+    db = _reader(run_dir)
     return {
         row["id"]: (row["program_hash"], row["score"], row["status"])
         for row in db["nodes"].rows_where("status in ('evaluated', 'failed')")
@@ -32,8 +39,9 @@ def test_sigkill_then_resume_keeps_every_evaluated_node(tmp_path, cli):
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if (run_dir / store.DB_NAME).exists() and len(_completed(run_dir)) >= 6:
-            break
+        with contextlib.suppress(FileNotFoundError, sqlite3.OperationalError):  # not created yet
+            if len(_completed(run_dir)) >= 6:
+                break
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -93,8 +101,8 @@ def _start(run_dir, *overrides):
 def _wait_for_pending(run_dir, count):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if (run_dir / store.DB_NAME).exists():
-            db = store.open_db(run_dir)
+        with contextlib.suppress(FileNotFoundError, sqlite3.OperationalError):  # not created yet
+            db = _reader(run_dir)
             if db["nodes"].count_where("status = 'pending' and program is not null") >= count:
                 return
         time.sleep(0.05)
@@ -128,7 +136,7 @@ def test_a_run_directory_in_use_cannot_be_resumed(tmp_path, cli):
         _wait_for_pending(run_dir, 1)
         result = cli("resume", str(run_dir))
         assert result.returncode == 1 and "another harness process" in result.stderr
-        assert store.summary(store.open_db(run_dir))["status"] == "running"
+        assert store.summary(_reader(run_dir))["status"] == "running"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
