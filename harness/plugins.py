@@ -116,11 +116,6 @@ def sampler_names() -> list[str]:
     return sorted(_samplers)
 
 
-def proposer_names() -> list[str]:
-    load_plugins()
-    return sorted(_proposers)
-
-
 def get_sampler_factory(name: str) -> Callable[..., Any]:
     load_plugins()
     if name not in _samplers:
