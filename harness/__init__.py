@@ -2,13 +2,14 @@
 
 from harness.hookspecs import hookimpl
 from harness.sandbox import CandidateRun, Limits, run_candidate
-from harness.task import CognitionItem, EvalResult, TaskSpec
+from harness.task import CognitionItem, Descriptor, EvalResult, TaskSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CandidateRun",
     "CognitionItem",
+    "Descriptor",
     "EvalResult",
     "Limits",
     "TaskSpec",

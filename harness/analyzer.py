@@ -2,11 +2,13 @@
 
 ``analyzer=auto`` asks the proposer back-end (an LLM, or the offline proposer's
 deterministic analysis); ``analyzer=deterministic`` always writes the metric-delta
-analysis below; ``analyzer=none`` stores raw feedback only (the paper's ablation).
+analysis below; ``analyzer=none`` stores the raw evaluation output where the analysis
+would go, as the paper's "No Analyzer" ablation did.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from numbers import Real
 
@@ -53,3 +55,11 @@ def deterministic_analysis(node: NodeView, reference: NodeView | None) -> str:
     if node.motivation:
         parts.append(f"Change tried: {node.motivation}")
     return " ".join(parts)
+
+
+def raw_evaluation(node: NodeView) -> str:
+    """The unanalysed evaluation output: status, score, metrics and feedback verbatim."""
+    score = "none" if node.score is None else _fmt(node.score)
+    label = node.status + (f" [{node.error_class}]" if node.error_class else "")
+    metrics = json.dumps(node.metrics, default=str, sort_keys=True)
+    return f"Raw evaluation output ({label}, score {score}).\nmetrics: {metrics}\n{node.feedback}"

@@ -23,6 +23,38 @@ class UCB1Conf:
 
 
 @dataclass
+class IslandConf:
+    name: str = "island"
+    islands: int = 5
+    migration_interval: int = 10
+    migration_rate: float = 0.1
+    exploration_ratio: float = 0.2
+    exploitation_ratio: float = 0.6
+    elite_k: int = 5
+    tournament: int = 3
+
+
+class EliteSelection(str, Enum):
+    uniform = "uniform"
+    curiosity = "curiosity"
+
+
+@dataclass
+class MapElitesConf:
+    name: str = "map_elites"
+    descriptors: list[str] | None = None
+    bins: int = 10
+    selection: EliteSelection = EliteSelection.uniform
+
+
+@dataclass
+class TopKConf:
+    name: str = "top_k"
+    parent_k: int = 10
+    pool_k: int = 50
+
+
+@dataclass
 class GreedyConf:
     name: str = "greedy"
 
@@ -41,6 +73,11 @@ class OfflineLLMConf:
     recombine_prob: float = 0.2
 
 
+class EditMode(str, Enum):
+    diff = "diff"
+    full = "full"
+
+
 @dataclass
 class OpenAILLMConf:
     name: str = "openai"
@@ -51,7 +88,7 @@ class OpenAILLMConf:
     max_tokens: int | None = 4096
     timeout_s: float = 120.0
     max_retries: int = 2
-    edit_mode: str = "diff"
+    edit_mode: EditMode = EditMode.diff
     max_code_chars: int = 100_000
     prompt_budget_chars: int = 60_000
     extra_body: dict[str, Any] = field(default_factory=dict)
@@ -95,7 +132,14 @@ class RunConf:
 
 
 SCHEMAS: dict[str, dict[str, type]] = {
-    "sampler": {"ucb1": UCB1Conf, "greedy": GreedyConf, "random": RandomConf},
+    "sampler": {
+        "ucb1": UCB1Conf,
+        "greedy": GreedyConf,
+        "random": RandomConf,
+        "island": IslandConf,
+        "map_elites": MapElitesConf,
+        "top_k": TopKConf,
+    },
     "llm": {"offline": OfflineLLMConf, "openai": OpenAILLMConf},
     "cognition": {"default": CognitionConf, "none": CognitionConf},
     "analyzer": {"auto": AnalyzerConf, "deterministic": AnalyzerConf, "none": AnalyzerConf},

@@ -97,6 +97,12 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_features(db: sqlite_utils.Database) -> None:
+    """Behaviour descriptors of successful nodes (JSON), for quality-diversity samplers."""
+    db["nodes"].add_column("features", str)
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -126,7 +132,12 @@ def open_db(run_dir: str | Path, migrate: bool = True) -> sqlite_utils.Database:
 def decode_node(row: dict[str, Any]) -> dict[str, Any]:
     """Turn the JSON text columns of a ``nodes`` row back into Python values."""
     node = dict(row)
-    for key, empty in (("parent_ids", []), ("metrics", {}), ("cognition_ids", [])):
+    for key, empty in (
+        ("parent_ids", []),
+        ("metrics", {}),
+        ("cognition_ids", []),
+        ("features", {}),
+    ):
         node[key] = json.loads(node[key]) if node.get(key) else empty
     node["success"] = bool(node.get("success"))
     return node

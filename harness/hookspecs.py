@@ -52,11 +52,14 @@ def harness_register_tasks(register: Callable[[str], None]) -> None:
 def harness_register_samplers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Make parent/reference samplers available by name (``sampler=NAME``).
 
-    :param register: call ``register(name, factory)``; ``factory(config: dict, seed: int)``
-        returns an object following :class:`harness.samplers.base.Sampler`.
+    :param register: call ``register(name, factory)``; ``factory(config: dict, seed: int,
+        task: TaskSpec)`` returns an object following :class:`harness.samplers.base.Sampler`
+        (``task`` carries the task's behaviour descriptors, for quality-diversity samplers).
 
-    Called once at load time (not firstresult). The built-in ``ucb1``, ``greedy`` and
-    ``random`` samplers are registered through this hook too.
+    Called once at load time (not firstresult). The built-in ``ucb1``, ``greedy``,
+    ``random``, ``top_k``, ``island`` and ``map_elites`` samplers are registered through
+    this hook too; ``harness/samplers/`` shows how a sampler keeps an incremental index
+    from ``observe`` so that a selection stays cheap as the database grows.
     """
 
 

@@ -14,7 +14,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -28,9 +27,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness import db as store
 from harness import plugins
-from harness.analyzer import deterministic_analysis
+from harness.analyzer import deterministic_analysis, raw_evaluation
 from harness.cognition import CognitionBase, build_queries, make_cognition
 from harness.executors.local import make_executor
+from harness.features import REFERENCE_SIZE, FeatureSpace
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
@@ -41,7 +41,7 @@ from harness.llm.base import (
     Proposer,
 )
 from harness.progress import Progress
-from harness.samplers.base import Candidate, Sampler
+from harness.samplers.base import Candidate, Sampler, Selection
 from harness.sandbox import Limits, isolation
 from harness.task import EvalResult, TaskSpec
 
@@ -147,12 +147,12 @@ class Run:
                 + plugins.did_you_mean(self.seed_name, list(self.spec.seeds))
             )
         self.limits = task_limits(self.task_config, self.spec)
-        llm_config = OmegaConf.to_container(cfg.llm, resolve=True)
-        sampler_config = OmegaConf.to_container(cfg.sampler, resolve=True)
+        llm_config = OmegaConf.to_container(cfg.llm, resolve=True, enum_to_str=True)
+        sampler_config = OmegaConf.to_container(cfg.sampler, resolve=True, enum_to_str=True)
         try:
             self.proposer: Proposer = plugins.get_proposer_factory(llm_config["name"])(llm_config)
             self.sampler: Sampler = plugins.get_sampler_factory(sampler_config["name"])(
-                sampler_config, self.seed
+                sampler_config, self.seed, task=self.spec
             )
             self.cognition_config = OmegaConf.to_container(cfg.cognition, resolve=True)
             self.cognition: CognitionBase | None = make_cognition(self.cognition_config)
@@ -160,8 +160,7 @@ class Run:
             raise RunError(str(exc)) from exc
         self.executor_config = OmegaConf.to_container(cfg.executor, resolve=True)
         self.db: sqlite_utils.Database
-        self.pool: list[Candidate] = []  # every completed node
-        self.eligible: list[Candidate] = []  # those with a score: the sampler's choice
+        self.features = FeatureSpace(self.spec)
         self.failed = 0
         self.best: tuple[float, int] | None = None
         self.seed_score: float | None = None
@@ -196,11 +195,22 @@ class Run:
         return row["id"]
 
     def _load_state(self) -> None:
-        for node_id, score, success in self.db.execute(
-            "select id, score, success from nodes where status in (?, ?) order by id",
+        seed = self.db.execute("select program from nodes where id = 0").fetchone()
+        if seed is not None and seed[0] is not None:
+            programs = self.db.execute(
+                "select program from nodes where id > 0 and success = 1"
+                " order by evaluated_at, id limit ?",
+                [REFERENCE_SIZE],
+            ).fetchall()
+            self.features.rebuild(seed[0], (row[0] for row in programs))
+        for node_id, score, success, parent_ids, island, features in self.db.execute(
+            "select id, score, success, parent_ids, island, features from nodes"
+            " where status in (?, ?) order by id",
             store.COMPLETED,
         ).fetchall():
-            self._admit(Candidate(node_id, score, bool(success)), observe=False)
+            parents = json.loads(parent_ids or "[]")
+            raw = json.loads(features) if features else {}
+            self._admit(self._candidate(node_id, score, success, parents, island, raw))
         self.evaluations = self.db.execute(
             "select count(*) from nodes where evaluated_at is not null"
         ).fetchone()[0]
@@ -209,17 +219,35 @@ class Run:
         self.seed_score = row[0] if row else None
         state = store.load_sampler_state(self.db, self.sampler.name)
         if state is not None:
-            self.sampler.load_state(state)
+            try:
+                self.sampler.load_state(state)
+            except ValueError as exc:
+                raise RunError(f"sampler {self.sampler.name}: {exc}") from exc
         if self.cognition is not None:
             self.cognition.load(self.db, self.spec.cognition)
 
-    def _admit(self, cand: Candidate, observe: bool = True) -> None:
-        self.pool.append(cand)
-        if cand.success and cand.score is not None:
-            self.eligible.append(cand)
+    def _candidate(
+        self,
+        node_id: int,
+        score: float | None,
+        success: Any,
+        parents: list[int],
+        island: int | None,
+        raw_features: dict[str, float],
+    ) -> Candidate:
+        """What the sampler sees of a completed node (descriptors scaled to [0, 1])."""
+        return Candidate(
+            node_id,
+            score,
+            bool(success),
+            parent=parents[0] if parents else None,
+            island=island,
+            features=self.features.scaled(raw_features),
+        )
+
+    def _admit(self, cand: Candidate) -> None:
         self.failed += not cand.success
-        if observe:
-            self.sampler.observe(cand)
+        self.sampler.observe(cand)
         if cand.score is not None and (self.best is None or cand.score > self.best[0]):
             self.best = (cand.score, cand.id)
 
@@ -230,14 +258,13 @@ class Run:
                 {"node_id": node_id, "created_at": store.now(), **call.__dict__} for call in calls
             )
 
-    def _select(self) -> list[NodeView]:
-        chosen = self.sampler.select(self.eligible or self.pool, self.context_nodes)
+    def _select(self) -> Selection:
+        """The sampler's context, parent first; the seed when nothing is selectable yet."""
+        selection = self.sampler.select(self.context_nodes)
         store.save_sampler_state(self.db, self.sampler.name, self.sampler.state())
-        context = [view(store.get_node(self.db, node_id)) for node_id in chosen]
-        # The best-scoring sampled node is the parent (the diff base), as in ASI-Evolve's
-        # "best sampled node" reference; ties keep the sampler's order.
-        return sorted(context, key=lambda n: n.score if n.score is not None else -math.inf,
-                      reverse=True)
+        if not selection.ids:
+            return Selection([0], selection.island)
+        return selection
 
     def _retrieve(self, context: list[NodeView]) -> list[int]:
         """Ids of the cognition items for this round's context (stored with the node)."""
@@ -286,7 +313,7 @@ class Run:
     async def _analyze(self, node_id: int, reference: NodeView | None) -> None:
         node = view(store.get_node(self.db, node_id))
         if self.analyzer_mode == "none":
-            text = ""
+            text = raw_evaluation(node)
         elif self.analyzer_mode == "deterministic":
             text = deterministic_analysis(node, reference)
         else:
@@ -300,9 +327,21 @@ class Run:
 
     def _complete(self, node_id: int) -> None:
         node = store.get_node(self.db, node_id)
-        self._admit(Candidate(node_id, node["score"], node["success"]))
         if node_id == 0:
             self.seed_score = node["score"]
+            self.features.start(node["program"] or "")
+        raw: dict[str, float] = {}
+        if node["success"]:
+            raw = self.features.raw(node["program"] or "", node["metrics"])
+            store.update_node(self.db, node_id, {"features": json.dumps(raw)})
+            if node_id:
+                self.features.add_reference(node["program"] or "")
+        self._admit(
+            self._candidate(
+                node_id, node["score"], node["success"], node["parent_ids"], node["island"], raw
+            )
+        )
+        store.save_sampler_state(self.db, self.sampler.name, self.sampler.state())
         if self.best and self.best[1] == node_id:
             (self.run_dir / "best_program.py").write_text(node["program"] or "")
         self.progress.node_done(node, self._stats())
@@ -349,13 +388,15 @@ class Run:
 
     def _new_round_row(self) -> int:
         node_id = store.next_node_id(self.db)
-        context = self._select()
+        selection = self._select()
+        context = [view(store.get_node(self.db, i)) for i in selection.ids]
         item_ids = self._retrieve(context)
         self.db["nodes"].insert(
             {
                 "id": node_id,
                 "run_id": self.run_id,
-                "parent_ids": json.dumps([n.id for n in context]),
+                "parent_ids": json.dumps(selection.ids),
+                "island": selection.island,
                 "cognition_ids": json.dumps(item_ids),
                 "status": "pending",
                 "created_at": store.now(),
@@ -489,8 +530,8 @@ class Run:
 
     async def _execute(self) -> dict[str, Any]:
         self.started = time.monotonic()
+        self._load_state()  # first: a resume it refuses must leave the run's row as it was
         self.run_id = self._start_run_row()
-        self._load_state()
         self.executor = make_executor(self.executor_config, self.workers)
         self.progress.start(self.spec.name, self.run_dir, self._stats())
         status = "finished"

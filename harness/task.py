@@ -16,11 +16,30 @@ class CognitionItem:
 
 
 @dataclass(frozen=True)
+class Descriptor:
+    """A behaviour axis for quality-diversity samplers (``sampler=map_elites``).
+
+    The task's evaluator reports the value as ``metrics[name]``; the core scales
+    ``[low, high]`` to ``[0, 1]`` (clamping outside values) before the sampler bins it.
+    """
+
+    name: str
+    low: float
+    high: float
+    description: str = ""
+
+    def scale(self, value: float) -> float:
+        span = self.high - self.low
+        return min(1.0, max(0.0, (value - self.low) / span)) if span > 0 else 0.0
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """Everything the core needs to know about a task before it evaluates anything.
 
     ``description`` is the text the researcher LLM reads; ``entry`` is the function a
-    candidate program must define; ``best_known`` lets ``harness status`` show the gap.
+    candidate program must define; ``best_known`` lets ``harness status`` show the gap;
+    ``descriptors`` are the task's own behaviour axes for MAP-Elites.
     """
 
     name: str
@@ -30,6 +49,7 @@ class TaskSpec:
     seeds: tuple[str, ...] = ()
     cognition: tuple[CognitionItem, ...] = ()
     best_known: float | None = None
+    descriptors: tuple[Descriptor, ...] = ()
     timeout_s: float = 60.0
     memory_mb: int = 2048
     version: str = "1"

@@ -67,10 +67,14 @@ def test_cognition_items_are_retrieved_and_linked(tmp_path):
     assert any(linked)
 
 
-def test_no_analyzer_ablation_stores_no_analysis(tmp_path):
+def test_no_analyzer_ablation_stores_the_raw_evaluation_output(tmp_path):
     run_loop(tmp_path, "+task=toy", "run.max_evaluations=4", "analyzer=none")
-    rows = list(store.open_db(tmp_path)["nodes"].rows)
-    assert all(not r["analysis"] for r in rows)
+    db = store.open_db(tmp_path)
+    assert db["llm_calls"].count == 0
+    for row in db["nodes"].rows:
+        assert row["analysis"].startswith("Raw evaluation output")
+        assert row["feedback"] in row["analysis"]
+        assert f"score {row['score']:.6g}" in row["analysis"]
 
 
 def test_a_failing_seed_is_recorded_and_the_run_goes_on(tmp_path):

@@ -1,4 +1,4 @@
-"""Registers the built-in samplers: ``ucb1``, ``greedy`` and ``random``."""
+"""Registers the built-in samplers: ucb1, greedy, random, top_k, island and map_elites."""
 
 from __future__ import annotations
 
@@ -6,11 +6,20 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.hookspecs import hookimpl
-from harness.samplers.simple import GreedySampler, RandomSampler
+from harness.samplers.island import IslandSampler
+from harness.samplers.map_elites import MapElitesSampler
+from harness.samplers.simple import GreedySampler, RandomSampler, TopKSampler
 from harness.samplers.ucb1 import UCB1Sampler
 
 
 @hookimpl
 def harness_register_samplers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    for cls in (UCB1Sampler, GreedySampler, RandomSampler):
+    for cls in (
+        UCB1Sampler,
+        GreedySampler,
+        RandomSampler,
+        TopKSampler,
+        IslandSampler,
+        MapElitesSampler,
+    ):
         register(cls.name, cls)

@@ -1,55 +1,117 @@
-"""The sampler interface and the seeded random state every sampler persists."""
+"""The sampler interface, and the seeded state and score ranking the built-ins share.
+
+A sampler learns about nodes only through :meth:`Sampler.observe` (once per completed
+node, in completion order; on resume, every completed node again in id order before
+:meth:`Sampler.load_state`), so it keeps its own incremental index and a selection never
+scans the whole database.
+"""
 
 from __future__ import annotations
 
+import bisect
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from harness.task import TaskSpec
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """The little a sampler needs to know about a completed node."""
+    """What a sampler knows about a completed node.
+
+    ``parent`` is the node its round was built on (None for the seed), ``island`` the
+    island its round was drawn from, ``features`` its behaviour descriptors scaled to
+    ``[0, 1]`` (only for successful nodes).
+    """
 
     id: int
     score: float | None
     success: bool
+    parent: int | None = None
+    island: int | None = None
+    features: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def eligible(self) -> bool:
+        """Whether the node may be selected: it succeeded and has a score."""
+        return self.success and self.score is not None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A round's context: ``ids[0]`` is the parent (the diff base), the rest references.
+
+    ``island`` is the island the round belongs to; its child is stored on it.
+    """
+
+    ids: list[int]
+    island: int | None = None
 
 
 class Sampler(Protocol):
-    """Picks context nodes; its whole state round-trips through JSON for resume."""
+    """Picks context nodes; its state round-trips through JSON for resume."""
 
     name: str
-
-    def select(self, pool: Sequence[Candidate], n: int) -> list[int]:
-        """Return up to ``n`` distinct node ids from ``pool`` (the round's context nodes).
-
-        The loop makes the best-scoring of them the parent, so a sampler decides which
-        nodes compete, not the order they are shown in.
-        """
-        ...
 
     def observe(self, node: Candidate) -> None:
         """Called once for every node whose evaluation completed."""
         ...
 
-    def state(self) -> dict[str, Any]: ...
+    def select(self, n: int) -> Selection:
+        """Up to ``n`` distinct eligible node ids, parent first (empty if none is eligible)."""
+        ...
 
-    def load_state(self, state: dict[str, Any]) -> None: ...
+    def state(self) -> dict[str, Any]:
+        """What :meth:`observe` cannot rebuild (visit counts, RNG, migrations...)."""
+        ...
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state`; called after the completed nodes were observed again."""
+        ...
+
+
+class Ranking:
+    """Node ids ordered by score, best first (ties: the older node), kept incrementally."""
+
+    def __init__(self) -> None:
+        self._keys: list[tuple[float, int]] = []
+
+    def add(self, node_id: int, score: float) -> None:
+        bisect.insort(self._keys, (-score, node_id))
+
+    def top(self, k: int) -> list[int]:
+        return [node_id for _, node_id in self._keys[:k]]
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 class SeededSampler:
-    """Base class holding a seeded RNG whose state is saved with the sampler's own."""
+    """Base class: a seeded RNG saved with the state, and the eligible nodes' scores."""
 
     name = "base"
 
-    def __init__(self, config: dict[str, Any], seed: int) -> None:
+    def __init__(self, config: dict[str, Any], seed: int, task: TaskSpec | None = None) -> None:
         self.config = config
+        self.task = task
         self.rng = random.Random(seed)
+        self.scores: dict[int, float] = {}
+        self.ids: list[int] = []  # eligible ids in observation order, for uniform draws
 
     def observe(self, node: Candidate) -> None:
-        return None
+        if node.eligible and node.id not in self.scores:
+            self.scores[node.id] = float(node.score)  # type: ignore[arg-type]
+            self.ids.append(node.id)
+            self.admit(node)
+
+    def admit(self, node: Candidate) -> None:
+        """Hook for subclasses: ``node`` just became selectable."""
+
+    def best_first(self, ids: Iterable[int]) -> list[int]:
+        """``ids`` by score, best first: ASI-Evolve's "best sampled node is the parent"."""
+        return sorted(ids, key=lambda i: (-self.scores[i], i))
 
     def state(self) -> dict[str, Any]:
         version, internal, gauss = self.rng.getstate()

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.hookspecs import hookimpl
 from harness.sandbox import Limits, run_candidate
-from harness.task import EvalResult, TaskSpec
+from harness.task import Descriptor, EvalResult, TaskSpec
 
 from harness_circle_packing.cognition import COGNITION
 from harness_circle_packing.validator import Validation, validate_return
@@ -71,6 +71,10 @@ def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
         seeds=SEEDS,
         cognition=COGNITION,
         best_known=BEST_KNOWN[n],
+        descriptors=(
+            Descriptor("num_distinct_radii", 1, n, "how many different radii the packing uses"),
+            Descriptor("boundary_fraction", 0, 1, "the share of circles touching a side"),
+        ),
         timeout_s=timeout_s,
         memory_mb=int(config.get("memory_mb", 2048)),
     )
@@ -132,6 +136,7 @@ def _metrics(validation: Validation, n: int) -> dict[str, Any]:
             min_slack=validation.min_slack,
             min_radius=validation.min_radius,
             num_distinct_radii=validation.num_distinct_radii,
+            boundary_fraction=validation.boundary_fraction,
             num_violations=validation.num_violations,
         )
     return metrics

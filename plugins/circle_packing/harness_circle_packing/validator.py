@@ -24,6 +24,8 @@ _MAX_ABS = 1e6
 # A pair whose float gap d^2 - (r_i + r_j)^2 is farther from zero than this (relative to the
 # magnitudes involved) is decided by floats: their rounding error is ~1e-15 relative.
 _PREFILTER_REL = 1e-9
+# A circle closer than this to a side counts as touching it (a behaviour descriptor only).
+_TOUCH = 1e-6
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Validation:
     min_slack: float = 0.0
     min_radius: float = 0.0
     num_distinct_radii: int = 0
+    boundary_fraction: float = 0.0
     num_violations: int = 0
     message: str = ""
 
@@ -150,6 +153,11 @@ def _check(points: list[tuple[float, float]], rs: list[float], n: int) -> Valida
         "min_slack": min(slacks),
         "min_radius": min(rs),
         "num_distinct_radii": len({round(r, 9) for r in rs}),
+        "boundary_fraction": sum(
+            min(x - r, 1 - x - r, y - r, 1 - y - r) < _TOUCH
+            for (x, y), r in zip(points, rs, strict=True)
+        )
+        / n,
         "num_violations": len(violations),
     }
     if not violations:

@@ -64,6 +64,14 @@ def test_touching_circles_are_valid() -> None:
     assert validation.min_slack == 0.0
 
 
+def test_descriptors_count_distinct_radii_and_circles_on_the_boundary() -> None:
+    centers = [(0.25, 0.25), (0.75, 0.25), (0.5, 0.7)]
+    validation = validate_packing(centers, [0.25, 0.25, 0.1], 3)
+    assert validation.valid, validation.message
+    assert validation.num_distinct_radii == 2
+    assert validation.boundary_fraction == pytest.approx(2 / 3)
+
+
 def test_tiny_overlap_is_invalid_and_measured() -> None:
     validation = validate_packing([(0.25, 0.5), (0.75 - 1e-9, 0.5)], [0.25, 0.25], 2)
     assert not validation.valid
@@ -207,6 +215,10 @@ def test_task_spec(n, best) -> None:
     assert str(best) in spec.description and "45 s" in spec.description
     assert 10 <= len(spec.cognition) <= 14
     assert all(item.source == "harness_circle_packing" for item in spec.cognition)
+    assert [(d.name, d.low, d.high) for d in spec.descriptors] == [
+        ("num_distinct_radii", 1, n),
+        ("boundary_fraction", 0, 1),
+    ]
 
 
 @pytest.mark.parametrize("n", [25, 27, "26", True, None])

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import CognitionItem, EvalResult, Limits, TaskSpec, hookimpl, run_candidate
+from harness import CognitionItem, Descriptor, EvalResult, Limits, TaskSpec, hookimpl, run_candidate
 
 SEED = """# EVOLVE-BLOCK-START
 def f():
@@ -44,6 +44,7 @@ def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
             CognitionItem("Scores are capped at ten.", "toy"),
         ),
         best_known=10.0,
+        descriptors=(Descriptor("value", 0.0, 10.0, "what f() returns"),),
         timeout_s=float(config.get("timeout_s", 10)),
         memory_mb=int(config.get("memory_mb", 512)),
     )
