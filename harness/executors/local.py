@@ -39,6 +39,10 @@ class LocalExecutor:
 
     @staticmethod
     def _new_pool(processes: int) -> ProcessPoolExecutor:
+        if multiprocessing.get_start_method() not in multiprocessing.get_all_start_methods():
+            # Inside a joblib/loky worker (hydra/launcher=joblib) the global start method is
+            # "loky", which a spawned child cannot restore; workers must see a standard one.
+            multiprocessing.set_start_method("spawn", force=True)
         return ProcessPoolExecutor(
             max_workers=processes,
             mp_context=multiprocessing.get_context("spawn"),
