@@ -1,4 +1,4 @@
-"""The ``harness`` command line: run, resume, status, eval, plugins."""
+"""The ``harness`` command line: run, resume, status, compare, eval, plugins."""
 
 from __future__ import annotations
 
@@ -205,6 +205,61 @@ def status(run_dir: Path, as_json: bool) -> None:
         return
     for key, value in summary.items():
         click.echo(f"{key:18} {value}")
+
+
+@cli.command()
+@click.argument(
+    "paths",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: PATH/compare for one PATH, else ./compare).",
+)
+@click.option(
+    "--threshold",
+    "-t",
+    "thresholds",
+    type=float,
+    multiple=True,
+    help="Score for an 'evals to >= T' column; repeatable (default: 50% and 90% of the "
+    "way from the median seed score to the best group's final mean).",
+)
+@click.option("--title", help="Title of the figure.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def compare(
+    paths: tuple[Path, ...],
+    out_dir: Path | None,
+    thresholds: tuple[float, ...],
+    title: str | None,
+    as_json: bool,
+) -> None:
+    """Compare runs: best-score curves per configuration, over seeds.
+
+    Each PATH is a run directory or a folder holding run directories at any depth (a
+    sweep's multirun/<stamp>/). Runs that differ only by seed form one group. Writes
+    compare.png, curves.csv and summary.csv and prints a summary table.
+
+    \b
+    harness compare multirun/2026-11-27_10-00-00
+    harness compare runs/a runs/b --out cmp -t 1.8 -t 1.9 --title "ucb1 vs random"
+    """
+    from harness import compare as comparing
+
+    report = comparing.compare(paths, out_dir, thresholds, title)
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(comparing.to_json(report), indent=2))
+        return
+    click.echo(comparing.markdown_table(report.summaries, report.thresholds))
+    click.echo()
+    for path in report.files.values():
+        click.echo(f"wrote {path}")
 
 
 @cli.command(
