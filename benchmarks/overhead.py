@@ -1,38 +1,34 @@
 """Loop overhead: rounds per second with an instant proposer and a trivial evaluation.
 
-Runs one real run (SQLite store, sampler, cognition, worker processes) of 2,000 nodes and
-prints the throughput of each segment of 200 rounds, so growth of per-round cost with
-the database size shows up as a falling rate.
+Runs one real run (SQLite store, sampler, cognition, worker processes) of 10,000 nodes and
+prints the throughput of each segment of 1,000 rounds, so growth of per-round cost with
+the database size shows up as a falling rate; the last line compares the segment after
+1,000 nodes with the last one.
 
-    python benchmarks/overhead.py [--nodes 2000] [--segment 200] [--workers 2] [--sampler ucb1]
+    python benchmarks/overhead.py [--nodes 10000] [--segment 1000] [--workers 2] [--sampler ucb1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from bench_env import use_bench_plugin
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=2000)
-    parser.add_argument("--segment", type=int, default=200)
+    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--segment", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sampler", default="ucb1")
     args = parser.parse_args()
 
-    os.environ["HARNESS_PLUGINS"] = "harness_bench"
-    paths = [str(HERE), os.environ.get("PYTHONPATH")]
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    sys.path.insert(0, str(HERE))
+    use_bench_plugin()
 
     from hydra import compose, initialize_config_module
 
@@ -64,11 +60,16 @@ def main() -> None:
     print(f"overhead benchmark: {len(stamps)} nodes, sampler={args.sampler}, "
           f"workers={args.workers}, {total:.1f} s total")
     print(f"{'nodes':>13}  {'rounds/s':>9}  {'ms/round':>9}")
+    rates = []
     for start in range(0, len(stamps) - 1, args.segment):
         end = min(start + args.segment, len(stamps) - 1)
         seconds = (stamps[end] - stamps[start]).total_seconds()
         rate = (end - start) / seconds if seconds > 0 else float("inf")
+        rates.append(rate)
         print(f"{start:>5}-{end:<7}  {rate:9.1f}  {1000 / rate:9.2f}")
+    if len(rates) > 2:
+        slower = 100 * (1 - rates[-1] / rates[1])
+        print(f"last segment vs the one after {args.segment} nodes: {slower:+.1f}% slower")
 
 
 if __name__ == "__main__":

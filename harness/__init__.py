@@ -2,7 +2,7 @@
 
 from harness.hookspecs import hookimpl
 from harness.sandbox import CandidateRun, Limits, run_candidate
-from harness.task import CognitionItem, Descriptor, EvalResult, TaskSpec
+from harness.task import CognitionItem, Descriptor, EvalResult, Stage, TaskSpec
 
 __version__ = "0.1.0"
 
@@ -12,6 +12,7 @@ __all__ = [
     "Descriptor",
     "EvalResult",
     "Limits",
+    "Stage",
     "TaskSpec",
     "hookimpl",
     "run_candidate",

@@ -121,14 +121,33 @@ class LocalExecutorConf:
 
 
 @dataclass
+class DaskExecutorConf:
+    """``executor=dask``: a loopback LocalCluster, or the scheduler at ``address``."""
+
+    name: str = "dask"
+    address: str | None = None
+    n_workers: int | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+    connect_timeout_s: float = 10.0
+    memory_limit: str | None = None
+    allowed_failures: int = 1
+
+
+@dataclass
 class RunConf:
     max_evaluations: int | None = 100
     max_rounds: int | None = None
     target_score: float | None = None
     max_seconds: float | None = None
     workers: int = 2
+    buffer: int | None = None
     context_nodes: int = 3
     max_consecutive_failures: int = 25
+    dedupe: bool = True
+    repair_attempts: int = 0
+    repair_errors: list[str] = field(
+        default_factory=lambda: ["exception", "syntax", "missing_entry", "unserializable"]
+    )
 
 
 SCHEMAS: dict[str, dict[str, type]] = {
@@ -143,7 +162,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "llm": {"offline": OfflineLLMConf, "openai": OpenAILLMConf},
     "cognition": {"default": CognitionConf, "none": CognitionConf},
     "analyzer": {"auto": AnalyzerConf, "deterministic": AnalyzerConf, "none": AnalyzerConf},
-    "executor": {"local": LocalExecutorConf},
+    "executor": {"local": LocalExecutorConf, "dask": DaskExecutorConf},
     "run": {"default": RunConf},
 }
 

@@ -9,15 +9,15 @@ numbering stable across ``harness resume``.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+
+from harness.sandbox import pid_alive
 
 DB_NAME = "harness.db"
 migrations = sqlite_utils.Migrations("harness")
@@ -103,12 +103,18 @@ def m002_features(db: sqlite_utils.Database) -> None:
     db["nodes"].add_column("features", str)
 
 
+@migrations()
+def m003_duplicates_cascades_repairs(db: sqlite_utils.Database) -> None:
+    """``duplicate_of`` (the node whose result a duplicate reuses), ``stages`` (cascade
+    stage results, JSON), ``evaluations`` (1 + repair attempts), and a hash index."""
+    db["nodes"].add_column("duplicate_of", int)
+    db["nodes"].add_column("stages", str)
+    db["nodes"].add_column("evaluations", int)
+    db["nodes"].create_index(["program_hash"])
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def program_hash(program: str) -> str:
-    return hashlib.sha256(program.encode()).hexdigest()
 
 
 def open_db(run_dir: str | Path, migrate: bool = True) -> sqlite_utils.Database:
@@ -124,6 +130,7 @@ def open_db(run_dir: str | Path, migrate: bool = True) -> sqlite_utils.Database:
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA cache_size=-65536")  # 64 MiB: the working set stays in memory
         if migrations.pending(db):
             migrations.apply(db)
     return db
@@ -137,6 +144,7 @@ def decode_node(row: dict[str, Any]) -> dict[str, Any]:
         ("metrics", {}),
         ("cognition_ids", []),
         ("features", {}),
+        ("stages", []),
     ):
         node[key] = json.loads(node[key]) if node.get(key) else empty
     node["success"] = bool(node.get("success"))
@@ -164,10 +172,13 @@ def next_node_id(db: sqlite_utils.Database) -> int:
     return 0 if row[0] is None else row[0] + 1
 
 
-def save_sampler_state(db: sqlite_utils.Database, name: str, state: dict[str, Any]) -> None:
-    db["sampler_state"].upsert(
-        {"name": name, "state": json.dumps(state), "updated_at": now()}, pk="name"
-    )
+def save_sampler_state(db: sqlite_utils.Database, name: str, state: str) -> None:
+    """Store a sampler's JSON-encoded state (one small row per sampler)."""
+    with db.conn:
+        db.conn.execute(
+            "insert or replace into sampler_state (name, state, updated_at) values (?, ?, ?)",
+            [name, state, now()],
+        )
 
 
 def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
@@ -175,17 +186,19 @@ def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] |
     return json.loads(rows[0]["state"]) if rows else None
 
 
+def evaluations(db: sqlite_utils.Database) -> int:
+    """Evaluations spent so far: one per evaluated node, plus its repair attempts."""
+    return db.execute(
+        "select coalesce(sum(coalesce(evaluations, 1)), 0) from nodes"
+        " where evaluated_at is not null"
+    ).fetchone()[0]
+
+
 def _alive(host: str | None, pid: int | None) -> bool:
     """Whether the process that marked a run ``running`` still exists (same host only)."""
     if host != socket.gethostname() or not pid:
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def summary(db: sqlite_utils.Database) -> dict[str, Any]:
@@ -208,7 +221,7 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
     status = run["status"] if run else "empty"
     if status == "running" and not _alive(run["host"], run["pid"]):
         status = "stopped"
-    evaluated = one("select count(*) from nodes where evaluated_at is not null").fetchone()[0]
+    evaluated = evaluations(db)
     return {
         "task": run["task"] if run else None,
         "status": status,
@@ -220,6 +233,7 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
         "evaluated": evaluated,
         "succeeded": by_status.get("evaluated", 0),
         "failed": by_status.get("failed", 0),
+        "duplicates": by_status.get("duplicate", 0),
         "pending": by_status.get("pending", 0),
         "best_score": best[1] if best else None,
         "best_node": best[0] if best else None,

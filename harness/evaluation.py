@@ -16,7 +16,7 @@ from typing import Any
 
 from harness import plugins
 from harness.sandbox import Limits
-from harness.task import EvalResult
+from harness.task import EvalResult, Stage
 
 
 def _score(config: dict[str, Any], result: EvalResult) -> float | None:
@@ -27,20 +27,21 @@ def _score(config: dict[str, Any], result: EvalResult) -> float | None:
         score = result.metrics.get("score") if result.success else None
     if isinstance(score, bool) or not isinstance(score, (int, float)):
         return None
-    return float(score) if math.isfinite(score) else None
+    try:
+        value = float(score)
+    except OverflowError:  # an int beyond float range
+        return None
+    return value if math.isfinite(value) else None
 
 
-def evaluate_program(config: dict[str, Any], program: str, limits: Limits) -> EvalResult:
-    """Evaluate ``program`` for the task in ``config`` in a fresh private work dir.
-
-    An exception in the (trusted) evaluator is reported as a failed result, so one bad
-    evaluation never stops a run.
-    """
-    started = time.monotonic()
+def _run_stage(
+    config: dict[str, Any], program: str, limits: Limits, stage: str | None
+) -> EvalResult:
+    """One call of the evaluate hook in a fresh private work dir, then scoring."""
     workdir = Path(tempfile.mkdtemp(prefix="harness-eval-"))
     try:
         caller = plugins.task_hook(config["name"], "harness_evaluate")
-        result = caller(config=config, program=program, workdir=workdir, limits=limits)
+        result = caller(config=config, program=program, workdir=workdir, limits=limits, stage=stage)
         if not isinstance(result, EvalResult):
             raise TypeError(f"harness_evaluate returned {type(result).__name__}, not EvalResult")
         result.score = _score(config, result)
@@ -48,6 +49,61 @@ def evaluate_program(config: dict[str, Any], program: str, limits: Limits) -> Ev
             result.success = False
             result.error_class = result.error_class or "no_score"
             result.feedback = (result.feedback + "\nNo finite score was produced.").strip()
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stages(config: dict[str, Any]) -> tuple[Stage, ...]:
+    spec = plugins.task_hook(config["name"], "harness_task_spec")(config=config)
+    return tuple(getattr(spec, "stages", ()) or ())
+
+
+def _cascade(config: dict[str, Any], program: str, limits: Limits) -> EvalResult:
+    """Run the task's stages in order; stop at the first that fails or misses its threshold."""
+    stages = _stages(config)
+    if not stages:
+        return _run_stage(config, program, limits, None)
+    records: list[dict[str, Any]] = []
+    for number, stage in enumerate(stages):
+        started = time.monotonic()
+        result = _run_stage(config, program, limits, stage.name)
+        score = result.score
+        reached = stage.threshold is None or (score is not None and score >= stage.threshold)
+        passed = result.success and reached
+        records.append(
+            {
+                "stage": stage.name,
+                "success": result.success,
+                "score": result.score,
+                "threshold": stage.threshold,
+                "passed": passed,
+                "error_class": result.error_class,
+                "seconds": round(time.monotonic() - started, 4),
+            }
+        )
+        if not passed and number < len(stages) - 1:
+            if result.success:
+                result.feedback = (
+                    f"Stopped at cascade stage {stage.name!r} ({number + 1}/{len(stages)}): "
+                    f"score {result.score} is below its threshold {stage.threshold}.\n"
+                    + result.feedback
+                ).strip()
+                result.success, result.score, result.error_class = False, None, "cascade"
+            break
+    result.stages = records
+    return result
+
+
+def evaluate_program(config: dict[str, Any], program: str, limits: Limits) -> EvalResult:
+    """Evaluate ``program`` for the task in ``config`` (through its cascade, if any).
+
+    An exception in the (trusted) evaluator is reported as a failed result, so one bad
+    evaluation never stops a run.
+    """
+    started = time.monotonic()
+    try:
+        result = _cascade(config, program, limits)
     except Exception as exc:  # noqa: BLE001 - the evaluator's own bug becomes a failed node
         tail = "".join(traceback.format_exception(exc)[-6:])
         result = EvalResult(
@@ -55,7 +111,5 @@ def evaluate_program(config: dict[str, Any], program: str, limits: Limits) -> Ev
             error_class="evaluator_error",
             feedback=f"The task's evaluator raised {type(exc).__name__}: {exc}\n{tail}",
         )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     result.metrics.setdefault("eval_seconds", round(time.monotonic() - started, 4))
     return result

@@ -118,7 +118,7 @@ def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
 
 @hookspec(firstresult=True)
 def harness_evaluate(
-    config: dict[str, Any], program: str, workdir: Path, limits: Limits
+    config: dict[str, Any], program: str, workdir: Path, limits: Limits, stage: str | None
 ) -> EvalResult:
     """Evaluate one candidate program and return its metrics and feedback.
 
@@ -126,6 +126,9 @@ def harness_evaluate(
     :param program: the candidate's full source text (untrusted).
     :param workdir: a fresh private directory for this evaluation.
     :param limits: the resource limits for the candidate (timeout, memory, CPU, files).
+    :param stage: the cascade stage to run (a name from ``TaskSpec.stages``), or ``None``
+        when the task declares no stages. Implementations that have no stages may omit
+        this argument.
     :return: an :class:`harness.task.EvalResult`. A broken candidate is a result with
         ``success=False`` and useful ``feedback``, never an exception.
 

@@ -1,7 +1,11 @@
 """The round and the run: sample -> retrieve -> propose -> evaluate -> score -> analyze -> store.
 
-Several rounds are in flight at once (``run.workers``): proposals and analyses are
-awaited on the event loop, evaluations go to worker processes. The orchestrator is the
+Several rounds are in flight at once: ``run.workers`` evaluating in worker processes (an
+executor) and up to ``run.buffer`` more proposed ahead of a free slot; proposals and
+analyses are awaited on the event loop. A proposal equal to an earlier program (up to
+comments and formatting) is stored as a duplicate instead of being evaluated; a task may
+make its evaluation a cascade of stages; a failure may be handed to the LLM's debug agent
+for repair (``run.repair_attempts``). The orchestrator is the
 database's only writer. A node row is inserted as ``pending`` when its round starts and
 completed in place, so after a kill ``resume`` re-runs exactly the rounds in flight and
 keeps the numbering.
@@ -18,6 +22,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +33,9 @@ from omegaconf import DictConfig, OmegaConf
 from harness import db as store
 from harness import plugins
 from harness.analyzer import deterministic_analysis, raw_evaluation
+from harness.canonical import canonical_hash
 from harness.cognition import CognitionBase, build_queries, make_cognition
-from harness.executors.local import make_executor
+from harness.executors import ExecutorError, make_executor
 from harness.features import REFERENCE_SIZE, FeatureSpace
 from harness.llm.base import (
     Analysis,
@@ -39,6 +45,7 @@ from harness.llm.base import (
     Proposal,
     ProposalRequest,
     Proposer,
+    RepairRequest,
 )
 from harness.progress import Progress
 from harness.samplers.base import Candidate, Sampler, Selection
@@ -49,6 +56,19 @@ log = logging.getLogger("harness")
 
 #: Failures of the trusted side (evaluator or worker), not of the candidate.
 EVALUATOR_FAILURES = ("evaluator_error", "worker_crash")
+
+
+#: Stored feedback keeps its tail (where tracebacks end) up to this many characters.
+MAX_FEEDBACK_CHARS = 20_000
+
+
+def clip(feedback: str | None) -> str:
+    """A backstop against task plugins that pass a candidate's whole output on."""
+    text = feedback or ""
+    if len(text) <= MAX_FEEDBACK_CHARS:
+        return text
+    cut = len(text) - MAX_FEEDBACK_CHARS
+    return f"[... {cut} characters cut ...]\n{text[-MAX_FEEDBACK_CHARS:]}"
 
 
 class RunError(Exception):
@@ -102,11 +122,34 @@ def task_spec(config: dict[str, Any]) -> TaskSpec:
 
 
 def task_limits(config: dict[str, Any], spec: TaskSpec) -> Limits:
-    """A candidate's limits: the task config's ``timeout_s``/``memory_mb``, else the spec's."""
+    """A candidate's limits: the task config's ``timeout_s``/``memory_mb``/``max_processes``,
+    else the spec's (and the sandbox's default process cap)."""
+    extra = {}
+    if config.get("max_processes") is not None:
+        extra["max_processes"] = int(config["max_processes"])
     return Limits(
         timeout_s=float(config.get("timeout_s", spec.timeout_s)),
         memory_mb=int(config.get("memory_mb", spec.memory_mb)),
+        **extra,
     )
+
+
+@contextlib.contextmanager
+def hidden_from_candidates(path: Path) -> Iterator[None]:
+    """Add ``path`` to the directories bubblewrap hides from candidates while the run lasts
+    (the run directory, with its database, may lie outside the working directory, which is
+    hidden anyway). Evaluation workers started meanwhile inherit the variable."""
+    before = os.environ.get("HARNESS_SANDBOX_HIDE")
+    target = str(path.resolve())
+    if target not in (before or "").split(os.pathsep):
+        os.environ["HARNESS_SANDBOX_HIDE"] = os.pathsep.join(filter(None, [before, target]))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HARNESS_SANDBOX_HIDE", None)
+        else:
+            os.environ["HARNESS_SANDBOX_HIDE"] = before
 
 
 def plugin_versions() -> dict[str, str | None]:
@@ -138,6 +181,13 @@ class Run:
         self.context_nodes = int(self.run_config.get("context_nodes", 3))
         if self.workers < 1 or self.context_nodes < 1:
             raise RunError("run.workers and run.context_nodes must be at least 1")
+        buffer = self.run_config.get("buffer")
+        # Rounds proposed ahead of a free evaluation slot. One worker and no buffer make
+        # a run reproducible (every round sees all earlier ones), so that is the default.
+        auto = 0 if self.workers == 1 else max(1, self.workers // 4)
+        self.buffer = auto if buffer is None else int(buffer)
+        if self.buffer < 0:
+            raise RunError("run.buffer must be at least 0")
         self.analyzer_mode = OmegaConf.to_container(cfg.analyzer, enum_to_str=True)["mode"]
         self.spec = task_spec(self.task_config)
         self.seed_name = str(self.task_config.get("seed_program") or (self.spec.seeds or ("",))[0])
@@ -161,7 +211,12 @@ class Run:
         self.executor_config = OmegaConf.to_container(cfg.executor, resolve=True)
         self.db: sqlite_utils.Database
         self.features = FeatureSpace(self.spec)
+        self._saved_state: str | None = None
         self.failed = 0
+        self.duplicates = 0
+        self.dedupe = bool(self.run_config.get("dedupe", True))
+        self.repair_attempts = int(self.run_config.get("repair_attempts") or 0)
+        self.repair_errors = set(self.run_config.get("repair_errors") or ())
         self.best: tuple[float, int] | None = None
         self.seed_score: float | None = None
         self.evaluations = 0
@@ -211,8 +266,13 @@ class Run:
             parents = json.loads(parent_ids or "[]")
             raw = json.loads(features) if features else {}
             self._admit(self._candidate(node_id, score, success, parents, island, raw))
-        self.evaluations = self.db.execute(
-            "select count(*) from nodes where evaluated_at is not null"
+        for parent_ids, island in self.db.execute(
+            "select parent_ids, island from nodes where id > 0 order by id"
+        ).fetchall():
+            self.sampler.replay(Selection(json.loads(parent_ids or "[]"), island))
+        self.evaluations = store.evaluations(self.db)
+        self.duplicates = self.db.execute(
+            "select count(*) from nodes where status = 'duplicate'"
         ).fetchone()[0]
         self.rounds = self.db.execute("select count(*) from nodes where id > 0").fetchone()[0]
         row = self.db.execute("select score from nodes where id = 0").fetchone()
@@ -245,8 +305,13 @@ class Run:
             features=self.features.scaled(raw_features),
         )
 
-    def _admit(self, cand: Candidate) -> None:
-        self.failed += not cand.success
+    def _admit(self, cand: Candidate, duplicate: bool = False) -> None:
+        """Count a completed node and show it to the sampler (a duplicate never competes)."""
+        if duplicate:
+            self.duplicates += 1
+            cand = Candidate(cand.id, None, False, cand.parent, cand.island)
+        else:
+            self.failed += not cand.success
         self.sampler.observe(cand)
         if cand.score is not None and (self.best is None or cand.score > self.best[0]):
             self.best = (cand.score, cand.id)
@@ -261,10 +326,17 @@ class Run:
     def _select(self) -> Selection:
         """The sampler's context, parent first; the seed when nothing is selectable yet."""
         selection = self.sampler.select(self.context_nodes)
-        store.save_sampler_state(self.db, self.sampler.name, self.sampler.state())
+        self._save_sampler_state()
         if not selection.ids:
             return Selection([0], selection.island)
         return selection
+
+    def _save_sampler_state(self) -> None:
+        """Write the sampler's (small) state when it changed since the last write."""
+        state = json.dumps(self.sampler.state())
+        if state != self._saved_state:
+            store.save_sampler_state(self.db, self.sampler.name, state)
+            self._saved_state = state
 
     def _retrieve(self, context: list[NodeView]) -> list[int]:
         """Ids of the cognition items for this round's context (stored with the node)."""
@@ -277,8 +349,12 @@ class Run:
         )
         return [hit.id for hit in hits]
 
-    async def _evaluate(self, node_id: int, program: str) -> EvalResult:
-        result = await self.executor.evaluate(self.task_config, program, self.limits)
+    async def _evaluate(self, node_id: int, program: str, attempt: int = 0) -> EvalResult:
+        """Evaluate in a free slot and commit; ``attempt`` counts repairs before this one."""
+        async with self.slots:
+            result = await self.executor.evaluate(self.task_config, program, self.limits)
+        if attempt:
+            result.metrics["repair_attempts"] = attempt
         store.update_node(
             self.db,
             node_id,
@@ -287,8 +363,10 @@ class Run:
                 "success": int(result.success),
                 "score": result.score,
                 "metrics": json.dumps(result.metrics, default=str),
-                "feedback": result.feedback,
+                "feedback": clip(result.feedback),
                 "error_class": result.error_class,
+                "stages": json.dumps(result.stages) if result.stages else None,
+                "evaluations": attempt + 1,
                 "evaluated_at": store.now(),
                 "eval_seconds": result.metrics.get("eval_seconds"),
             },
@@ -327,11 +405,12 @@ class Run:
 
     def _complete(self, node_id: int) -> None:
         node = store.get_node(self.db, node_id)
+        duplicate = node["status"] == "duplicate"
         if node_id == 0:
             self.seed_score = node["score"]
             self.features.start(node["program"] or "")
         raw: dict[str, float] = {}
-        if node["success"]:
+        if node["success"] and not duplicate:
             raw = self.features.raw(node["program"] or "", node["metrics"])
             store.update_node(self.db, node_id, {"features": json.dumps(raw)})
             if node_id:
@@ -339,9 +418,10 @@ class Run:
         self._admit(
             self._candidate(
                 node_id, node["score"], node["success"], node["parent_ids"], node["island"], raw
-            )
+            ),
+            duplicate,
         )
-        store.save_sampler_state(self.db, self.sampler.name, self.sampler.state())
+        self._save_sampler_state()
         if self.best and self.best[1] == node_id:
             (self.run_dir / "best_program.py").write_text(node["program"] or "")
         self.progress.node_done(node, self._stats())
@@ -351,6 +431,7 @@ class Run:
             "rounds": self.rounds,
             "evaluated": self.evaluations,
             "failed": self.failed,
+            "duplicates": self.duplicates,
             "best": self.best[0] if self.best else None,
             "seed": self.seed_score,
             "best_known": self.spec.best_known,
@@ -375,7 +456,7 @@ class Run:
                 "name": f"seed:{name}",
                 "motivation": f"The task's {name!r} seed program.",
                 "program": program,
-                "program_hash": store.program_hash(program),
+                "program_hash": canonical_hash(program, self.spec.language),
                 "edit": "seed",
                 "status": "pending",
                 "created_at": store.now(),
@@ -415,13 +496,83 @@ class Run:
                 self._fail_proposal(node_id, proposal)
                 self._complete(node_id)
                 return
-        program = store.get_node(self.db, node_id)["program"]
-        await self._evaluate(node_id, program)
+        node = store.get_node(self.db, node_id)
+        original = self._original_of(node_id, node["program_hash"]) if self.dedupe else None
+        if original is not None:
+            self._mark_duplicate(node_id, original)
+            self._complete(node_id)
+            return
+        result = await self._evaluate(node_id, node["program"])
+        attempt = 0
+        while attempt < self.repair_attempts and self._repairable(result):
+            attempt += 1
+            program = await self._repair(node_id, attempt)
+            if program is None:
+                break
+            result = await self._evaluate(node_id, program, attempt)
         reference = max(
             (n for n in context if n.score is not None), key=lambda n: n.score, default=None
         )
         await self._analyze(node_id, reference or (context[0] if context else None))
         self._complete(node_id)
+
+    def _original_of(self, node_id: int, program_hash: str | None) -> int | None:
+        """The completed node with the same canonical program, if any (an index lookup)."""
+        row = self.db.execute(
+            "select id from nodes where program_hash = ? and id != ? and status in (?, ?)"
+            " order by id limit 1",
+            [program_hash, node_id, *store.COMPLETED],
+        ).fetchone()
+        return row[0] if row else None
+
+    def _mark_duplicate(self, node_id: int, original: int) -> None:
+        """Record the proposal as a duplicate carrying the original's result, unevaluated."""
+        source = store.get_node(self.db, original)
+        self.failures_in_row += 1
+        store.update_node(
+            self.db,
+            node_id,
+            {
+                "status": "duplicate",
+                "duplicate_of": original,
+                "success": int(source["success"]),
+                "score": source["score"],
+                "metrics": json.dumps(source["metrics"], default=str),
+                "feedback": source["feedback"],
+                "error_class": source["error_class"],
+                "analysis": f"Duplicate of node {original} (the same program up to comments "
+                "and formatting); not evaluated again.",
+            },
+        )
+
+    def _repairable(self, result: EvalResult) -> bool:
+        return (
+            not result.success
+            and result.error_class in self.repair_errors
+            and callable(getattr(self.proposer, "repair", None))
+        )
+
+    async def _repair(self, node_id: int, attempt: int) -> str | None:
+        """Ask the proposer's debug agent to fix the failed program; the fix replaces it."""
+        node = view(store.get_node(self.db, node_id))
+        request = RepairRequest(self.spec, node, attempt, seed=self.seed * 1_000_003 + node_id)
+        try:
+            proposal = await self.proposer.repair(request)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - a failed repair leaves the failure as it is
+            log.warning("node %d: repair raised %s: %s", node_id, type(exc).__name__, exc)
+            return None
+        self._record_calls(node_id, proposal.llm_calls)
+        if proposal.program is None or proposal.program == node.program:
+            return None
+        store.update_node(
+            self.db,
+            node_id,
+            {
+                "program": proposal.program,
+                "program_hash": canonical_hash(proposal.program, self.spec.language),
+            },
+        )
+        return proposal.program
 
     async def _propose(
         self, node_id: int, context: list[NodeView], cognition_ids: list[int]
@@ -451,7 +602,7 @@ class Run:
                     "name": proposal.name,
                     "motivation": proposal.motivation,
                     "program": proposal.program,
-                    "program_hash": store.program_hash(proposal.program),
+                    "program_hash": canonical_hash(proposal.program, self.spec.language),
                     "edit": proposal.edit,
                 },
             )
@@ -526,13 +677,22 @@ class Run:
         with self._claim_run_dir():
             self._check_sandbox()
             self.db = store.open_db(self.run_dir)
-            return await self._execute()
+            with hidden_from_candidates(self.run_dir):
+                return await self._execute()
 
     async def _execute(self) -> dict[str, Any]:
         self.started = time.monotonic()
         self._load_state()  # first: a resume it refuses must leave the run's row as it was
-        self.run_id = self._start_run_row()
-        self.executor = make_executor(self.executor_config, self.workers)
+        try:
+            self.executor = make_executor(self.executor_config, self.workers)
+        except (ExecutorError, ValueError) as exc:
+            raise RunError(str(exc)) from exc
+        try:
+            self.run_id = self._start_run_row()
+        except BaseException:
+            self.executor.shutdown(kill=True)
+            raise
+        self.slots = asyncio.Semaphore(self.workers)
         self.progress.start(self.spec.name, self.run_dir, self._stats())
         status = "finished"
         stop = asyncio.Event()
@@ -587,7 +747,7 @@ class Run:
             await self._analyze(node_id, max(scored, key=lambda p: p.score, default=None))
         stopper = asyncio.create_task(stop.wait())
         while True:
-            while not stop.is_set() and len(in_flight) < self.workers:
+            while not stop.is_set() and len(in_flight) < self.workers + self.buffer:
                 self.stop_reason = self._should_stop(len(in_flight))
                 if self.stop_reason:
                     break

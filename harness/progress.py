@@ -29,9 +29,10 @@ class Progress:
         gap = ""
         if stats.get("best") is not None and stats.get("best_known"):
             gap = f" (best known {stats['best_known']:.6f})"
+        duplicates = f" | duplicates {stats['duplicates']}" if stats.get("duplicates") else ""
         return (
             f"rounds {stats['rounds']} | evaluated {stats['evaluated']} | "
-            f"failed {stats['failed']} | best {_score(stats['best'])}{gap} | "
+            f"failed {stats['failed']}{duplicates} | best {_score(stats['best'])}{gap} | "
             f"seed {_score(stats['seed'])} | {elapsed // 60:02d}:{elapsed % 60:02d}"
         )
 
@@ -41,7 +42,12 @@ class Progress:
         log.info("task %s, run directory %s", task, run_dir)
 
     def node_done(self, node: dict[str, Any], stats: dict[str, Any]) -> None:
-        improved = node["score"] is not None and (self.best is None or node["score"] > self.best)
+        duplicate = node["status"] == "duplicate"
+        improved = (
+            not duplicate
+            and node["score"] is not None
+            and (self.best is None or node["score"] > self.best)
+        )
         if improved:
             self.best = node["score"]
         if self.live:
@@ -51,11 +57,12 @@ class Progress:
             self.stream.write("\r\033[K" + self._line(stats))
             self.stream.flush()
             return
-        outcome = (
-            f"score {_score(node['score'])}"
-            if node["success"]
-            else f"failed [{node['error_class']}]"
-        )
+        if duplicate:
+            outcome = f"duplicate of node {node['duplicate_of']}"
+        elif node["success"]:
+            outcome = f"score {_score(node['score'])}"
+        else:
+            outcome = f"failed [{node['error_class']}]"
         log.info("node %d %s%s | %s", node["id"], outcome, " *best*" if improved else "",
                  self._line(stats))
 

@@ -2,11 +2,13 @@
 
 The trusted evaluator calls :func:`run_candidate`; the LLM-written program runs in a child
 (``python -I _sandbox_runner.py``) in its own session, under rlimits, with a scrubbed
-environment, output going to files, and - where bubblewrap works - inside a read-only,
-network-less mount/pid namespace. Only the entry function's JSON-decoded return value comes
-back; the evaluator validates and scores it, so a candidate can never report its own score.
-Candidate failures come back as a :class:`CandidateRun` with an ``error_class``; only harness
-misconfiguration (bad ``HARNESS_SANDBOX``, forced bwrap missing) raises.
+environment, output going to files, a cap on its processes (see :func:`process_cap`), and -
+where bubblewrap works - inside a read-only, network-less mount/pid namespace that also hides
+the evaluator's private directories (see :func:`hidden_dirs`). Only the entry function's
+JSON-decoded return value comes back; the evaluator validates and scores it, so a candidate
+can never report its own score. Candidate failures come back as a :class:`CandidateRun` with
+an ``error_class``; only harness misconfiguration (bad ``HARNESS_SANDBOX``, forced bwrap
+missing) raises.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ ERROR_CLASSES = frozenset(
         "syntax",
         "crash",
         "unserializable",
+        "processes",
     }
 )
 _RUNNER_KINDS = frozenset(
@@ -68,10 +71,21 @@ _MEMORY_SIGNALS = (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS
 _PROBE = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
 _PROBE_FLAGS = ("--unshare-net", "--unshare-pid", "--die-with-parent")
 _NAMESPACE_GRACE_S = 5.0
+_CGROUP_GRACE_S = 5.0
+_CGROUP_NAME = re.compile(r"harness-(\d+)-[0-9a-f]{12}")
+#: Never hidden, even when they are the working or home directory: the system itself.
+_SYSTEM_DIRS = frozenset(
+    Path(p)
+    for p in (
+        "/", "/bin", "/boot", "/dev", "/etc", "/gnu", "/lib", "/lib32", "/lib64", "/libx32",
+        "/nix", "/opt", "/proc", "/sbin", "/snap", "/sys", "/usr", "/var",
+    )
+)  # fmt: skip
 _TRACEBACK_CHARS = 4000
 _ERROR_CHARS = 1000
 
 _warned_unisolated = False
+_warned_uncapped = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ class Limits:
     cpu_s: float | None = None
     file_size_mb: int = 64
     max_output_bytes: int = 20_000
+    #: Processes and threads the candidate may have at once, all of its descendants included.
+    max_processes: int = 64
 
     @property
     def cpu_seconds(self) -> int:
@@ -193,6 +209,16 @@ def _warn_unisolated(reason: str) -> None:
         )
 
 
+def _warn_uncapped() -> None:
+    global _warned_uncapped
+    if not _warned_uncapped:
+        _warned_uncapped = True
+        log.warning(
+            "candidate programs run WITHOUT a cap on their processes: the evaluator runs as "
+            "root (which RLIMIT_NPROC does not bind) and cannot create a pids cgroup here"
+        )
+
+
 def run_candidate(
     program: str,
     entry: str,
@@ -221,10 +247,20 @@ def run_candidate(
     with _fresh_file(request) as f:
         f.write(request_text.encode())
     cmd = [sys.executable, "-I", str(RUNNER), str(candidate), str(request), str(result)]
-    with _fresh_file(workdir / "stdout.txt") as out, _fresh_file(workdir / "stderr.txt") as err:
-        returncode, timed_out, seconds = _execute(cmd, bwrap, workdir, env, out, err, limits)
-        stdout = _read_tail(out, limits.max_output_bytes)
-        stderr = _read_tail(err, limits.max_output_bytes)
+    cgroup = _Cgroup.create(limits.max_processes)
+    if cgroup is None and os.getuid() == 0:
+        _warn_uncapped()
+    try:
+        with _fresh_file(workdir / "stdout.txt") as out, _fresh_file(workdir / "stderr.txt") as err:
+            returncode, timed_out, seconds = _execute(
+                cmd, bwrap, workdir, env, out, err, limits, cgroup
+            )
+            stdout = _read_tail(out, limits.max_output_bytes)
+            stderr = _read_tail(err, limits.max_output_bytes)
+        capped = cgroup is not None and cgroup.limit_hit()
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
     run = CandidateRun(
         ok=False,
         stdout=stdout,
@@ -242,6 +278,12 @@ def run_candidate(
         _apply_payload(run, payload, limits)
     else:
         run.error_class, run.error = _classify_death(returncode, bwrap is not None, stderr, limits)
+    if capped and not run.ok:  # whatever it died of, running out of processes came first
+        run.error_class, run.error = (
+            "processes",
+            f"process limit exceeded ({limits.max_processes} processes and threads); "
+            f"then {run.error}",
+        )
     return run
 
 
@@ -253,8 +295,13 @@ def _execute(
     out: IO[bytes],
     err: IO[bytes],
     limits: Limits,
+    cgroup: _Cgroup | None = None,
 ) -> tuple[int, bool, float]:
     """Start the child, wait up to the timeout, then kill everything it left; (rc, timed out, s)."""
+    nproc = None
+    if cgroup is None and os.getuid() != 0:  # RLIMIT_NPROC counts all the user's tasks
+        nproc = _user_tasks() + limits.max_processes
+    cgroup_fd = cgroup.procs_fd if cgroup is not None else -1
     with contextlib.ExitStack() as cleanup:
         info_r = info_w = -1
         if bwrap:  # bwrap reports the sandbox's pid-1 on this pipe (see _namespace_init)
@@ -274,7 +321,9 @@ def _execute(
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
-                preexec_fn=functools.partial(_set_rlimits, _rlimits(limits), _prctl()),
+                preexec_fn=functools.partial(
+                    _set_rlimits, _rlimits(limits, nproc), _prctl(), cgroup_fd
+                ),
                 pass_fds=(info_w,) if bwrap else (),
             )
         finally:
@@ -287,26 +336,21 @@ def _execute(
             exited = _wait_exit(proc.pid, deadline)
             seconds = time.monotonic() - start
         finally:
-            returncode = _kill_all(proc, namespace_init)
+            returncode = _kill_all(proc, namespace_init, cgroup)
     return returncode, not exited, seconds
 
 
 def _bwrap_argv(bwrap: str, workdir: Path, info_fd: int) -> list[str]:
-    """Read-only root, private /tmp, writable workdir, no network, no capabilities.
+    """Read-only root, hidden private directories, writable workdir, no network, no capabilities.
 
     ``--cap-drop ALL`` matters when the evaluator runs as root: bwrap then keeps the caller's
     capabilities, and CAP_SYS_ADMIN lets the candidate remount / read-write and escape.
     """
     wd = str(workdir)
-    keep = [
-        arg for path in _tmp_paths_needed(workdir) for arg in ("--ro-bind", str(path), str(path))
-    ]
     return [
         bwrap,
         *_PROBE,
-        "--tmpfs", "/tmp",
-        *keep,
-        "--bind", wd, wd,
+        *_hiding_args(workdir),
         *_PROBE_FLAGS,
         "--new-session",
         "--cap-drop", "ALL",
@@ -316,35 +360,93 @@ def _bwrap_argv(bwrap: str, workdir: Path, info_fd: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _tmp_paths_needed(workdir: Path) -> list[Path]:
-    """Interpreter/runner locations under /tmp that the private /tmp would otherwise hide."""
-    tmp = Path("/tmp")
-    paths = {
-        Path(sys.prefix),
-        Path(sys.base_prefix),
+def hidden_dirs() -> list[Path]:
+    """Directories that bubblewrap replaces with an empty tmpfs for the candidate.
+
+    ``/tmp`` (a private, writable one), ``/run`` (daemons' sockets: a unix socket stays
+    connectable on a read-only mount), the evaluator's home directory (credentials, shell
+    history), its working directory (the orchestrator's, by inheritance: the default place of
+    run directories and their ``harness.db``, and of ``.env`` files) and every directory in
+    ``HARNESS_SANDBOX_HIDE`` (``os.pathsep``-separated, e.g. a run directory elsewhere). System
+    directories are never hidden; the Python installation and this runner stay visible,
+    read-only, wherever they are.
+    """
+    wanted: list[str | None] = ["/tmp", "/run", os.environ.get("HOME")]
+    with contextlib.suppress(OSError):
+        wanted.append(os.getcwd())
+    wanted += os.environ.get("HARNESS_SANDBOX_HIDE", "").split(os.pathsep)
+    found = set()
+    for raw in wanted:
+        if not raw or not os.path.isabs(raw):
+            continue
+        with contextlib.suppress(OSError, RuntimeError):
+            path = Path(raw).resolve(strict=True)
+            if path.is_dir() and path not in _SYSTEM_DIRS:
+                found.add(path)
+    return sorted(found)
+
+
+def _hiding_args(workdir: Path) -> list[str]:
+    """bwrap mounts for :func:`hidden_dirs`: empty tmpfs over each (read-only but for /tmp),
+    the interpreter and runner bound back read-only where they lie inside one, the workdir on
+    top. Mounts go parents first, so a hidden directory inside a kept one is hidden too."""
+    hidden = [path for path in hidden_dirs() if not path.is_relative_to(workdir)]
+    needed = {
+        Path(sys.prefix).resolve(),
+        Path(sys.base_prefix).resolve(),
         Path(sys.executable).resolve().parent,
-        RUNNER.parent,
+        RUNNER.resolve().parent,
     }
-    return sorted(
-        p for p in paths if p.is_relative_to(tmp) and p != tmp and not p.is_relative_to(workdir)
+    keep = [
+        path
+        for path in needed
+        if any(path.is_relative_to(h) for h in hidden) and not path.is_relative_to(workdir)
+    ]
+    keep = [  # not the ones already visible through another (unless hidden again in between)
+        path
+        for path in keep
+        if not any(
+            path != outer
+            and path.is_relative_to(outer)
+            and not any(
+                h != outer and h.is_relative_to(outer) and path.is_relative_to(h) for h in hidden
+            )
+            for outer in keep
+        )
+    ]
+    mounts = sorted(
+        [(path, 0) for path in hidden] + [(path, 1) for path in keep],
+        key=lambda mount: (len(mount[0].parts), mount[1], mount[0]),
     )
+    args = []
+    for path, kind in mounts:
+        args += ["--tmpfs", str(path)] if kind == 0 else ["--ro-bind", str(path), str(path)]
+    args += ["--bind", str(workdir), str(workdir)]
+    for path in hidden:
+        if path != Path("/tmp"):  # after every mount point inside it has been made
+            args += ["--remount-ro", str(path)]
+    return args
 
 
-def _rlimits(limits: Limits) -> list[tuple[int, int, int]]:
+def _rlimits(limits: Limits, nproc: int | None = None) -> list[tuple[int, int, int]]:
     """(resource, soft, hard); soft == hard so the candidate cannot raise them, except for CPU.
 
     For RLIMIT_CPU Linux sends SIGKILL (not SIGXCPU) when soft == hard, which would be
     indistinguishable from any other kill; one second of headroom makes it report SIGXCPU.
+    ``nproc`` is the RLIMIT_NPROC fallback of :func:`process_cap`.
     """
     memory = limits.memory_mb << 20
     fsize = limits.file_size_mb << 20
     cpu = limits.cpu_seconds
-    return [
+    rlimits = [
         (resource.RLIMIT_AS, memory, memory),
         (resource.RLIMIT_CPU, cpu, cpu + 1),
         (resource.RLIMIT_FSIZE, fsize, fsize),
         (resource.RLIMIT_CORE, 0, 0),
     ]
+    if nproc is not None:
+        rlimits.append((resource.RLIMIT_NPROC, nproc, nproc))
+    return rlimits
 
 
 _PR_SET_PDEATHSIG = 1
@@ -360,11 +462,17 @@ def _prctl() -> Any:
         return None
 
 
-def _set_rlimits(rlimits: list[tuple[int, int, int]], prctl: Any = None) -> None:
+def _set_rlimits(
+    rlimits: list[tuple[int, int, int]], prctl: Any = None, cgroup_procs: int = -1
+) -> None:
     """preexec_fn (after fork, before exec). The limits also bind bwrap, which starts fine under
-    them and passes them on. The child is also told to die with its parent, so a killed worker
-    leaves no candidate behind. Like every preexec_fn, not safe if the evaluator forks from a
+    them and passes them on. The child joins the run's cgroup (if any), so all it starts is
+    counted and found, and is told to die with its parent, so a killed worker leaves no
+    candidate behind. Like every preexec_fn, not safe if the evaluator forks from a
     multithreaded process; evaluators run in their own worker process."""
+    if cgroup_procs >= 0:
+        with contextlib.suppress(OSError):
+            os.write(cgroup_procs, b"0")  # "0": the writing process itself
     for res, soft, hard in rlimits:
         resource.setrlimit(res, (soft, hard))
     if prctl is not None:
@@ -437,8 +545,11 @@ def _wait_exit(pid: int, deadline: float) -> bool:
         delay = min(delay * 2, 0.05)
 
 
-def _kill_all(proc: subprocess.Popen[bytes], namespace_init: int | None) -> int:
-    """SIGKILL the child's process group (and pid namespace), then reap the child: its rc."""
+def _kill_all(
+    proc: subprocess.Popen[bytes], namespace_init: int | None, cgroup: _Cgroup | None = None
+) -> int:
+    """SIGKILL the child's process group (and pid namespace, and cgroup), then reap the child:
+    its rc. With a cgroup, this returns only once every process of the candidate is gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     if namespace_init is not None:
@@ -446,9 +557,193 @@ def _kill_all(proc: subprocess.Popen[bytes], namespace_init: int | None) -> int:
             signal.pidfd_send_signal(namespace_init, signal.SIGKILL)
         select.select([namespace_init], [], [], _NAMESPACE_GRACE_S)
         os.close(namespace_init)
+    if cgroup is not None:
+        cgroup.kill_all()
     return proc.wait()
 
 
+# ----------------------------------------------------------------------------- process cap
+def process_cap() -> str | None:
+    """How the candidate's processes are capped at ``Limits.max_processes`` here.
+
+    ``"cgroup"``: a pids cgroup per run, where this process may create one (cgroup v1 with
+    the pids controller, or a delegated cgroup v2 subtree with pids enabled); it also lets the
+    final kill find every process of the candidate, whatever session it moved to. ``"rlimit"``:
+    RLIMIT_NPROC set to the user's current task count plus the cap (not for root, which the
+    kernel exempts from it). ``None``: no cap (root without a writable pids cgroup).
+    """
+    if _pids_cgroup_parent() is not None:
+        return "cgroup"
+    return "rlimit" if os.getuid() != 0 else None
+
+
+@functools.cache
+def _pids_cgroup_parent() -> Path | None:
+    """This process's own cgroup in a hierarchy with the pids controller, if it may create
+    child cgroups there (probed once per process)."""
+    try:
+        own = Path("/proc/self/cgroup").read_text().splitlines()
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    for line in own:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        v2 = hierarchy == "0" and not controllers
+        if not v2 and "pids" not in controllers.split(","):
+            continue
+        for mount in mounts:
+            fields = mount.split()
+            if "-" not in fields[6:]:
+                continue
+            tail = fields[fields.index("-", 6) + 1 :]
+            if len(tail) < 3 or tail[0] != ("cgroup2" if v2 else "cgroup"):
+                continue
+            if not v2 and "pids" not in tail[2].split(","):
+                continue
+            root, point = _unescape(fields[3]), _unescape(fields[4])
+            if path != root and not path.startswith(root.rstrip("/") + "/"):
+                continue
+            parent = Path(point, path[len(root) :].lstrip("/"))
+            if _cgroup_usable(parent):
+                return parent
+    return None
+
+
+def _unescape(field: str) -> str:
+    """A /proc/self/mountinfo path field (spaces and the like are octal escapes)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _cgroup_usable(parent: Path) -> bool:
+    if not os.access(parent, os.W_OK):
+        return False
+    _remove_stale_cgroups(parent)
+    probe = parent / f"harness-probe-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        probe.mkdir()
+    except OSError:
+        return False
+    try:
+        (probe / "pids.max").write_text("1")
+        return (probe / "cgroup.procs").exists()
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            probe.rmdir()
+
+
+def _remove_stale_cgroups(parent: Path) -> None:
+    """Remove the (empty) cgroups of runs whose worker was killed before it could."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(parent):
+            match = _CGROUP_NAME.fullmatch(entry.name)
+            if match is None or pid_alive(int(match.group(1))):
+                continue
+            with contextlib.suppress(OSError):
+                os.rmdir(entry.path)  # fails, harmlessly, while anything is left in it
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one we may not signal counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Cgroup:
+    """The pids cgroup of one candidate run: it caps the candidate's processes and threads,
+    says whether the cap was hit, and finds every process for the final kill."""
+
+    def __init__(self, path: Path, procs_fd: int) -> None:
+        self.path = path
+        self.procs_fd = procs_fd  # cgroup.procs, open for the child to write itself into
+
+    @classmethod
+    def create(cls, max_tasks: int) -> _Cgroup | None:
+        parent = _pids_cgroup_parent()
+        if parent is None:
+            return None
+        path = parent / f"harness-{os.getpid()}-{secrets.token_hex(6)}"  # see _CGROUP_NAME
+        try:
+            path.mkdir()
+        except OSError as exc:
+            log.warning("cannot create a pids cgroup in %s (%s): no process cap", parent, exc)
+            return None
+        try:
+            (path / "pids.max").write_text(str(max(1, max_tasks)))
+            fd = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            log.warning("cannot set up the pids cgroup %s (%s): no process cap", path, exc)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            return None
+        return cls(path, fd)
+
+    def limit_hit(self) -> bool:
+        """Whether a fork or thread was refused for the cap (pids.events ``max``)."""
+        with contextlib.suppress(OSError, ValueError):
+            for line in (self.path / "pids.events").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "max":
+                    return int(value) > 0
+        return False
+
+    def _members(self) -> list[int]:
+        try:
+            return [int(pid) for pid in (self.path / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def kill_all(self) -> None:
+        """SIGKILL every process in the cgroup until none is left (or the grace runs out)."""
+        kill = self.path / "cgroup.kill"  # cgroup v2 kills them all at once
+        deadline = time.monotonic() + _CGROUP_GRACE_S
+        while members := self._members():
+            if kill.exists():
+                with contextlib.suppress(OSError):
+                    kill.write_text("1")
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            if time.monotonic() > deadline:
+                log.warning("processes %s of %s survived SIGKILL", members, self.path)
+                return
+            time.sleep(0.002)
+
+    def remove(self) -> None:
+        os.close(self.procs_fd)
+        self.kill_all()
+        try:
+            self.path.rmdir()
+        except OSError as exc:
+            log.warning("cannot remove the cgroup %s: %s", self.path, exc)
+
+
+def _user_tasks() -> int:
+    """Tasks (processes and threads) whose real uid is ours: what RLIMIT_NPROC counts."""
+    uid, total = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{entry.name}/status", "rb") as handle:
+                status = handle.read()
+            fields = {
+                key: value.split()
+                for key, _, value in (line.partition(b":") for line in status.splitlines())
+            }
+            if int(fields[b"Uid"][0]) == uid:
+                total += int(fields[b"Threads"][0])
+    return total
+
+
+# ----------------------------------------------------------------------------- files
 def _remove(path: Path) -> None:
     """Delete whatever a candidate may have left at ``path`` (file, symlink or directory)."""
     if path.is_dir() and not path.is_symlink():

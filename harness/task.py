@@ -34,12 +34,26 @@ class Descriptor:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One step of a cascade evaluation (cheap checks first, the full evaluation last).
+
+    A candidate goes on to the next stage only if this one succeeds and, when
+    ``threshold`` is set, scores at least ``threshold``.
+    """
+
+    name: str
+    threshold: float | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """Everything the core needs to know about a task before it evaluates anything.
 
     ``description`` is the text the researcher LLM reads; ``entry`` is the function a
     candidate program must define; ``best_known`` lets ``harness status`` show the gap;
-    ``descriptors`` are the task's own behaviour axes for MAP-Elites.
+    ``descriptors`` are the task's own behaviour axes for MAP-Elites; ``stages`` make the
+    evaluation a cascade (``harness_evaluate`` is called once per stage, in order).
     """
 
     name: str
@@ -50,6 +64,7 @@ class TaskSpec:
     cognition: tuple[CognitionItem, ...] = ()
     best_known: float | None = None
     descriptors: tuple[Descriptor, ...] = ()
+    stages: tuple[Stage, ...] = ()
     timeout_s: float = 60.0
     memory_mb: int = 2048
     version: str = "1"
@@ -62,7 +77,8 @@ class EvalResult:
     ``feedback`` is what the analyzer and the researcher see (a traceback tail, the worst
     constraint violation, "timed out after 5 s"...). ``error_class`` is a short machine
     label for failures (``timeout``, ``memory``, ``exception``, ``invalid`` ...).
-    ``score`` is filled by the scoring hook, never by the candidate.
+    ``score`` is filled by the scoring hook, never by the candidate. ``stages`` holds
+    the per-stage outcomes of a cascade, filled by the core.
     """
 
     success: bool
@@ -71,3 +87,4 @@ class EvalResult:
     error_class: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
     score: float | None = None
+    stages: list[dict[str, Any]] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from harness import db as store
@@ -16,9 +17,15 @@ def rewrite(body: str, name: str = "cand") -> str:
 ANALYSIS = "<analysis>It returned a bigger number.</analysis>"
 
 
+_programs = itertools.count()
+
+
 def _answer(request: dict) -> str:
+    """Distinct programs (dedupe would skip repeats) that all score 5.0."""
     prompt = json.dumps(request["messages"])
-    return ANALYSIS if "<analysis>" in prompt else rewrite("def f():\n    return 5.0\n")
+    if "<analysis>" in prompt:
+        return ANALYSIS
+    return rewrite(f"def f():\n    return 5.0 + 0 * {next(_programs)}\n")
 
 
 def test_run_with_llm_openai(tmp_path, cli):

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from harness import plugins
-from harness.samplers.base import Candidate
+from harness.samplers.base import Candidate, Selection
 from harness.samplers.island import IslandSampler
 from harness.samplers.map_elites import MapElitesSampler
 from harness.samplers.simple import GreedySampler, RandomSampler, TopKSampler
@@ -30,11 +30,22 @@ def fed(sampler, candidates):
     return sampler
 
 
-def restored(sampler, candidates, seed=99, **kwargs):
-    """A fresh sampler rebuilt the way a resume does: observe everything, then load_state."""
-    clone = fed(type(sampler)(sampler.config, seed, **kwargs), candidates)
+def restored(sampler, candidates, selections=(), seed=99):
+    """A fresh sampler rebuilt the way a resume does: observe the completed nodes, replay
+    the selections, then load the saved state."""
+    clone = fed(type(sampler)(sampler.config, seed), candidates)
+    for selection in selections:
+        clone.replay(selection)
     clone.load_state(json.loads(json.dumps(sampler.state())))
     return clone
+
+
+def with_visits(sampler, visits):
+    for node_id, count in visits.items():
+        for _ in range(count):
+            sampler.replay(Selection([node_id]))
+    sampler.load_state(sampler.state())
+    return sampler
 
 
 def test_builtin_samplers_are_registered_through_the_hook():
@@ -65,8 +76,9 @@ def test_ucb1_visits_unvisited_nodes_first_newest_first_and_counts_every_visit()
 
 
 def test_ucb1_values_follow_the_formula():
-    sampler = fed(UCB1Sampler({"c": 2.0}, 0), nodes([1.0, 3.0, 2.0]))
-    sampler.load_state({**sampler.state(), "visits": {"0": 1, "1": 3, "2": 2}})
+    sampler = with_visits(
+        fed(UCB1Sampler({"c": 2.0}, 0), nodes([1.0, 3.0, 2.0])), {0: 1, 1: 3, 2: 2}
+    )
     total = 6
     assert sampler.value(0) == pytest.approx(0.0 + 2.0 * math.sqrt(math.log(total) / 1))
     assert sampler.value(1) == pytest.approx(1.0 + 2.0 * math.sqrt(math.log(total) / 3))
@@ -103,18 +115,19 @@ def test_ucb1_selection_is_the_argmax_of_the_formula_over_every_node(c):
 
 
 def test_ucb1_exploits_when_exploration_is_off():
-    sampler = fed(UCB1Sampler({"c": 0.0}, 0), nodes([1.0, 3.0, 2.0]))
-    sampler.load_state({**sampler.state(), "visits": {"0": 5, "1": 5, "2": 5}})
+    sampler = with_visits(
+        fed(UCB1Sampler({"c": 0.0}, 0), nodes([1.0, 3.0, 2.0])), {0: 5, 1: 5, 2: 5}
+    )
     assert sampler.select(1).ids == [1]
     assert sampler.visits[1] == 6
 
 
-def test_ucb1_state_round_trips_through_json():
+def test_ucb1_resumes_by_replaying_its_selections_with_a_small_state():
     pool = nodes([1.0, 3.0, 2.0, 2.5])
     sampler = fed(UCB1Sampler({}, 3), pool)
-    for _ in range(4):
-        sampler.select(2)
-    clone = restored(sampler, pool)
+    selections = [sampler.select(2) for _ in range(4)]
+    assert set(sampler.state()) == {"rng"}, "visit counts are rebuilt, not saved"
+    clone = restored(sampler, pool, selections)
     assert clone.visits == sampler.visits and clone.total == sampler.total
     expected = [sampler.select(2).ids for _ in range(5)]
     assert [clone.select(2).ids for _ in range(5)] == expected

@@ -2,10 +2,13 @@
 
 Loaded with ``HARNESS_PLUGINS=harness_bench`` and ``benchmarks/`` on ``PYTHONPATH``, so
 the loop's own overhead can be measured without an LLM or a sandboxed candidate.
+``task.sleep_s`` makes the evaluator sleep that long in every evaluation (the candidate
+stays trivial), for measuring parallel efficiency (``benchmarks/parallel.py``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,8 @@ SEED = "def f():\n    return 1.0\n"
 
 
 class InstantProposer:
-    """Returns the parent with a counter appended: no model, no latency."""
+    """Returns the parent with a counter appended: no model, no latency. The counter is a
+    statement, not a comment, so no proposal is a duplicate of an earlier program."""
 
     name = "instant"
     model = "instant"
@@ -27,7 +31,8 @@ class InstantProposer:
         self.config = config
 
     async def propose(self, request: ProposalRequest) -> Proposal:
-        program = f"{request.parent.program.split('# round')[0]}# round {request.node_id}\n"
+        base = request.parent.program.split("# round")[0]
+        program = f"{base}# round\nROUND = {request.node_id}\n"
         return Proposal(f"instant-{request.node_id}", "benchmark", program, edit="full")
 
     async def analyze(self, request: AnalysisRequest) -> Analysis:
@@ -61,4 +66,5 @@ def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
 def harness_evaluate(
     config: dict[str, Any], program: str, workdir: Path, limits: Limits
 ) -> EvalResult:
+    time.sleep(float(config.get("sleep_s") or 0))
     return EvalResult(success=True, metrics={"score": float(len(program) % 97)})

@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from harness import plugins
 from harness.evaluation import evaluate_program
 from harness.sandbox import Limits
 from harness.task import EvalResult
@@ -21,6 +22,10 @@ def _worker_init() -> None:
     one "no isolation" warning to the orchestrator's log."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("harness.sandbox").setLevel(logging.ERROR)
+
+
+def _warm() -> None:
+    plugins.load_plugins()
 
 
 class LocalExecutor:
@@ -36,6 +41,11 @@ class LocalExecutor:
         self._generation = 0
         self._pool = self._new_pool(self.processes)
         self._solo: set[ProcessPoolExecutor] = set()
+        # Start every worker now (a pool only starts one per submitted task) and let each
+        # import the plugins while the seed is evaluated, so the first wave of rounds does
+        # not pay W start-ups at once.
+        for _ in range(self.processes):
+            self._pool.submit(_warm)
 
     @staticmethod
     def _new_pool(processes: int) -> ProcessPoolExecutor:
@@ -100,9 +110,3 @@ def _unreturnable(exc: Exception) -> EvalResult:
         feedback=f"The evaluation could not be returned from its worker: {tail}",
     )
 
-
-def make_executor(config: dict[str, Any], workers: int) -> LocalExecutor:
-    name = config.get("name", "local")
-    if name != "local":
-        raise ValueError(f"Unknown executor {name!r}. Available: local.")
-    return LocalExecutor(config.get("processes") or workers)

@@ -83,6 +83,20 @@ class AnalysisRequest:
 
 
 @dataclass
+class RepairRequest:
+    """The debug agent's context: a node whose evaluation failed with a traceback.
+
+    ``node.program`` is the broken program and ``node.feedback`` its error; ``attempt``
+    counts from 1. The answer is a :class:`Proposal` whose program replaces the broken one.
+    """
+
+    task: TaskSpec
+    node: NodeView
+    attempt: int
+    seed: int
+
+
+@dataclass
 class Analysis:
     text: str
     llm_calls: list[LLMCall] = field(default_factory=list)
@@ -99,3 +113,9 @@ class Proposer(Protocol):
     async def analyze(self, request: AnalysisRequest) -> Analysis: ...
 
     async def aclose(self) -> None: ...
+
+
+class Repairer(Protocol):
+    """Optional: a back-end with ``repair`` can fix failed programs (``run.repair_attempts``)."""
+
+    async def repair(self, request: RepairRequest) -> Proposal: ...

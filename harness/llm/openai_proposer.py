@@ -24,9 +24,10 @@ from harness.llm.base import (
     LLMCall,
     Proposal,
     ProposalRequest,
+    RepairRequest,
 )
 from harness.llm.edits import EditError, build_program, parse_answer
-from harness.llm.prompts import analyzer_prompt, parse_analysis, researcher_prompt
+from harness.llm.prompts import analyzer_prompt, parse_analysis, repair_prompt, researcher_prompt
 
 DEFAULTS: dict[str, Any] = {
     key: value for key, value in asdict(OpenAILLMConf()).items() if key != "name"
@@ -93,7 +94,20 @@ class OpenAIProposer:
             max_code_chars=self.max_code_chars,
         )
         reply = await self._chat("researcher", messages)
-        fallback_name = f"node-{request.node_id}"
+        return self._proposal(
+            reply, request.parent.program, f"node-{request.node_id}", request.task.language
+        )
+
+    async def repair(self, request: RepairRequest) -> Proposal:
+        """Ask the debug agent to fix a program that failed with an error."""
+        messages = repair_prompt(request, self.edit_mode, self.prompt_budget_chars)
+        reply = await self._chat("repair", messages)
+        return self._proposal(
+            reply, request.node.program, f"{request.node.name}-fix", request.task.language
+        )
+
+    def _proposal(self, reply: _Reply, base: str, fallback_name: str, language: str) -> Proposal:
+        """Turn an answer into a program edited from ``base`` (or the reason it is not one)."""
         if reply.call.error is not None:
             return Proposal(
                 name=fallback_name,
@@ -107,11 +121,7 @@ class OpenAIProposer:
         name = " ".join(parsed.name.split())[:100] or fallback_name
         try:
             program, kind = build_program(
-                request.parent.program,
-                parsed,
-                self.edit_mode,
-                self.max_code_chars,
-                language=request.task.language,
+                base, parsed, self.edit_mode, self.max_code_chars, language=language
             )
         except EditError as exc:
             error = str(exc)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from harness.llm.base import AnalysisRequest, NodeView, ProposalRequest
+from harness.llm.base import AnalysisRequest, NodeView, ProposalRequest, RepairRequest
 from harness.llm.edits import EVOLVE_END, EVOLVE_START, strip_thinking
 
 _OUTPUT_DIFF = f"""\
@@ -103,6 +103,11 @@ Answer inside <analysis>...</analysis>, in plain text of at most about 300 words
 2. Why: which code changes explain the outcome, with the evidence for it.
 3. Next: one to three concrete ideas to try next, and what to avoid."""
 
+_REPAIR_ROLE = """\
+You are the debug agent of an automated evolutionary search. A candidate program failed
+when it was evaluated. Fix the bug that the error shows, and only that: keep the program's
+idea, structure and parameters, so that the experiment it was meant to run still runs."""
+
 _OMITTED = "[omitted to fit the prompt budget]"
 _CUT = "[... {} characters cut to fit the prompt budget ...]"
 _BASE_NOTE = {
@@ -174,6 +179,11 @@ def _block(text: str, language: str) -> tuple[str, str]:
     runs = re.findall(r"`{3,}", text)
     fence = "`" * max([3, *(len(run) + 1 for run in runs)])
     return f"{fence}{language}\n", f"\n{fence}\n"
+
+
+def _wrap(program: str, language: str) -> tuple[str, str, str]:
+    opening, closing = _block(program, language)
+    return opening, program, closing
 
 
 def _node_parts(
@@ -311,3 +321,30 @@ def parse_analysis(text: str) -> str:
     text = strip_thinking(text)
     match = _ANALYSIS_RE.search(text)
     return (match.group(1) if match else text).strip()
+
+
+def repair_prompt(
+    request: RepairRequest, edit_mode: str, budget_chars: int
+) -> list[dict[str, str]]:
+    """Chat messages asking the debug agent to fix ``request.node``'s failure."""
+    if edit_mode not in ("diff", "full"):
+        raise ValueError(f"edit_mode must be 'diff' or 'full', not {edit_mode!r}")
+    task, node = request.task, request.node
+    system = f"{_REPAIR_ROLE}\n\n{_OUTPUT_DIFF if edit_mode == 'diff' else _OUTPUT_FULL}"
+    system += f"\n- The program must still define `{task.entry}` with the same inputs and outputs."
+    parts = [
+        _Part("# Task\n\n"),
+        _Part(task.description.strip(), 2),
+        _Part(f"\n\n# The failed program ({_BASE_NOTE[edit_mode]})\n\n"),
+        _Part("".join(_wrap(node.program, task.language))),
+        _Part(
+            f"\n\n# The error ({node.error_class or node.status}, repair attempt "
+            f"{request.attempt})\n\n"
+        ),
+        _Part(node.feedback.strip() or "(no feedback)", 1, keep="tail"),
+        _Part("\n\n# Your answer\n\nFix the error, in the format given in the system message."),
+    ]
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": _fit(system, parts, budget_chars)},
+    ]

@@ -1,9 +1,11 @@
 """The sampler interface, and the seeded state and score ranking the built-ins share.
 
 A sampler learns about nodes only through :meth:`Sampler.observe` (once per completed
-node, in completion order; on resume, every completed node again in id order before
-:meth:`Sampler.load_state`), so it keeps its own incremental index and a selection never
-scans the whole database.
+node, in completion order), so it keeps its own incremental index and a selection never
+scans the whole database. On resume the loop rebuilds it from the database: every
+completed node is observed again (in id order), every round already started is replayed
+(:meth:`Sampler.replay`), then :meth:`Sampler.load_state` restores the rest. Saved state
+therefore stays small (RNG, counters), and saving it costs the same at any database size.
 """
 
 from __future__ import annotations
@@ -63,12 +65,19 @@ class Sampler(Protocol):
         """Up to ``n`` distinct eligible node ids, parent first (empty if none is eligible)."""
         ...
 
+    def replay(self, selection: Selection) -> None:
+        """On resume: account for a selection made before (e.g. count its visits again).
+
+        Must not draw from the RNG; called in the order the rounds started.
+        """
+        ...
+
     def state(self) -> dict[str, Any]:
-        """What :meth:`observe` cannot rebuild (visit counts, RNG, migrations...)."""
+        """What :meth:`observe` and :meth:`replay` cannot rebuild (RNG, counters...)."""
         ...
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state`; called after the completed nodes were observed again."""
+        """Restore :meth:`state`; called after observing and replaying the database."""
         ...
 
 
@@ -108,6 +117,9 @@ class SeededSampler:
 
     def admit(self, node: Candidate) -> None:
         """Hook for subclasses: ``node`` just became selectable."""
+
+    def replay(self, selection: Selection) -> None:
+        return None
 
     def best_first(self, ids: Iterable[int]) -> list[int]:
         """``ids`` by score, best first: ASI-Evolve's "best sampled node is the parent"."""

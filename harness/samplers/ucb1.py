@@ -8,6 +8,7 @@ ASI-Evolve code never did this, which made its UCB1 uniform.
 The bonus depends only on the visit count, so nodes are grouped by it: the best UCB value
 in a group is its best score, and a selection looks at the top of each group instead of
 every node (the number of distinct visit counts grows like the square root of the visits).
+Visit counts are not saved: a resume recounts them from the rounds stored in the database.
 """
 
 from __future__ import annotations
@@ -85,12 +86,13 @@ class UCB1Sampler(SeededSampler):
         self.total += len(chosen)
         return Selection(self.best_first(chosen))
 
-    def state(self) -> dict[str, Any]:
-        return {**super().state(), "visits": {str(k): v for k, v in self.visits.items()}}
+    def replay(self, selection: Selection) -> None:
+        for node_id in selection.ids:
+            self.visits[node_id] = self.visits.get(node_id, 0) + 1
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """Restore the RNG and rebuild the index from the replayed visit counts."""
         super().load_state(state)
-        self.visits = {int(k): int(v) for k, v in state.get("visits", {}).items()}
         self.total = sum(self.visits.values())
         self._unvisited = [-i for i in self.scores if not self.visits.get(i)]
         heapq.heapify(self._unvisited)

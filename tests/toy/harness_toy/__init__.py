@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import CognitionItem, Descriptor, EvalResult, Limits, TaskSpec, hookimpl, run_candidate
+from harness import (
+    CognitionItem,
+    Descriptor,
+    EvalResult,
+    Limits,
+    Stage,
+    TaskSpec,
+    hookimpl,
+    run_candidate,
+)
 
 SEED = """# EVOLVE-BLOCK-START
 def f():
@@ -45,9 +55,18 @@ def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
         ),
         best_known=10.0,
         descriptors=(Descriptor("value", 0.0, 10.0, "what f() returns"),),
+        stages=_stages(config),
         timeout_s=float(config.get("timeout_s", 10)),
         memory_mb=int(config.get("memory_mb", 512)),
     )
+
+
+def _stages(config: dict[str, Any]) -> tuple[Stage, ...]:
+    """``task.cascade_threshold=T``: a quick stage that needs a score of T, then the full one."""
+    threshold = config.get("cascade_threshold")
+    if threshold is None:
+        return ()
+    return (Stage("quick", float(threshold)), Stage("full"))
 
 
 @hookimpl
@@ -57,9 +76,10 @@ def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
 
 @hookimpl
 def harness_evaluate(
-    config: dict[str, Any], program: str, workdir: Path, limits: Limits
+    config: dict[str, Any], program: str, workdir: Path, limits: Limits, stage: str | None
 ) -> EvalResult:
-    if program != SEED:
+    started = time.time()
+    if program != SEED and stage != "quick":
         time.sleep(float(config.get("sleep_s", 0)))
     if config.get("fault") == "raise":
         raise RuntimeError("evaluator bug")
@@ -69,12 +89,28 @@ def harness_evaluate(
     if not run.ok:
         return EvalResult(success=False, feedback=run.feedback(), error_class=run.error_class)
     value = run.value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return EvalResult(success=False, feedback=f"f() returned {value!r}", error_class="invalid")
-    metrics: dict[str, Any] = {"value": float(value)}
+    if not _finite_number(value):  # the candidate's value is untrusted: bounded feedback
+        return EvalResult(
+            success=False, feedback=f"f() returned {reprlib.repr(value)}", error_class="invalid"
+        )
+    metrics: dict[str, Any] = {
+        "value": float(value),
+        "stage": stage,
+        "window": [started, time.time()],
+    }
     if config.get("fault") == "unpicklable":
         metrics["lock"] = threading.Lock()
     return EvalResult(success=True, metrics=metrics, feedback="ok")
+
+
+def _finite_number(value: Any) -> bool:
+    """A real number that is finite as a float (an int beyond 1e308 is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 @hookimpl
