@@ -1,4 +1,4 @@
-"""The ``harness`` command line: run, resume, status, compare, eval, plugins."""
+"""The ``harness`` command line: run, resume, status, compare, eval, llm check, plugins."""
 
 from __future__ import annotations
 
@@ -319,6 +319,65 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
         click.echo(f"{key:9} {value}")
     if result.feedback:
         click.echo("feedback:\n" + result.feedback)
+
+
+@cli.group("llm")
+def llm_group() -> None:
+    """Work with the LLM endpoint a run would use (llm=openai).
+
+    \b
+    harness llm check llm=openai llm.base_url=http://127.0.0.1:8000/v1 llm.model=Qwen3-32B
+    harness llm check llm=openai llm.model=gpt-5-mini --json
+    """
+
+
+@llm_group.command(
+    "check", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def llm_check(as_json: bool, overrides: tuple[str, ...]) -> None:
+    """Check the endpoint of the config composed from OVERRIDES, before a run needs it.
+
+    Lists the server's models (is llm.model among them?), then sends one tiny chat
+    completion with the run's settings (temperature, max_tokens, extra_body, timeout_s)
+    and prints its latency, finish_reason, tokens and answer. One attempt per step, no
+    retries. Exit status 0 when every step passes, 1 otherwise. The API key is read
+    from the variable named by llm.api_key_env and never printed.
+
+    \b
+    harness llm check llm=openai llm.base_url=http://127.0.0.1:8000/v1 llm.model=Qwen3-32B
+    """
+    from omegaconf import OmegaConf
+
+    check_overrides(overrides, require_task=False)
+    cfg = _compose_or_fail(list(overrides))
+    section = OmegaConf.to_container(cfg.llm, resolve=True, enum_to_str=True)
+    name = section.get("name")
+    if name != "openai":
+        message = (
+            "llm=offline needs no endpoint: the offline proposer runs in-process."
+            if name == "offline"
+            else f"llm={name}: only llm=openai endpoints can be checked; nothing to do."
+        )
+        if as_json:
+            click.echo(json.dumps({"ok": True, "llm": name, "message": message}, indent=2))
+        else:
+            click.echo(message)
+        return
+    from harness.llm import check
+
+    try:
+        report = check.check(section)
+    except ValueError as exc:  # an invalid llm section (no model, bad option)
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in check.format_report(report):
+            click.echo(line)
+    if not report.ok:
+        raise SystemExit(1)
 
 
 @cli.command("plugins")

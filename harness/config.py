@@ -92,6 +92,16 @@ class OpenAILLMConf:
     max_code_chars: int = 100_000
     prompt_budget_chars: int = 60_000
     extra_body: dict[str, Any] = field(default_factory=dict)
+    usd_per_mtok_in: float | None = None
+    usd_per_mtok_out: float | None = None
+
+
+@dataclass
+class ReplayLLMConf:
+    """``llm=replay``: answer from the run recorded in ``source`` (a run directory)."""
+
+    name: str = "replay"
+    source: str | None = None
 
 
 @dataclass
@@ -144,6 +154,7 @@ class RunConf:
     context_nodes: int = 3
     max_consecutive_failures: int = 25
     dedupe: bool = True
+    max_cost_usd: float | None = None
     repair_attempts: int = 0
     repair_errors: list[str] = field(
         default_factory=lambda: ["exception", "syntax", "missing_entry", "unserializable"]
@@ -159,7 +170,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "map_elites": MapElitesConf,
         "top_k": TopKConf,
     },
-    "llm": {"offline": OfflineLLMConf, "openai": OpenAILLMConf},
+    "llm": {"offline": OfflineLLMConf, "openai": OpenAILLMConf, "replay": ReplayLLMConf},
     "cognition": {"default": CognitionConf, "none": CognitionConf},
     "analyzer": {"auto": AnalyzerConf, "deterministic": AnalyzerConf, "none": AnalyzerConf},
     "executor": {"local": LocalExecutorConf, "dask": DaskExecutorConf},

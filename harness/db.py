@@ -113,6 +113,12 @@ def m003_duplicates_cascades_repairs(db: sqlite_utils.Database) -> None:
     db["nodes"].create_index(["program_hash"])
 
 
+@migrations()
+def m004_llm_cost(db: sqlite_utils.Database) -> None:
+    """The USD cost of each LLM call (null when no price is configured)."""
+    db["llm_calls"].add_column("cost_usd", float)
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -215,7 +221,7 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
     seed = one("select score, status from nodes where id = 0").fetchone()
     calls = one(
         "select count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),"
-        " sum(error is not null) from llm_calls"
+        " sum(error is not null), sum(cost_usd) from llm_calls"
     ).fetchone()
     run = next(iter(db["runs"].rows_where(order_by="id desc", limit=1)), None)
     status = run["status"] if run else "empty"
@@ -242,4 +248,5 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
         "llm_errors": calls[3] or 0,
         "tokens_in": calls[1],
         "tokens_out": calls[2],
+        "cost_usd": calls[4],
     }

@@ -82,6 +82,7 @@ class Budget:
     target_score: float | None
     max_seconds: float | None
     max_consecutive_failures: int
+    max_cost_usd: float | None = None
 
     @classmethod
     def from_config(cls, run: dict[str, Any]) -> Budget:
@@ -91,6 +92,7 @@ class Budget:
             run.get("target_score"),
             run.get("max_seconds"),
             int(run.get("max_consecutive_failures") or 0),
+            run.get("max_cost_usd"),
         )
 
 
@@ -214,6 +216,7 @@ class Run:
         self._saved_state: str | None = None
         self.failed = 0
         self.duplicates = 0
+        self.cost = 0.0
         self.dedupe = bool(self.run_config.get("dedupe", True))
         self.repair_attempts = int(self.run_config.get("repair_attempts") or 0)
         self.repair_errors = set(self.run_config.get("repair_errors") or ())
@@ -274,6 +277,9 @@ class Run:
         self.duplicates = self.db.execute(
             "select count(*) from nodes where status = 'duplicate'"
         ).fetchone()[0]
+        self.cost = self.db.execute(
+            "select coalesce(sum(cost_usd), 0) from llm_calls"
+        ).fetchone()[0]
         self.rounds = self.db.execute("select count(*) from nodes where id > 0").fetchone()[0]
         row = self.db.execute("select score from nodes where id = 0").fetchone()
         self.seed_score = row[0] if row else None
@@ -322,6 +328,7 @@ class Run:
             self.db["llm_calls"].insert_all(
                 {"node_id": node_id, "created_at": store.now(), **call.__dict__} for call in calls
             )
+            self.cost += sum(call.cost_usd or 0.0 for call in calls)
 
     def _select(self) -> Selection:
         """The sampler's context, parent first; the seed when nothing is selectable yet."""
@@ -432,6 +439,7 @@ class Run:
             "evaluated": self.evaluations,
             "failed": self.failed,
             "duplicates": self.duplicates,
+            "cost_usd": self.cost,
             "best": self.best[0] if self.best else None,
             "seed": self.seed_score,
             "best_known": self.spec.best_known,
@@ -637,6 +645,8 @@ class Run:
             return f"max_rounds={b.max_rounds} reached"
         if b.max_seconds is not None and time.monotonic() - self.started >= b.max_seconds:
             return f"max_seconds={b.max_seconds} reached"
+        if b.max_cost_usd is not None and self.cost >= b.max_cost_usd:
+            return f"max_cost_usd={b.max_cost_usd} reached (${self.cost:.4f} spent on LLM calls)"
         if b.max_consecutive_failures and self.failures_in_row >= b.max_consecutive_failures:
             return f"{self.failures_in_row} rounds in a row failed (see the nodes' feedback)"
         return None

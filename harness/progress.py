@@ -29,10 +29,12 @@ class Progress:
         gap = ""
         if stats.get("best") is not None and stats.get("best_known"):
             gap = f" (best known {stats['best_known']:.6f})"
-        duplicates = f" | duplicates {stats['duplicates']}" if stats.get("duplicates") else ""
+        extra = f" | duplicates {stats['duplicates']}" if stats.get("duplicates") else ""
+        if stats.get("cost_usd"):
+            extra += f" | ${stats['cost_usd']:.4f}"
         return (
             f"rounds {stats['rounds']} | evaluated {stats['evaluated']} | "
-            f"failed {stats['failed']}{duplicates} | best {_score(stats['best'])}{gap} | "
+            f"failed {stats['failed']}{extra} | best {_score(stats['best'])}{gap} | "
             f"seed {_score(stats['seed'])} | {elapsed // 60:02d}:{elapsed % 60:02d}"
         )
 

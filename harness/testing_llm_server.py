@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -65,6 +65,11 @@ class FakeLLMServer:
     JSON) and returning a reply; with ``None`` such a request gets HTTP 500 saying that
     nothing was queued, so a test that under-scripts fails loudly. Token counts in
     ``usage`` are deterministic estimates (characters / 4). All methods are thread-safe.
+
+    ``models`` are the ids ``GET /v1/models`` lists (default: ``[model]``); with
+    ``models_endpoint=False`` that path answers 404, like a server without it. With
+    ``api_key`` set, a request without ``Authorization: Bearer <api_key>`` gets HTTP 401
+    (and is neither recorded nor served from the queue).
     """
 
     def __init__(
@@ -72,8 +77,14 @@ class FakeLLMServer:
         default: Reply | Callable[[dict[str, Any]], Reply] | None = None,
         *,
         model: str = "fake-model",
+        models: Sequence[str] | None = None,
+        models_endpoint: bool = True,
+        api_key: str | None = None,
     ) -> None:
         self.model = model
+        self.models = [model] if models is None else list(models)
+        self.models_endpoint = models_endpoint
+        self.api_key = api_key
         self._default = default
         self._queue: deque[Reply] = deque()
         self._requests: list[dict[str, Any]] = []
@@ -199,12 +210,28 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             """Silenced: test output should not fill with access logs."""
 
+        def _authorized(self) -> bool:
+            """False (after answering 401) when ``api_key`` is set and not presented."""
+            if server.api_key is None:
+                return True
+            if self.headers.get("Authorization") == f"Bearer {server.api_key}":
+                return True
+            self._send_json(
+                401, _error("Incorrect API key provided.", "invalid_request_error")
+            )
+            return False
+
         def do_GET(self) -> None:
-            if self.path.rstrip("/") != "/v1/models":
+            if self.path.rstrip("/") != "/v1/models" or not server.models_endpoint:
                 self._send_json(404, _error("not found", "invalid_request_error"))
                 return
-            model = {"id": server.model, "object": "model", "created": 0, "owned_by": "fake"}
-            self._send_json(200, {"object": "list", "data": [model]})
+            if not self._authorized():
+                return
+            data = [
+                {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+                for name in server.models
+            ]
+            self._send_json(200, {"object": "list", "data": data})
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -219,6 +246,8 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 return
             if body.get("stream"):
                 self._send_json(400, _error("streaming is not supported", "invalid_request_error"))
+                return
+            if not self._authorized():
                 return
             headers = {name.lower(): value for name, value in self.headers.items()}
             try:

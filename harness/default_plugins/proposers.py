@@ -1,4 +1,4 @@
-"""Registers the built-in proposer back-ends: ``offline`` (default) and ``openai``."""
+"""Registers the built-in proposer back-ends: ``offline`` (default), ``openai`` and ``replay``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,14 @@ def _openai(config: dict[str, Any]) -> Any:
     return create(config)
 
 
+def _replay(config: dict[str, Any]) -> Any:
+    from harness.llm.replay import create
+
+    return create(config)
+
+
 @hookimpl
 def harness_register_proposers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("offline", _offline)
     register("openai", _openai)
+    register("replay", _replay)

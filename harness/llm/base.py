@@ -37,6 +37,7 @@ class LLMCall:
     tokens_out: int = 0
     latency_s: float = 0.0
     error: str | None = None
+    cost_usd: float | None = None
 
 
 @dataclass

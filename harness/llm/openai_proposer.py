@@ -70,6 +70,8 @@ class OpenAIProposer:
         max_code_chars: int = 100_000,
         prompt_budget_chars: int = 60_000,
         extra_body: Mapping[str, Any] | None = None,
+        usd_per_mtok_in: float | None = None,
+        usd_per_mtok_out: float | None = None,
     ) -> None:
         self.model = model
         self.base_url = base_url
@@ -81,6 +83,7 @@ class OpenAIProposer:
         self.max_code_chars = max_code_chars
         self.prompt_budget_chars = prompt_budget_chars
         self.extra_body = dict(extra_body or {})
+        self.prices = (usd_per_mtok_in, usd_per_mtok_out)
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
         )
@@ -162,11 +165,13 @@ class OpenAIProposer:
         """Close the HTTP client's connections."""
         await self._client.close()
 
-    async def _chat(self, role: str, messages: list[dict[str, str]]) -> _Reply:
-        """One chat-completions call, recorded; errors end up in ``call.error``, not raised."""
-        call = LLMCall(
-            role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
-        )
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client (endpoint, key, timeout), e.g. for ``harness llm check``."""
+        return self._client
+
+    def request_options(self) -> dict[str, Any]:
+        """The sampling options every chat request carries, from the config."""
         options: dict[str, Any] = {}
         if self.temperature is not None:
             options["temperature"] = self.temperature
@@ -174,6 +179,14 @@ class OpenAIProposer:
             options["max_tokens"] = self.max_tokens
         if self.extra_body:
             options["extra_body"] = self.extra_body
+        return options
+
+    async def _chat(self, role: str, messages: list[dict[str, str]]) -> _Reply:
+        """One chat-completions call, recorded; errors end up in ``call.error``, not raised."""
+        call = LLMCall(
+            role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
+        )
+        options = self.request_options()
         started = time.monotonic()
         reply = _Reply(call)
         try:
@@ -189,6 +202,7 @@ class OpenAIProposer:
         if usage is not None:
             call.tokens_in = usage.prompt_tokens or 0
             call.tokens_out = usage.completion_tokens or 0
+            call.cost_usd = self.cost(call.tokens_in, call.tokens_out)
         choices = getattr(response, "choices", None) or []
         if not choices:
             call.error = "LLM response has no choices"
@@ -200,6 +214,13 @@ class OpenAIProposer:
             return reply
         call.response = reply.text = content
         return reply
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float | None:
+        """USD for one call from ``llm.usd_per_mtok_in/out``; None when no price is set."""
+        price_in, price_out = self.prices
+        if price_in is None and price_out is None:
+            return None
+        return (tokens_in * (price_in or 0.0) + tokens_out * (price_out or 0.0)) / 1e6
 
     def _describe(self, exc: Exception) -> str:
         """A one-line reason fit for a failed node's feedback."""
@@ -257,4 +278,6 @@ def create(config: Mapping[str, Any]) -> OpenAIProposer:
         max_code_chars=int(settings["max_code_chars"]),
         prompt_budget_chars=int(settings["prompt_budget_chars"]),
         extra_body=settings["extra_body"] or {},
+        usd_per_mtok_in=settings["usd_per_mtok_in"],
+        usd_per_mtok_out=settings["usd_per_mtok_out"],
     )

@@ -1,0 +1,214 @@
+"""The ``replay`` back-end: answer every LLM request from a recorded run, offline.
+
+``harness run ... llm=replay llm.source=RUN_DIR`` re-runs a recorded run's configuration
+and serves each researcher, analyzer and repair request the recorded answer to the same
+request, from ``RUN_DIR/harness.db`` (table ``llm_calls``), without any network. It is the
+``openai`` back-end with only the transport replaced: prompts, answer parsing, diff
+application and the analyzer's handling are the same code, built with the recorded run's
+settings (``llm`` section of its saved config), so the same answers give the same nodes.
+
+An exchange is looked up by its role and the exact request text. Identical requests
+recorded several times are answered in recorded order; a recorded failure (an HTTP 500,
+a malformed response) is replayed as the same failure. What changes between two
+evaluations of one program is kept out of the comparison: a prompt shows the *recorded*
+metrics and feedback of a node whose program and score match the recording (they often
+hold timings and temporary paths), and elsewhere durations such as ``after 0.03 s`` and
+the evaluation's temporary directory are not compared. A request with no recorded answer
+means the run diverged from the recording (another seed, sampler, task or config): it
+becomes a failed call saying so, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import json
+import re
+import time
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import db as store
+from harness.llm.base import (
+    Analysis,
+    AnalysisRequest,
+    LLMCall,
+    NodeView,
+    Proposal,
+    ProposalRequest,
+    RepairRequest,
+)
+from harness.llm.openai_proposer import DEFAULTS, OpenAIProposer, _Reply
+
+# What differs between two evaluations of one program, in evaluator feedback: durations
+# as the sandbox writes them ("ran OK in 0.03 s") and the private work directory.
+_DURATION = re.compile(r"\b\d+\.\d+ s\b")
+_WORKDIR = re.compile(r"harness-eval-[A-Za-z0-9_]+")
+_CUT_OFF = "(the answer was cut off at max_tokens="
+# LLMCall fields taken from the recording as they are (tokens, cost...).
+_COPIED = tuple(
+    f.name
+    for f in dataclasses.fields(LLMCall)
+    if f.name not in ("role", "model", "request", "response", "error", "latency_s")
+)
+_node: contextvars.ContextVar[int | None] = contextvars.ContextVar("replay_node", default=None)
+
+
+def _key(role: str, request: str) -> tuple[str, str]:
+    return role, _WORKDIR.sub("harness-eval-#", _DURATION.sub("#.## s", request))
+
+
+class ReplayProposer(OpenAIProposer):
+    """An :class:`OpenAIProposer` whose ``_chat`` answers from a recorded run."""
+
+    name = "replay"
+
+    def __init__(
+        self,
+        source: Path,
+        calls: list[dict[str, Any]],
+        nodes: dict[int, dict[str, Any]],
+        **settings: Any,
+    ) -> None:
+        super().__init__(**settings)
+        self.source = source
+        self._nodes = nodes
+        self._answers: dict[tuple[str, str], deque[dict[str, Any]]] = {}
+        for row in calls:
+            self._answers.setdefault(_key(row["role"], row["request"] or ""), deque()).append(row)
+
+    async def propose(self, request: ProposalRequest) -> Proposal:
+        request = dataclasses.replace(
+            request,
+            parent=self._recorded(request.parent),
+            references=[self._recorded(node) for node in request.references],
+        )
+        token = _node.set(request.node_id)
+        try:
+            return await super().propose(request)
+        finally:
+            _node.reset(token)
+
+    async def analyze(self, request: AnalysisRequest) -> Analysis:
+        reference = None if request.reference is None else self._recorded(request.reference)
+        request = dataclasses.replace(
+            request, node=self._recorded(request.node), reference=reference
+        )
+        token = _node.set(request.node.id)
+        try:
+            return await super().analyze(request)
+        finally:
+            _node.reset(token)
+
+    async def repair(self, request: RepairRequest) -> Proposal:
+        token = _node.set(request.node.id)
+        try:
+            return await super().repair(request)
+        finally:
+            _node.reset(token)
+
+    def _recorded(self, node: NodeView) -> NodeView:
+        """``node`` with the recorded metrics and feedback when it is the recorded node (same
+        program and score), so that timings and paths in them do not make the prompt differ."""
+        row = self._nodes.get(node.id)
+        if row is None or row["program"] != node.program or row["score"] != node.score:
+            return node
+        metrics = json.loads(row["metrics"]) if row["metrics"] else {}
+        return dataclasses.replace(node, metrics=metrics, feedback=row["feedback"] or "")
+
+    async def _chat(self, role: str, messages: list[dict[str, str]]) -> _Reply:
+        """The recorded answer to this exact request; never the network."""
+        started = time.monotonic()
+        request = json.dumps(messages, ensure_ascii=False)
+        call = LLMCall(role=role, model=self.model, request=request)
+        reply = _Reply(call)
+        queue = self._answers.get(_key(role, request))
+        if not queue:
+            node = _node.get()
+            where = "this request" if node is None else f"node {node}"
+            call.error = (
+                f"replay: no recorded answer for this {role} request; the run diverged from "
+                f"the recording at {where} (replay needs the recorded run's task, seed, "
+                f"sampler and settings, and run.workers=1); recording: {self.source}"
+            )
+        else:
+            row = queue.popleft()
+            for name in _COPIED:
+                if row.get(name) is not None:
+                    setattr(call, name, row[name])
+            call.model = row["model"] or self.model
+            call.response = row["response"] or ""
+            call.error = row["error"]
+            if call.error is None:
+                reply.text = call.response
+                feedback = self._nodes.get(row["node_id"], {}).get("feedback") or ""
+                if role != "analyzer" and _CUT_OFF in feedback:
+                    reply.finish_reason = "length"
+        call.latency_s = time.monotonic() - started
+        return reply
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        except Exception:  # noqa: BLE001 - nothing was ever sent; closing must not fail
+            pass
+
+
+def create(config: Mapping[str, Any]) -> ReplayProposer:
+    """Build the back-end from ``llm.source``: a run directory holding ``harness.db``."""
+    unknown = sorted(set(config) - {"name", "source"})
+    if unknown:
+        raise ValueError(f"unknown replay option(s) {unknown}; known: ['source']")
+    raw = config.get("source")
+    if not raw:
+        raise ValueError(
+            "llm=replay needs the recorded run: set llm.source=RUN_DIR (a run directory "
+            "holding harness.db)"
+        )
+    source = Path(str(raw)).expanduser().resolve()
+    if not source.is_dir():
+        raise ValueError(f"llm.source: {source} is not a run directory")
+    if not (source / store.DB_NAME).is_file():
+        raise ValueError(f"llm.source: {source} holds no {store.DB_NAME} to replay")
+    try:
+        db = store.open_db(source, migrate=False)
+        try:
+            run = db.execute("select config from runs order by id desc limit 1").fetchone()
+            calls = [dict(row) for row in db["llm_calls"].rows_where(order_by="id")]
+            nodes = {
+                row["id"]: row
+                for row in db.query("select id, program, score, metrics, feedback from nodes")
+            }
+        finally:
+            db.conn.close()
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: say so, cleanly
+        raise ValueError(f"llm.source: cannot read {source / store.DB_NAME}: {exc}") from exc
+    if run is None or not run[0]:
+        raise ValueError(f"llm.source: {source / store.DB_NAME} records no run")
+    llm = (yaml.safe_load(run[0]) or {}).get("llm") or {}
+    if llm.get("name") != "openai":
+        hint = " (replay the run it was replayed from)" if llm.get("name") == "replay" else ""
+        raise ValueError(
+            f"llm.source: {source} was recorded with llm={llm.get('name')!r}; replay "
+            f"reproduces runs recorded with llm=openai{hint}"
+        )
+    settings = {**DEFAULTS, **{k: v for k, v in llm.items() if k in DEFAULTS}}
+    model = calls[0]["model"] if calls and calls[0]["model"] else settings["model"]
+    return ReplayProposer(
+        source,
+        calls,
+        nodes,
+        model=str(model or "replay"),
+        base_url=settings["base_url"] or None,
+        temperature=settings["temperature"],
+        max_tokens=settings["max_tokens"],
+        timeout_s=float(settings["timeout_s"]),
+        max_retries=int(settings["max_retries"]),
+        edit_mode=str(settings["edit_mode"]),
+        max_code_chars=int(settings["max_code_chars"]),
+        prompt_budget_chars=int(settings["prompt_budget_chars"]),
+    )
