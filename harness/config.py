@@ -88,6 +88,9 @@ class OpenAILLMConf:
     max_tokens: int | None = 4096
     timeout_s: float = 120.0
     max_retries: int = 2
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    max_call_s: float = 600.0
     edit_mode: EditMode = EditMode.diff
     max_code_chars: int = 100_000
     prompt_budget_chars: int = 60_000
@@ -155,6 +158,8 @@ class RunConf:
     max_consecutive_failures: int = 25
     dedupe: bool = True
     max_cost_usd: float | None = None
+    llm_pause_s: float = 30.0
+    max_llm_outage_s: float | None = 3600.0
     repair_attempts: int = 0
     repair_errors: list[str] = field(
         default_factory=lambda: ["exception", "syntax", "missing_entry", "unserializable"]

@@ -119,6 +119,13 @@ def m004_llm_cost(db: sqlite_utils.Database) -> None:
     db["llm_calls"].add_column("cost_usd", float)
 
 
+@migrations()
+def m005_llm_attempts(db: sqlite_utils.Database) -> None:
+    """HTTP attempts per call, and whether a failure was the endpoint's (worth retrying)."""
+    db["llm_calls"].add_column("attempts", int)
+    db["llm_calls"].add_column("retryable", int)
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

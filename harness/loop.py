@@ -83,6 +83,7 @@ class Budget:
     max_seconds: float | None
     max_consecutive_failures: int
     max_cost_usd: float | None = None
+    max_llm_outage_s: float | None = None
 
     @classmethod
     def from_config(cls, run: dict[str, Any]) -> Budget:
@@ -93,6 +94,7 @@ class Budget:
             run.get("max_seconds"),
             int(run.get("max_consecutive_failures") or 0),
             run.get("max_cost_usd"),
+            run.get("max_llm_outage_s"),
         )
 
 
@@ -217,6 +219,8 @@ class Run:
         self.failed = 0
         self.duplicates = 0
         self.cost = 0.0
+        self.outage_since: float | None = None
+        self.llm_pause_s = float(self.run_config.get("llm_pause_s") or 0.0)
         self.dedupe = bool(self.run_config.get("dedupe", True))
         self.repair_attempts = int(self.run_config.get("repair_attempts") or 0)
         self.repair_errors = set(self.run_config.get("repair_errors") or ())
@@ -500,6 +504,16 @@ class Run:
         context = [view(store.get_node(self.db, i)) for i in row["parent_ids"]]
         if row["program"] is None:
             proposal = await self._propose(node_id, context, row["cognition_ids"])
+            while proposal.endpoint_down and self.llm_pause_s > 0 and not self._outage_too_long():
+                log.warning(
+                    "node %d: the LLM endpoint is unavailable (%s); pausing %g s, then asking "
+                    "again (run.llm_pause_s; the run stops after run.max_llm_outage_s=%s)",
+                    node_id, proposal.error, self.llm_pause_s, self.budget.max_llm_outage_s,
+                )
+                await asyncio.sleep(self.llm_pause_s)
+                proposal = await self._propose(node_id, context, row["cognition_ids"])
+            if not proposal.endpoint_down:
+                self.outage_since = None
             if proposal.program is None:
                 self._fail_proposal(node_id, proposal)
                 self._complete(node_id)
@@ -523,6 +537,14 @@ class Run:
         )
         await self._analyze(node_id, reference or (context[0] if context else None))
         self._complete(node_id)
+
+    def _outage_too_long(self) -> bool:
+        """Start (or continue) timing an endpoint outage; whether it passed its limit."""
+        now = time.monotonic()
+        if self.outage_since is None:
+            self.outage_since = now
+        limit = self.budget.max_llm_outage_s
+        return limit is not None and now - self.outage_since >= limit
 
     def _original_of(self, node_id: int, program_hash: str | None) -> int | None:
         """The completed node with the same canonical program, if any (an index lookup)."""
@@ -645,6 +667,15 @@ class Run:
             return f"max_rounds={b.max_rounds} reached"
         if b.max_seconds is not None and time.monotonic() - self.started >= b.max_seconds:
             return f"max_seconds={b.max_seconds} reached"
+        if (
+            b.max_llm_outage_s is not None
+            and self.outage_since is not None
+            and time.monotonic() - self.outage_since >= b.max_llm_outage_s
+        ):
+            return (
+                f"the LLM endpoint was unavailable for over {b.max_llm_outage_s:g} s "
+                "(run.max_llm_outage_s); resume when it is back"
+            )
         if b.max_cost_usd is not None and self.cost >= b.max_cost_usd:
             return f"max_cost_usd={b.max_cost_usd} reached (${self.cost:.4f} spent on LLM calls)"
         if b.max_consecutive_failures and self.failures_in_row >= b.max_consecutive_failures:

@@ -322,7 +322,7 @@ def _execute(
                 stderr=err,
                 start_new_session=True,
                 preexec_fn=functools.partial(
-                    _set_rlimits, _rlimits(limits, nproc), _prctl(), cgroup_fd
+                    _set_rlimits, _rlimits(limits, nproc), _prctl(), cgroup_fd, os.getpid()
                 ),
                 pass_fds=(info_w,) if bwrap else (),
             )
@@ -463,7 +463,10 @@ def _prctl() -> Any:
 
 
 def _set_rlimits(
-    rlimits: list[tuple[int, int, int]], prctl: Any = None, cgroup_procs: int = -1
+    rlimits: list[tuple[int, int, int]],
+    prctl: Any = None,
+    cgroup_procs: int = -1,
+    parent: int | None = None,
 ) -> None:
     """preexec_fn (after fork, before exec). The limits also bind bwrap, which starts fine under
     them and passes them on. The child joins the run's cgroup (if any), so all it starts is
@@ -477,6 +480,8 @@ def _set_rlimits(
         resource.setrlimit(res, (soft, hard))
     if prctl is not None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if parent is not None and os.getppid() != parent:
+            os._exit(1)  # the parent died before the death signal was armed
 
 
 @functools.cache

@@ -70,6 +70,7 @@ def test_hostile_and_broken_answers_become_failed_nodes(tmp_path, cli, llm_serve
     result = cli(
         "run", "+task=toy", "llm=openai", f"llm.base_url={server.base_url}",
         "llm.model=scripted", "llm.max_retries=0", "run.max_rounds=6", "run.workers=1",
+        "run.llm_pause_s=0",  # an endpoint failure fails its round (no pausing)
         "run.max_evaluations=null", "task.timeout_s=2", "task.memory_mb=256",
         "analyzer=deterministic", f"hydra.run.dir={run_dir}",
         env={"OPENAI_API_KEY": "sk-test-secret", "MY_SECRET": "hunter2"},

@@ -43,6 +43,7 @@ def _scripted():
 OVERRIDES = (
     "+task=toy", "run.workers=1", "run.max_rounds=7", "run.max_evaluations=null",
     "analyzer=auto", "seed=3",
+    "run.llm_pause_s=0",  # the HTTP 500 fails its round instead of pausing it
 )
 
 

@@ -38,6 +38,8 @@ class LLMCall:
     latency_s: float = 0.0
     error: str | None = None
     cost_usd: float | None = None
+    attempts: int = 1
+    retryable: bool = False
 
 
 @dataclass
@@ -72,6 +74,12 @@ class Proposal:
     error: str | None = None
     edit: str = "full"
     llm_calls: list[LLMCall] = field(default_factory=list)
+
+    @property
+    def endpoint_down(self) -> bool:
+        """No program because the endpoint failed (after retries), not because of the answer:
+        the loop pauses and asks again instead of recording a failed node."""
+        return self.program is None and any(call.retryable for call in self.llm_calls[-1:])
 
 
 @dataclass

@@ -8,6 +8,9 @@ proposal whose error explains why. Nothing here raises into the loop.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import email.utils
 import json
 import os
 import time
@@ -66,6 +69,9 @@ class OpenAIProposer:
         max_tokens: int | None = 4096,
         timeout_s: float = 120.0,
         max_retries: int = 2,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        max_call_s: float = 600.0,
         edit_mode: str = "diff",
         max_code_chars: int = 100_000,
         prompt_budget_chars: int = 60_000,
@@ -79,13 +85,17 @@ class OpenAIProposer:
         self.max_tokens = max_tokens
         self.timeout_s = timeout_s
         self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.max_call_s = max_call_s
         self.edit_mode = edit_mode
         self.max_code_chars = max_code_chars
         self.prompt_budget_chars = prompt_budget_chars
         self.extra_body = dict(extra_body or {})
         self.prices = (usd_per_mtok_in, usd_per_mtok_out)
+        # Retries are ours (see _chat), never the SDK's too: they would multiply.
         self._client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
+            base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
         )
 
     async def propose(self, request: ProposalRequest) -> Proposal:
@@ -190,14 +200,11 @@ class OpenAIProposer:
         started = time.monotonic()
         reply = _Reply(call)
         try:
-            response = await self._client.chat.completions.create(
-                model=self.model, messages=messages, **options
-            )
-        except Exception as exc:  # the loop must go on whatever the endpoint does
-            call.error = self._describe(exc)
-            return reply
+            response = await self._create(call, messages, options, started)
         finally:
             call.latency_s = time.monotonic() - started
+        if response is None:
+            return reply
         usage = getattr(response, "usage", None)
         if usage is not None:
             call.tokens_in = usage.prompt_tokens or 0
@@ -215,6 +222,42 @@ class OpenAIProposer:
         call.response = reply.text = content
         return reply
 
+    async def _create(
+        self,
+        call: LLMCall,
+        messages: list[dict[str, str]],
+        options: dict[str, Any],
+        started: float,
+    ) -> Any:
+        """The completion, retried on endpoint failures (connection, timeout, 408/409/429,
+        5xx) with exponential backoff that honours Retry-After, within ``max_call_s`` in
+        all. On failure: ``None``, with ``call.error`` and ``call.retryable`` set."""
+        for attempt in range(1, self.max_retries + 2):
+            call.attempts = attempt
+            try:
+                response = await self._client.chat.completions.create(
+                    model=self.model, messages=messages, **options
+                )
+            except Exception as exc:  # the loop must go on whatever the endpoint does
+                call.retryable = _retryable(exc)
+                call.error = self._describe(exc, attempt)
+                if not call.retryable or attempt > self.max_retries:
+                    return None
+                wait = _retry_after(exc)
+                if wait is None:
+                    wait = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+                if time.monotonic() - started + wait > self.max_call_s:
+                    call.error += (
+                        f"; not retried: waiting {wait:g} s more would pass "
+                        f"llm.max_call_s={self.max_call_s:g}"
+                    )
+                    return None
+                await asyncio.sleep(wait)
+                continue
+            call.error, call.retryable = None, False
+            return response
+        return None
+
     def cost(self, tokens_in: int, tokens_out: int) -> float | None:
         """USD for one call from ``llm.usd_per_mtok_in/out``; None when no price is set."""
         price_in, price_out = self.prices
@@ -222,9 +265,9 @@ class OpenAIProposer:
             return None
         return (tokens_in * (price_in or 0.0) + tokens_out * (price_out or 0.0)) / 1e6
 
-    def _describe(self, exc: Exception) -> str:
+    def _describe(self, exc: Exception, attempt: int) -> str:
         """A one-line reason fit for a failed node's feedback."""
-        attempts = f"{self.max_retries + 1} attempt(s)"
+        attempts = f"{attempt} attempt(s)"
         if isinstance(exc, openai.APIStatusError):
             return f"LLM request failed: HTTP {exc.status_code} after {attempts}: {_short(exc)}"
         if isinstance(exc, openai.APITimeoutError):
@@ -235,6 +278,34 @@ class OpenAIProposer:
         if isinstance(exc, ValueError):  # includes json.JSONDecodeError
             return f"LLM request failed: malformed response ({type(exc).__name__}: {_short(exc)})"
         return f"LLM request failed: {type(exc).__name__}: {_short(exc)}"
+
+
+def _retryable(exc: Exception) -> bool:
+    """Whether the endpoint, not the request, failed: worth trying again later."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return isinstance(exc, openai.APIConnectionError)  # timeouts included
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms`` or ``retry-after``)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        if headers.get("retry-after-ms") is not None:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    return None
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
@@ -274,6 +345,9 @@ def create(config: Mapping[str, Any]) -> OpenAIProposer:
         max_tokens=settings["max_tokens"],
         timeout_s=float(settings["timeout_s"]),
         max_retries=settings["max_retries"],
+        backoff_s=float(settings["backoff_s"]),
+        max_backoff_s=float(settings["max_backoff_s"]),
+        max_call_s=float(settings["max_call_s"]),
         edit_mode=settings["edit_mode"],
         max_code_chars=int(settings["max_code_chars"]),
         prompt_budget_chars=int(settings["prompt_budget_chars"]),
