@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,3 +19,36 @@ def compose_config(*overrides: str) -> Any:
 def run_loop(run_dir: Path, *overrides: str) -> dict[str, Any]:
     cfg = compose_config(*overrides)
     return asyncio.run(Run(cfg, run_dir, list(overrides)).execute())
+
+
+def toy_answer(body: str, name: str = "c") -> str:
+    """A full-rewrite answer for the toy task (its seed has EVOLVE-BLOCK markers)."""
+    program = f"# EVOLVE-BLOCK-START\n{body}# EVOLVE-BLOCK-END\n"
+    return f"<name>{name}</name><motivation>m</motivation><code>{program}</code>"
+
+
+def distinct_toy_answers(value: float = 3.0, analysis: str | None = None):
+    """A FakeLLMServer default: a new program scoring ``value`` each time (dedupe would
+    skip repeats), and ``analysis`` for analyzer requests when given."""
+    numbers = itertools.count()
+
+    def answer(request: dict) -> str:
+        if analysis is not None and "<analysis>" in json.dumps(request["messages"]):
+            return f"<analysis>{analysis}</analysis>"
+        return toy_answer(f"def f():\n    return {value} + 0 * {next(numbers)}\n")
+
+    return answer
+
+
+def openai_run(run_dir: Path, server: Any, *overrides: str) -> dict[str, Any]:
+    """A toy run against a FakeLLMServer: full rewrites, one worker."""
+    return run_loop(
+        run_dir,
+        "+task=toy",
+        "llm=openai",
+        f"llm.base_url={server.base_url}",
+        "llm.model=m",
+        "llm.edit_mode=full",
+        "run.workers=1",
+        *overrides,
+    )

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 
+import helpers
 import pytest
-from helpers import compose_config, run_loop
+from helpers import compose_config, distinct_toy_answers
 
 from harness import db as store
 from harness.loop import Run
@@ -18,30 +18,11 @@ PRICES = ("llm.usd_per_mtok_in=2.0", "llm.usd_per_mtok_out=8.0")
 
 
 def _answers():
-    numbers = itertools.count()
-
-    def answer(request: dict) -> str:
-        if "<analysis>" in json.dumps(request["messages"]):
-            return "<analysis>It returned a bigger number.</analysis>"
-        body = f"def f():\n    return 2.0 + 0 * {next(numbers)}\n"
-        program = f"# EVOLVE-BLOCK-START\n{body}# EVOLVE-BLOCK-END\n"
-        return f"<name>c</name><motivation>m</motivation><code>{program}</code>"
-
-    return answer
+    return distinct_toy_answers(2.0, analysis="It returned a bigger number.")
 
 
 def openai_run(run_dir, server, *overrides):
-    return run_loop(
-        run_dir,
-        "+task=toy",
-        "llm=openai",
-        f"llm.base_url={server.base_url}",
-        "llm.model=m",
-        "llm.edit_mode=full",
-        "llm.max_retries=0",
-        "run.workers=1",
-        *overrides,
-    )
+    return helpers.openai_run(run_dir, server, "llm.max_retries=0", *overrides)
 
 
 def test_each_call_is_priced_and_the_run_total_is_in_status(tmp_path, cli):

@@ -47,7 +47,7 @@ from typing import Any
 import harness_hostile
 import harness_toy
 import pytest
-from helpers import run_loop
+from helpers import openai_run, run_loop, toy_answer
 
 import harness
 from harness import db as store
@@ -1095,22 +1095,12 @@ def test_a_run_directory_outside_the_working_directory_is_hidden_too(
         f"    try:\n        open({str(run_dir / 'harness.db')!r}, 'rb').read(16)\n"
         "        return 9.0\n    except OSError:\n        return 2.0\n"
     )
-    program = f"# EVOLVE-BLOCK-START\n{probe}# EVOLVE-BLOCK-END\n"
     monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
     monkeypatch.setenv("HARNESS_SANDBOX_HIDE", "")  # restored after the test
     try:
         with FakeLLMServer() as server:
-            server.enqueue(f"<name>peek</name><motivation>m</motivation><code>{program}</code>")
-            run_loop(
-                run_dir,
-                "+task=toy",
-                "llm=openai",
-                f"llm.base_url={server.base_url}",
-                "llm.model=m",
-                "llm.edit_mode=full",
-                "analyzer=none",
-                "run.max_evaluations=2",
-            )
+            server.enqueue(toy_answer(probe, "peek"))
+            openai_run(run_dir, server, "analyzer=none", "run.max_evaluations=2")
         assert os.environ["HARNESS_SANDBOX_HIDE"] == "", "restored when the run ends"
         node = store.get_node(store.open_db(run_dir), 1)
         assert node["score"] == 2.0, node["feedback"]

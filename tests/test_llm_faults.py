@@ -10,8 +10,9 @@ import json
 import time
 from importlib.resources import files
 
+import helpers
 import pytest
-from helpers import run_loop
+from helpers import distinct_toy_answers, run_loop
 
 from harness import db as store
 from harness.llm.base import NodeView, ProposalRequest
@@ -101,29 +102,16 @@ def test_answers_that_retrying_cannot_fix_fail_at_once(fault, message):
 
 
 def _answers():
-    """Distinct programs for the toy task (whose seed has EVOLVE-BLOCK markers)."""
-    numbers = itertools.count()
-
-    def answer(request):
-        body = f"def f():\n    return 3.0 + 0 * {next(numbers)}\n"
-        program = f"# EVOLVE-BLOCK-START\n{body}# EVOLVE-BLOCK-END\n"
-        return f"<name>c</name><motivation>m</motivation><code>{program}</code>"
-
-    return answer
+    return distinct_toy_answers()
 
 
 def openai_run(run_dir, server, *overrides):
-    return run_loop(
+    return helpers.openai_run(
         run_dir,
-        "+task=toy",
-        "llm=openai",
-        f"llm.base_url={server.base_url}",
-        "llm.model=m",
-        "llm.edit_mode=full",
+        server,
         "llm.max_retries=1",
         "llm.backoff_s=0.01",
         "analyzer=deterministic",
-        "run.workers=1",
         "run.llm_pause_s=0.05",
         *overrides,
     )
