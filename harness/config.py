@@ -73,6 +73,11 @@ class OfflineLLMConf:
     recombine_prob: float = 0.2
 
 
+class TokensParam(str, Enum):
+    max_tokens = "max_tokens"
+    max_completion_tokens = "max_completion_tokens"
+
+
 class EditMode(str, Enum):
     diff = "diff"
     full = "full"
@@ -85,7 +90,12 @@ class OpenAILLMConf:
     model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float | None = 0.7
+    top_p: float | None = None
     max_tokens: int | None = 4096
+    max_tokens_param: TokensParam = TokensParam.max_tokens
+    reasoning_effort: str | None = None
+    seed: int | None = None
+    omit_params: list[str] = field(default_factory=list)
     timeout_s: float = 120.0
     max_retries: int = 2
     backoff_s: float = 1.0

@@ -189,3 +189,32 @@ def test_a_circle_packing_run_survives_every_fault(tmp_path):
     assert requests == 11, "every fault cost exactly one extra request"
     calls = json.loads(json.dumps(list(store.open_db(tmp_path)["llm_calls"].rows)))
     assert [c["attempts"] for c in calls] == [2, 2, 2, 2, 1, 1, 1]
+
+
+def test_provider_settings_shape_the_request_body():
+    """Reasoning models want max_completion_tokens and refuse temperature; vLLM takes
+    chat_template_kwargs through extra_body; all of it is config, not code."""
+    with FakeLLMServer() as server:
+        server.enqueue(GOOD, GOOD)
+        propose(server)
+        propose(
+            server,
+            max_tokens_param="max_completion_tokens",
+            omit_params=["temperature", "top_p"],
+            top_p=0.95,
+            reasoning_effort="high",
+            seed=42,
+            extra_body={"chat_template_kwargs": {"enable_thinking": False}},
+        )
+        plain, reasoning = server.requests
+    assert plain["temperature"] == 0.7 and plain["max_tokens"] == 4096
+    assert not {"max_completion_tokens", "reasoning_effort", "seed", "top_p"} & set(plain)
+    assert reasoning["max_completion_tokens"] == 4096 and "max_tokens" not in reasoning
+    assert "temperature" not in reasoning and "top_p" not in reasoning
+    assert (reasoning["reasoning_effort"], reasoning["seed"]) == ("high", 42)
+    assert reasoning["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_a_misspelled_token_parameter_is_refused():
+    with pytest.raises(ValueError, match="max_tokens_param"):
+        create({"model": "m", "max_tokens_param": "max_output_tokens"})

@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from enum import Enum
 from typing import Any
 
 import openai
@@ -66,7 +67,12 @@ class OpenAIProposer:
         base_url: str | None = None,
         api_key: str = "EMPTY",
         temperature: float | None = 0.7,
+        top_p: float | None = None,
         max_tokens: int | None = 4096,
+        max_tokens_param: str = "max_tokens",
+        reasoning_effort: str | None = None,
+        seed: int | None = None,
+        omit_params: tuple[str, ...] | list[str] = (),
         timeout_s: float = 120.0,
         max_retries: int = 2,
         backoff_s: float = 1.0,
@@ -82,7 +88,12 @@ class OpenAIProposer:
         self.model = model
         self.base_url = base_url
         self.temperature = temperature
+        self.top_p = top_p
         self.max_tokens = max_tokens
+        self.max_tokens_param = max_tokens_param
+        self.reasoning_effort = reasoning_effort
+        self.seed = seed
+        self.omit_params = frozenset(omit_params)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
@@ -181,12 +192,22 @@ class OpenAIProposer:
         return self._client
 
     def request_options(self) -> dict[str, Any]:
-        """The sampling options every chat request carries, from the config."""
-        options: dict[str, Any] = {}
-        if self.temperature is not None:
-            options["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            options["max_tokens"] = self.max_tokens
+        """The options every chat request carries, from the config: provider differences
+        (``max_completion_tokens`` for OpenAI's reasoning models, parameters they refuse
+        in ``omit_params``, ``reasoning_effort``, ``extra_body`` for vLLM/SGLang) are set
+        there, not in code."""
+        options: dict[str, Any] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            self.max_tokens_param: self.max_tokens,
+            "reasoning_effort": self.reasoning_effort,
+            "seed": self.seed,
+        }
+        options = {
+            key: value
+            for key, value in options.items()
+            if value is not None and key not in self.omit_params
+        }
         if self.extra_body:
             options["extra_body"] = self.extra_body
         return options
@@ -280,6 +301,11 @@ class OpenAIProposer:
         return f"LLM request failed: {type(exc).__name__}: {_short(exc)}"
 
 
+def _plain(value: Any) -> str:
+    """An enum member from the config schema as its plain string."""
+    return str(value.value if isinstance(value, Enum) else value)
+
+
 def _retryable(exc: Exception) -> bool:
     """Whether the endpoint, not the request, failed: worth trying again later."""
     if isinstance(exc, openai.APIStatusError):
@@ -329,6 +355,11 @@ def create(config: Mapping[str, Any]) -> OpenAIProposer:
         raise ValueError(
             "the openai proposer needs a model name: set llm.model (e.g. llm.model=gpt-4o-mini)"
         )
+    if settings["max_tokens_param"] not in ("max_tokens", "max_completion_tokens"):
+        raise ValueError(
+            "max_tokens_param must be 'max_tokens' or 'max_completion_tokens', not "
+            f"{settings['max_tokens_param']!r}"
+        )
     if settings["edit_mode"] not in ("diff", "full"):
         raise ValueError(f"edit_mode must be 'diff' or 'full', not {settings['edit_mode']!r}")
     for key in ("max_code_chars", "prompt_budget_chars", "timeout_s"):
@@ -342,7 +373,12 @@ def create(config: Mapping[str, Any]) -> OpenAIProposer:
         base_url=settings["base_url"] or None,
         api_key=api_key,
         temperature=settings["temperature"],
+        top_p=settings["top_p"],
         max_tokens=settings["max_tokens"],
+        max_tokens_param=_plain(settings["max_tokens_param"]),
+        reasoning_effort=settings["reasoning_effort"],
+        seed=settings["seed"],
+        omit_params=tuple(settings["omit_params"] or ()),
         timeout_s=float(settings["timeout_s"]),
         max_retries=settings["max_retries"],
         backoff_s=float(settings["backoff_s"]),
