@@ -107,6 +107,7 @@ class OpenAILLMConf:
     extra_body: dict[str, Any] = field(default_factory=dict)
     usd_per_mtok_in: float | None = None
     usd_per_mtok_out: float | None = None
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

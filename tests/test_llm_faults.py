@@ -218,3 +218,35 @@ def test_provider_settings_shape_the_request_body():
 def test_a_misspelled_token_parameter_is_refused():
     with pytest.raises(ValueError, match="max_tokens_param"):
         create({"model": "m", "max_tokens_param": "max_output_tokens"})
+
+
+def test_each_role_can_have_its_own_endpoint_and_model(tmp_path):
+    with (
+        FakeLLMServer(default=distinct_toy_answers()) as researcher,
+        FakeLLMServer(default="<analysis>cheap analysis</analysis>") as analyzer,
+    ):
+        helpers.openai_run(
+            tmp_path,
+            researcher,
+            "run.max_evaluations=3",
+            f"+llm.roles.analyzer.base_url={analyzer.base_url}",
+            "+llm.roles.analyzer.model=small",
+            "+llm.roles.analyzer.usd_per_mtok_out=1.0",
+        )
+        assert {r["model"] for r in researcher.requests} == {"m"}
+        assert {r["model"] for r in analyzer.requests} == {"small"}
+        assert not any("<analysis>" in json.dumps(r["messages"]) for r in researcher.requests)
+    calls = {
+        (c["role"], c["model"], c["cost_usd"] is not None)
+        for c in store.open_db(tmp_path)["llm_calls"].rows
+    }
+    assert calls == {("researcher", "m", False), ("analyzer", "small", True)}
+    analyses = [r["analysis"] for r in store.open_db(tmp_path)["nodes"].rows]
+    assert analyses == ["cheap analysis"] * 3
+
+
+def test_an_unknown_role_is_refused():
+    with pytest.raises(ValueError, match="unknown role"):
+        create({"model": "m", "roles": {"critic": {"model": "x"}}})
+    with pytest.raises(ValueError, match="llm.roles.analyzer"):
+        create({"model": "m", "roles": {"analyzer": {"temprature": 0.1}}})

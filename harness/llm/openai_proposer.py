@@ -104,6 +104,8 @@ class OpenAIProposer:
         self.prompt_budget_chars = prompt_budget_chars
         self.extra_body = dict(extra_body or {})
         self.prices = (usd_per_mtok_in, usd_per_mtok_out)
+        #: back-ends with their own settings for some roles (``llm.roles``)
+        self.by_role: dict[str, OpenAIProposer] = {}
         # Retries are ours (see _chat), never the SDK's too: they would multiply.
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
@@ -183,7 +185,9 @@ class OpenAIProposer:
         return Analysis(text=text, llm_calls=[reply.call])
 
     async def aclose(self) -> None:
-        """Close the HTTP client's connections."""
+        """Close the HTTP clients' connections."""
+        for proposer in self.by_role.values():
+            await proposer.aclose()
         await self._client.close()
 
     @property
@@ -213,7 +217,10 @@ class OpenAIProposer:
         return options
 
     async def _chat(self, role: str, messages: list[dict[str, str]]) -> _Reply:
-        """One chat-completions call, recorded; errors end up in ``call.error``, not raised."""
+        """One chat-completions call, recorded; errors end up in ``call.error``, not raised.
+        A role with its own settings (``llm.roles``) is sent to its own back-end."""
+        if role in self.by_role:
+            return await self.by_role[role]._chat(role, messages)
         call = LLMCall(
             role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
         )
@@ -339,7 +346,28 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+ROLES = ("researcher", "analyzer", "repair")
+
+
 def create(config: Mapping[str, Any]) -> OpenAIProposer:
+    """The back-end for ``config``; ``roles`` gives a role its own settings (any key here,
+    e.g. a cheaper model for the analyzer), the rest defaulting to the shared ones."""
+    roles = dict(config.get("roles") or {})
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ValueError(f"llm.roles: unknown role(s) {unknown}; roles are {list(ROLES)}")
+    shared = {k: v for k, v in config.items() if k != "roles"}
+    proposer = _create_one(shared)
+    for role, overrides in roles.items():
+        if overrides:
+            try:
+                proposer.by_role[role] = _create_one({**shared, **dict(overrides)})
+            except ValueError as exc:
+                raise ValueError(f"llm.roles.{role}: {exc}") from exc
+    return proposer
+
+
+def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
     """Build the back-end from its config section (keys and defaults: :data:`DEFAULTS`).
 
     Unknown keys are rejected so a typo cannot silently leave a default in force. The API
