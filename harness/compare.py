@@ -281,10 +281,6 @@ def default_thresholds(runs: Sequence[RunCurve], final_means: Sequence[float]) -
 
 
 # ----------------------------------------------------------------------------- output
-def _num(value: float | None, fmt: str = ".4g") -> str:
-    return "—" if value is None or math.isnan(value) else format(value, fmt)
-
-
 def markdown_table(summaries: Sequence[GroupSummary], thresholds: Sequence[float]) -> str:
     """The summary as a GitHub-flavoured markdown table."""
     header = ["group", "runs", "final best"]

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 from omegaconf import DictConfig, OmegaConf
@@ -45,6 +45,7 @@ from harness.llm.base import (
     Proposal,
     ProposalRequest,
     Proposer,
+    Repairer,
     RepairRequest,
 )
 from harness.progress import Progress
@@ -579,7 +580,7 @@ class Run:
         return (
             not result.success
             and result.error_class in self.repair_errors
-            and callable(getattr(self.proposer, "repair", None))
+            and isinstance(self.proposer, Repairer)
         )
 
     async def _repair(self, node_id: int, attempt: int) -> str | None:
@@ -587,7 +588,7 @@ class Run:
         node = view(store.get_node(self.db, node_id))
         request = RepairRequest(self.spec, node, attempt, seed=self.seed * 1_000_003 + node_id)
         try:
-            proposal = await self.proposer.repair(request)  # type: ignore[attr-defined]
+            proposal = await cast(Repairer, self.proposer).repair(request)
         except Exception as exc:  # noqa: BLE001 - a failed repair leaves the failure as it is
             log.warning("node %d: repair raised %s: %s", node_id, type(exc).__name__, exc)
             return None

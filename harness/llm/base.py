@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from harness.task import CognitionItem, TaskSpec
 
@@ -124,6 +124,7 @@ class Proposer(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
 class Repairer(Protocol):
     """Optional: a back-end with ``repair`` can fix failed programs (``run.repair_attempts``)."""
 
