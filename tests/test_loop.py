@@ -70,7 +70,6 @@ def test_cognition_items_are_retrieved_and_linked(tmp_path):
 def test_no_analyzer_ablation_stores_the_raw_evaluation_output(tmp_path):
     run_loop(tmp_path, "+task=toy", "run.max_evaluations=4", "analyzer=none")
     db = store.open_db(tmp_path)
-    assert db["llm_calls"].count == 0
     for row in db["nodes"].rows:
         assert row["analysis"].startswith("Raw evaluation output")
         assert row["feedback"] in row["analysis"]
