@@ -1,9 +1,9 @@
 """The ``openai`` back-end: researcher and analyzer over any OpenAI-compatible endpoint.
 
-One chat-completions call per role and round. Transport failures are retried by the SDK
-(bounded, with backoff, honouring ``Retry-After``); an answer that cannot be applied is
-never re-asked (the released code spent a second call on it) but becomes a failed
-proposal whose error explains why. Nothing here raises into the loop.
+One chat-completions call per role and round. Endpoint failures are retried here, not by
+the SDK too (bounded, with backoff, honouring ``Retry-After``); an answer that cannot be
+applied is never re-asked (the released code spent a second call on it) but becomes a
+failed proposal whose error explains why. Nothing here raises into the loop.
 """
 
 from __future__ import annotations
@@ -15,23 +15,15 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from enum import Enum
 from typing import Any
 
 import openai
 
 from harness.config import OpenAILLMConf
-from harness.llm.base import (
-    Analysis,
-    AnalysisRequest,
-    LLMCall,
-    Proposal,
-    ProposalRequest,
-    RepairRequest,
-)
-from harness.llm.edits import EditError, build_program, parse_answer
-from harness.llm.prompts import analyzer_prompt, parse_analysis, repair_prompt, researcher_prompt
+from harness.llm.base import LLMCall
+from harness.llm.chat import ChatProposer, Reply
 
 DEFAULTS: dict[str, Any] = {
     key: value for key, value in asdict(OpenAILLMConf()).items() if key != "name"
@@ -42,20 +34,11 @@ DEFAULTS: dict[str, Any] = {
 _IGNORED_KEYS = frozenset({"name"})
 
 
-@dataclass
-class _Reply:
-    """One chat exchange: its record, the answer text and why generation stopped."""
-
-    call: LLMCall
-    text: str = ""
-    finish_reason: str | None = None
-
-
-class OpenAIProposer:
+class OpenAIProposer(ChatProposer):
     """A :class:`harness.llm.base.Proposer` talking to an OpenAI-compatible server.
 
-    ``temperature`` or ``max_tokens`` set to ``None`` are left out of the request, for
-    models that reject them (pass e.g. ``max_completion_tokens`` in ``extra_body``).
+    ``temperature`` or ``max_tokens`` set to ``None`` (or named in ``omit_params``) are
+    left out of the request, for models that reject them.
     """
 
     name = "openai"
@@ -85,11 +68,16 @@ class OpenAIProposer:
         usd_per_mtok_in: float | None = None,
         usd_per_mtok_out: float | None = None,
     ) -> None:
-        self.model = model
+        super().__init__(
+            model=model,
+            max_tokens=max_tokens,
+            edit_mode=edit_mode,
+            max_code_chars=max_code_chars,
+            prompt_budget_chars=prompt_budget_chars,
+        )
         self.base_url = base_url
         self.temperature = temperature
         self.top_p = top_p
-        self.max_tokens = max_tokens
         self.max_tokens_param = max_tokens_param
         self.reasoning_effort = reasoning_effort
         self.seed = seed
@@ -99,9 +87,6 @@ class OpenAIProposer:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.max_call_s = max_call_s
-        self.edit_mode = edit_mode
-        self.max_code_chars = max_code_chars
-        self.prompt_budget_chars = prompt_budget_chars
         self.extra_body = dict(extra_body or {})
         self.prices = (usd_per_mtok_in, usd_per_mtok_out)
         #: back-ends with their own settings for some roles (``llm.roles``)
@@ -110,79 +95,6 @@ class OpenAIProposer:
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
         )
-
-    async def propose(self, request: ProposalRequest) -> Proposal:
-        """Ask for one edit of the parent; a failure is returned as ``program=None``."""
-        messages = researcher_prompt(
-            request,
-            self.edit_mode,
-            self.prompt_budget_chars,
-            max_code_chars=self.max_code_chars,
-        )
-        reply = await self._chat("researcher", messages)
-        return self._proposal(
-            reply, request.parent.program, f"node-{request.node_id}", request.task.language
-        )
-
-    async def repair(self, request: RepairRequest) -> Proposal:
-        """Ask the debug agent to fix a program that failed with an error."""
-        messages = repair_prompt(request, self.edit_mode, self.prompt_budget_chars)
-        reply = await self._chat("repair", messages)
-        return self._proposal(
-            reply, request.node.program, f"{request.node.name}-fix", request.task.language
-        )
-
-    def _proposal(self, reply: _Reply, base: str, fallback_name: str, language: str) -> Proposal:
-        """Turn an answer into a program edited from ``base`` (or the reason it is not one)."""
-        if reply.call.error is not None:
-            return Proposal(
-                name=fallback_name,
-                motivation="",
-                program=None,
-                error=reply.call.error,
-                edit=self.edit_mode,
-                llm_calls=[reply.call],
-            )
-        parsed = parse_answer(reply.text)
-        name = " ".join(parsed.name.split())[:100] or fallback_name
-        try:
-            program, kind = build_program(
-                base, parsed, self.edit_mode, self.max_code_chars, language=language
-            )
-        except EditError as exc:
-            error = str(exc)
-            if reply.finish_reason == "length":
-                error += f" (the answer was cut off at max_tokens={self.max_tokens})"
-            return Proposal(
-                name=name,
-                motivation=parsed.motivation,
-                program=None,
-                error=error,
-                edit=self.edit_mode,
-                llm_calls=[reply.call],
-            )
-        return Proposal(
-            name=name,
-            motivation=parsed.motivation,
-            program=program,
-            edit=kind,
-            llm_calls=[reply.call],
-        )
-
-    async def analyze(self, request: AnalysisRequest) -> Analysis:
-        """Ask for an analysis of the evaluated node against its reference."""
-        reply = await self._chat("analyzer", analyzer_prompt(request, self.prompt_budget_chars))
-        if reply.call.error is not None:
-            return Analysis(
-                text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]
-            )
-        text = parse_analysis(reply.text)
-        if not text:
-            reply.call.error = "LLM returned an empty analysis"
-            return Analysis(
-                text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]
-            )
-        return Analysis(text=text, llm_calls=[reply.call])
 
     async def aclose(self) -> None:
         """Close the HTTP clients' connections."""
@@ -216,7 +128,7 @@ class OpenAIProposer:
             options["extra_body"] = self.extra_body
         return options
 
-    async def _chat(self, role: str, messages: list[dict[str, str]]) -> _Reply:
+    async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
         """One chat-completions call, recorded; errors end up in ``call.error``, not raised.
         A role with its own settings (``llm.roles``) is sent to its own back-end."""
         if role in self.by_role:
@@ -226,7 +138,7 @@ class OpenAIProposer:
         )
         options = self.request_options()
         started = time.monotonic()
-        reply = _Reply(call)
+        reply = Reply(call)
         try:
             response = await self._create(call, messages, options, started)
         finally:

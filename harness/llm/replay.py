@@ -42,7 +42,8 @@ from harness.llm.base import (
     ProposalRequest,
     RepairRequest,
 )
-from harness.llm.openai_proposer import DEFAULTS, OpenAIProposer, _Reply
+from harness.llm.chat import Reply
+from harness.llm.openai_proposer import DEFAULTS, OpenAIProposer
 
 # What differs between two evaluations of one program, in evaluator feedback: durations
 # as the sandbox writes them ("ran OK in 0.03 s") and the private work directory.
@@ -120,12 +121,12 @@ class ReplayProposer(OpenAIProposer):
         metrics = json.loads(row["metrics"]) if row["metrics"] else {}
         return dataclasses.replace(node, metrics=metrics, feedback=row["feedback"] or "")
 
-    async def _chat(self, role: str, messages: list[dict[str, str]]) -> _Reply:
+    async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
         """The recorded answer to this exact request; never the network."""
         started = time.monotonic()
         request = json.dumps(messages, ensure_ascii=False)
         call = LLMCall(role=role, model=self.model, request=request)
-        reply = _Reply(call)
+        reply = Reply(call)
         queue = self._answers.get(_key(role, request))
         if not queue:
             node = _node.get()

@@ -1,0 +1,136 @@
+"""What every chat-model back-end shares: prompts in, programs and analyses out.
+
+A back-end (an HTTP endpoint, a model in this process, a recorded run) only implements
+:meth:`ChatProposer._chat`, one recorded exchange per call. Prompt building, answer
+parsing, diff application and the analyzer's handling live here, so every back-end turns
+the same answer into the same node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.llm.base import (
+    Analysis,
+    AnalysisRequest,
+    LLMCall,
+    Proposal,
+    ProposalRequest,
+    RepairRequest,
+)
+from harness.llm.edits import EditError, build_program, parse_answer
+from harness.llm.prompts import analyzer_prompt, parse_analysis, repair_prompt, researcher_prompt
+
+
+@dataclass
+class Reply:
+    """One chat exchange: its record, the answer text and why generation stopped."""
+
+    call: LLMCall
+    text: str = ""
+    finish_reason: str | None = None
+
+
+class ChatProposer:
+    """A :class:`harness.llm.base.Proposer` (and Repairer) over any chat model.
+
+    Subclasses implement :meth:`_chat`; failures go into ``reply.call.error`` and are never
+    raised, so a bad answer costs one node, not the run.
+    """
+
+    name = "chat"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        max_tokens: int | None = 4096,
+        edit_mode: str = "diff",
+        max_code_chars: int = 100_000,
+        prompt_budget_chars: int = 60_000,
+    ) -> None:
+        self.model = model
+        self.max_tokens = max_tokens
+        self.edit_mode = edit_mode
+        self.max_code_chars = max_code_chars
+        self.prompt_budget_chars = prompt_budget_chars
+
+    async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
+        """One recorded exchange for ``role``; errors in ``call.error``, never raised."""
+        raise NotImplementedError
+
+    async def propose(self, request: ProposalRequest) -> Proposal:
+        """Ask for one edit of the parent; a failure is returned as ``program=None``."""
+        messages = researcher_prompt(
+            request,
+            self.edit_mode,
+            self.prompt_budget_chars,
+            max_code_chars=self.max_code_chars,
+        )
+        reply = await self._chat("researcher", messages)
+        return self._proposal(
+            reply, request.parent.program, f"node-{request.node_id}", request.task.language
+        )
+
+    async def repair(self, request: RepairRequest) -> Proposal:
+        """Ask the debug agent to fix a program that failed with an error."""
+        messages = repair_prompt(request, self.edit_mode, self.prompt_budget_chars)
+        reply = await self._chat("repair", messages)
+        return self._proposal(
+            reply, request.node.program, f"{request.node.name}-fix", request.task.language
+        )
+
+    async def analyze(self, request: AnalysisRequest) -> Analysis:
+        """Ask for an analysis of the evaluated node against its reference."""
+        reply = await self._chat("analyzer", analyzer_prompt(request, self.prompt_budget_chars))
+        if reply.call.error is not None:
+            return Analysis(
+                text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]
+            )
+        text = parse_analysis(reply.text)
+        if not text:
+            reply.call.error = "LLM returned an empty analysis"
+            return Analysis(
+                text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]
+            )
+        return Analysis(text=text, llm_calls=[reply.call])
+
+    async def aclose(self) -> None:
+        """Release what the back-end holds (connections, models); nothing by default."""
+
+    def _proposal(self, reply: Reply, base: str, fallback_name: str, language: str) -> Proposal:
+        """Turn an answer into a program edited from ``base`` (or the reason it is not one)."""
+        if reply.call.error is not None:
+            return Proposal(
+                name=fallback_name,
+                motivation="",
+                program=None,
+                error=reply.call.error,
+                edit=self.edit_mode,
+                llm_calls=[reply.call],
+            )
+        parsed = parse_answer(reply.text)
+        name = " ".join(parsed.name.split())[:100] or fallback_name
+        try:
+            program, kind = build_program(
+                base, parsed, self.edit_mode, self.max_code_chars, language=language
+            )
+        except EditError as exc:
+            error = str(exc)
+            if reply.finish_reason == "length":
+                error += f" (the answer was cut off at max_tokens={self.max_tokens})"
+            return Proposal(
+                name=name,
+                motivation=parsed.motivation,
+                program=None,
+                error=error,
+                edit=self.edit_mode,
+                llm_calls=[reply.call],
+            )
+        return Proposal(
+            name=name,
+            motivation=parsed.motivation,
+            program=program,
+            edit=kind,
+            llm_calls=[reply.call],
+        )
