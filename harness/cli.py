@@ -203,8 +203,16 @@ def status(run_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
+    usage = summary.pop("models")
     for key, value in summary.items():
         click.echo(f"{key:18} {value}")
+    for row in usage:
+        cost = "" if row["cost_usd"] is None else f", ${row['cost_usd']:.4f}"
+        improved = f", {row['improved']} improved" if "improved" in row else ""
+        click.echo(
+            f"{'model':18} {row['role']} {row['model']}: {row['calls']} calls, "
+            f"{row['tokens']} tokens{cost}{improved}"
+        )
 
 
 @cli.command()

@@ -83,6 +83,13 @@ class EditMode(str, Enum):
     full = "full"
 
 
+class EnsemblePolicy(str, Enum):
+    """How ``llm.ensemble`` picks the researcher model of a round."""
+
+    weights = "weights"
+    bandit = "bandit"
+
+
 @dataclass
 class OpenAILLMConf:
     name: str = "openai"
@@ -107,7 +114,12 @@ class OpenAILLMConf:
     extra_body: dict[str, Any] = field(default_factory=dict)
     usd_per_mtok_in: float | None = None
     usd_per_mtok_out: float | None = None
+    prompts_dir: str | None = None
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The researcher as several models: each member is a dict of llm settings (usually
+    # model and prices) plus an optional weight; see harness/llm/ensemble.py.
+    ensemble: list[dict[str, Any]] = field(default_factory=list)
+    ensemble_policy: EnsemblePolicy = EnsemblePolicy.weights
 
 
 @dataclass

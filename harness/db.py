@@ -256,4 +256,34 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
         "tokens_in": calls[1],
         "tokens_out": calls[2],
         "cost_usd": calls[4],
+        "models": models(db),
     }
+
+
+def models(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """LLM use per role and model; for researcher models also how many of the nodes they
+    wrote scored above their parent (what an ensemble's bandit optimises)."""
+    improved = dict(
+        db.execute(
+            "select c.model, count(distinct n.id) from nodes n"
+            " join llm_calls c on c.node_id = n.id and c.role = 'researcher'"
+            " join nodes p on p.id = json_extract(n.parent_ids, '$[0]')"
+            " where n.status = 'evaluated' and n.success = 1 and n.score > p.score"
+            " group by c.model"
+        ).fetchall()
+    )
+    rows = db.execute(
+        "select role, model, count(*), coalesce(sum(tokens_in + tokens_out), 0), sum(cost_usd)"
+        " from llm_calls group by role, model order by role, model"
+    ).fetchall()
+    return [
+        {
+            "role": role,
+            "model": model,
+            "calls": count,
+            "tokens": tokens,
+            "cost_usd": cost,
+            **({"improved": improved.get(model, 0)} if role == "researcher" else {}),
+        }
+        for role, model, count, tokens, cost in rows
+    ]

@@ -40,8 +40,10 @@ from harness.features import REFERENCE_SIZE, FeatureSpace
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
+    Learner,
     LLMCall,
     NodeView,
+    Outcome,
     Proposal,
     ProposalRequest,
     Proposer,
@@ -278,6 +280,12 @@ class Run:
             "select parent_ids, island from nodes where id > 0 order by id"
         ).fetchall():
             self.sampler.replay(Selection(json.loads(parent_ids or "[]"), island))
+        for node_id, score, success, status, parent_ids in self.db.execute(
+            "select id, score, success, status, parent_ids from nodes"
+            " where id > 0 and status in (?, ?, ?) order by id",
+            [*store.COMPLETED, "duplicate"],
+        ).fetchall():
+            self._learn(node_id, score, success, status, json.loads(parent_ids or "[]"))
         self.evaluations = store.evaluations(self.db)
         self.duplicates = self.db.execute(
             "select count(*) from nodes where status = 'duplicate'"
@@ -326,6 +334,41 @@ class Run:
         self.sampler.observe(cand)
         if cand.score is not None and (self.best is None or cand.score > self.best[0]):
             self.best = (cand.score, cand.id)
+
+    def _learn(
+        self, node_id: int, score: float | None, success: Any, status: str, parents: list[int]
+    ) -> None:
+        """Tell a back-end that learns (an ensemble's bandit) what the round's researcher
+        model achieved: an improvement over the parent or not, at what cost."""
+        if not node_id or not isinstance(self.proposer, Learner):
+            return
+        calls = self.db.execute(
+            "select model, cost_usd, tokens_in + tokens_out from llm_calls"
+            " where node_id = ? and role = 'researcher' order by id",
+            [node_id],
+        ).fetchall()
+        if not calls:
+            return
+        parent = None
+        if parents:
+            row = self.db.execute("select score from nodes where id = ?", [parents[0]]).fetchone()
+            parent = row[0] if row else None
+        improved = (
+            bool(success)
+            and status != "duplicate"
+            and score is not None
+            and (parent is None or score > parent)
+        )
+        costs = [call[1] for call in calls if call[1] is not None]
+        self.proposer.observe(
+            Outcome(
+                node_id,
+                model=calls[-1][0],
+                improved=improved,
+                cost_usd=sum(costs) if costs else None,
+                tokens=sum(call[2] or 0 for call in calls),
+            )
+        )
 
     # ----------------------------------------------------------------- stages
     def _record_calls(self, node_id: int, calls: list[LLMCall]) -> None:
@@ -433,6 +476,7 @@ class Run:
             ),
             duplicate,
         )
+        self._learn(node_id, node["score"], node["success"], node["status"], node["parent_ids"])
         self._save_sampler_state()
         if self.best and self.best[1] == node_id:
             (self.run_dir / "best_program.py").write_text(node["program"] or "")

@@ -54,6 +54,9 @@ class TaskSpec:
     candidate program must define; ``best_known`` lets ``harness status`` show the gap;
     ``descriptors`` are the task's own behaviour axes for MAP-Elites; ``stages`` make the
     evaluation a cascade (``harness_evaluate`` is called once per stage, in order).
+    ``prompts_dir`` is a directory of prompt templates that replace the core's for this
+    task (docs/prompts.md): a plugin ships them in its package and points here, e.g.
+    ``str(Path(__file__).parent / "prompts")``; a run's ``llm.prompts_dir`` wins over it.
     """
 
     name: str
@@ -68,6 +71,7 @@ class TaskSpec:
     timeout_s: float = 60.0
     memory_mb: int = 2048
     version: str = "1"
+    prompts_dir: str | None = None
 
 
 @dataclass

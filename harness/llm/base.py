@@ -129,3 +129,27 @@ class Repairer(Protocol):
     """Optional: a back-end with ``repair`` can fix failed programs (``run.repair_attempts``)."""
 
     async def repair(self, request: RepairRequest) -> Proposal: ...
+
+
+@dataclass
+class Outcome:
+    """What one round's proposal led to, for back-ends that learn from it (``Learner``).
+
+    ``model`` is the researcher model that wrote the program; ``improved``: the node
+    scored above its parent; ``cost_usd`` (None when unpriced) and ``tokens`` are those
+    of the node's researcher calls.
+    """
+
+    node_id: int
+    model: str
+    improved: bool
+    cost_usd: float | None
+    tokens: int
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """Optional: a back-end with ``observe`` is shown every finished round's outcome, live
+    and, on resume, for every stored node in order (a model ensemble's bandit learns so)."""
+
+    def observe(self, outcome: Outcome) -> None: ...

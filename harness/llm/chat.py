@@ -13,13 +13,21 @@ from dataclasses import dataclass
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
+    Learner,
     LLMCall,
+    Outcome,
     Proposal,
     ProposalRequest,
     RepairRequest,
 )
 from harness.llm.edits import EditError, build_program, parse_answer
-from harness.llm.prompts import analyzer_prompt, parse_analysis, repair_prompt, researcher_prompt
+from harness.llm.prompts import (
+    PromptTemplates,
+    analyzer_prompt,
+    parse_analysis,
+    repair_prompt,
+    researcher_prompt,
+)
 
 
 @dataclass
@@ -35,7 +43,9 @@ class ChatProposer:
     """A :class:`harness.llm.base.Proposer` (and Repairer) over any chat model.
 
     Subclasses implement :meth:`_chat`; failures go into ``reply.call.error`` and are never
-    raised, so a bad answer costs one node, not the run.
+    raised, so a bad answer costs one node, not the run. ``prompts_dir`` holds templates
+    that replace the core's (docs/prompts.md); they are checked here, so a broken one is a
+    ValueError before the run starts.
     """
 
     name = "chat"
@@ -48,12 +58,17 @@ class ChatProposer:
         edit_mode: str = "diff",
         max_code_chars: int = 100_000,
         prompt_budget_chars: int = 60_000,
+        prompts_dir: str | None = None,
     ) -> None:
         self.model = model
         self.max_tokens = max_tokens
         self.edit_mode = edit_mode
         self.max_code_chars = max_code_chars
         self.prompt_budget_chars = prompt_budget_chars
+        self.templates = PromptTemplates(prompts_dir)
+        #: back-ends with their own settings for some roles (``llm.roles``); a role's whole
+        #: exchange is theirs (prompt, answer format, parsing), not only the transport
+        self.by_role: dict[str, ChatProposer] = {}
 
     async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
         """One recorded exchange for ``role``; errors in ``call.error``, never raised."""
@@ -61,11 +76,14 @@ class ChatProposer:
 
     async def propose(self, request: ProposalRequest) -> Proposal:
         """Ask for one edit of the parent; a failure is returned as ``program=None``."""
+        if "researcher" in self.by_role:
+            return await self.by_role["researcher"].propose(request)
         messages = researcher_prompt(
             request,
             self.edit_mode,
             self.prompt_budget_chars,
             max_code_chars=self.max_code_chars,
+            templates=self.templates,
         )
         reply = await self._chat("researcher", messages)
         return self._proposal(
@@ -74,7 +92,11 @@ class ChatProposer:
 
     async def repair(self, request: RepairRequest) -> Proposal:
         """Ask the debug agent to fix a program that failed with an error."""
-        messages = repair_prompt(request, self.edit_mode, self.prompt_budget_chars)
+        if "repair" in self.by_role:
+            return await self.by_role["repair"].repair(request)
+        messages = repair_prompt(
+            request, self.edit_mode, self.prompt_budget_chars, templates=self.templates
+        )
         reply = await self._chat("repair", messages)
         return self._proposal(
             reply, request.node.program, f"{request.node.name}-fix", request.task.language
@@ -82,7 +104,10 @@ class ChatProposer:
 
     async def analyze(self, request: AnalysisRequest) -> Analysis:
         """Ask for an analysis of the evaluated node against its reference."""
-        reply = await self._chat("analyzer", analyzer_prompt(request, self.prompt_budget_chars))
+        if "analyzer" in self.by_role:
+            return await self.by_role["analyzer"].analyze(request)
+        messages = analyzer_prompt(request, self.prompt_budget_chars, templates=self.templates)
+        reply = await self._chat("analyzer", messages)
         if reply.call.error is not None:
             return Analysis(
                 text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]
@@ -95,8 +120,16 @@ class ChatProposer:
             )
         return Analysis(text=text, llm_calls=[reply.call])
 
+    def observe(self, outcome: Outcome) -> None:
+        """Pass a round's outcome to a researcher that learns from it (an ensemble)."""
+        researcher = self.by_role.get("researcher")
+        if isinstance(researcher, Learner):
+            researcher.observe(outcome)
+
     async def aclose(self) -> None:
-        """Release what the back-end holds (connections, models); nothing by default."""
+        """Release what the back-end and its per-role back-ends hold (connections...)."""
+        for proposer in self.by_role.values():
+            await proposer.aclose()
 
     def _proposal(self, reply: Reply, base: str, fallback_name: str, language: str) -> Proposal:
         """Turn an answer into a program edited from ``base`` (or the reason it is not one)."""

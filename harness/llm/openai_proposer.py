@@ -21,9 +21,10 @@ from typing import Any
 
 import openai
 
-from harness.config import OpenAILLMConf
+from harness.config import EnsemblePolicy, OpenAILLMConf
 from harness.llm.base import LLMCall
 from harness.llm.chat import ChatProposer, Reply
+from harness.llm.ensemble import EnsembleProposer, Member
 
 DEFAULTS: dict[str, Any] = {
     key: value for key, value in asdict(OpenAILLMConf()).items() if key != "name"
@@ -67,6 +68,7 @@ class OpenAIProposer(ChatProposer):
         extra_body: Mapping[str, Any] | None = None,
         usd_per_mtok_in: float | None = None,
         usd_per_mtok_out: float | None = None,
+        prompts_dir: str | None = None,
     ) -> None:
         super().__init__(
             model=model,
@@ -74,6 +76,7 @@ class OpenAIProposer(ChatProposer):
             edit_mode=edit_mode,
             max_code_chars=max_code_chars,
             prompt_budget_chars=prompt_budget_chars,
+            prompts_dir=prompts_dir,
         )
         self.base_url = base_url
         self.temperature = temperature
@@ -89,8 +92,6 @@ class OpenAIProposer(ChatProposer):
         self.max_call_s = max_call_s
         self.extra_body = dict(extra_body or {})
         self.prices = (usd_per_mtok_in, usd_per_mtok_out)
-        #: back-ends with their own settings for some roles (``llm.roles``)
-        self.by_role: dict[str, OpenAIProposer] = {}
         # Retries are ours (see _chat), never the SDK's too: they would multiply.
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
@@ -98,8 +99,7 @@ class OpenAIProposer(ChatProposer):
 
     async def aclose(self) -> None:
         """Close the HTTP clients' connections."""
-        for proposer in self.by_role.values():
-            await proposer.aclose()
+        await super().aclose()
         await self._client.close()
 
     @property
@@ -129,10 +129,7 @@ class OpenAIProposer(ChatProposer):
         return options
 
     async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
-        """One chat-completions call, recorded; errors end up in ``call.error``, not raised.
-        A role with its own settings (``llm.roles``) is sent to its own back-end."""
-        if role in self.by_role:
-            return await self.by_role[role]._chat(role, messages)
+        """One chat-completions call, recorded; errors end up in ``call.error``, not raised."""
         call = LLMCall(
             role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
         )
@@ -259,16 +256,25 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 
 
 ROLES = ("researcher", "analyzer", "repair")
+# Keys that build several back-ends rather than set one.
+_COMPOSITE = ("roles", "ensemble", "ensemble_policy")
 
 
 def create(config: Mapping[str, Any]) -> OpenAIProposer:
     """The back-end for ``config``; ``roles`` gives a role its own settings (any key here,
-    e.g. a cheaper model for the analyzer), the rest defaulting to the shared ones."""
+    e.g. a cheaper model for the analyzer), the rest defaulting to the shared ones;
+    ``ensemble`` makes the researcher several models (:mod:`harness.llm.ensemble`)."""
     roles = dict(config.get("roles") or {})
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise ValueError(f"llm.roles: unknown role(s) {unknown}; roles are {list(ROLES)}")
-    shared = {k: v for k, v in config.items() if k != "roles"}
+    for role, overrides in roles.items():
+        if "prompts_dir" in (overrides or {}):
+            raise ValueError(
+                f"llm.roles.{role}.prompts_dir: templates are named by role already "
+                f"({role}.system.j2, {role}.user.j2); put them in llm.prompts_dir"
+            )
+    shared = {k: v for k, v in config.items() if k not in _COMPOSITE}
     proposer = _create_one(shared)
     for role, overrides in roles.items():
         if overrides:
@@ -276,7 +282,26 @@ def create(config: Mapping[str, Any]) -> OpenAIProposer:
                 proposer.by_role[role] = _create_one({**shared, **dict(overrides)})
             except ValueError as exc:
                 raise ValueError(f"llm.roles.{role}: {exc}") from exc
+    members = list(config.get("ensemble") or [])
+    if members:
+        researcher = {**shared, **dict(roles.get("researcher") or {})}
+        proposer.by_role["researcher"] = EnsembleProposer(
+            [_member(researcher, dict(member), index) for index, member in enumerate(members)],
+            config.get("ensemble_policy") or EnsemblePolicy.weights,
+        )
     return proposer
+
+
+def _member(researcher: Mapping[str, Any], settings: dict[str, Any], index: int) -> Member:
+    """One ensemble member: the researcher's settings with the member's on top."""
+    weight = settings.pop("weight", 1.0)
+    if not isinstance(weight, int | float) or weight <= 0:
+        raise ValueError(f"llm.ensemble[{index}].weight must be a number > 0, not {weight!r}")
+    try:
+        proposer = _create_one({**researcher, **settings})
+    except ValueError as exc:
+        raise ValueError(f"llm.ensemble[{index}]: {exc}") from exc
+    return Member(proposer, float(weight), priced=proposer.prices != (None, None))
 
 
 def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
@@ -284,9 +309,10 @@ def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
 
     Unknown keys are rejected so a typo cannot silently leave a default in force. The API
     key is read from the environment variable named by ``api_key_env``; when it is unset,
-    ``"EMPTY"`` is sent, which local servers (vLLM, SGLang, Ollama) accept.
+    ``"EMPTY"`` is sent, which local servers (vLLM, SGLang, Ollama) accept. The prompt
+    templates (``prompts_dir``) are rendered once here, so a broken one fails now.
     """
-    unknown = sorted(set(config) - set(DEFAULTS) - _IGNORED_KEYS)
+    unknown = sorted(set(config) - (set(DEFAULTS) - set(_COMPOSITE)) - _IGNORED_KEYS)
     if unknown:
         raise ValueError(f"unknown openai proposer option(s) {unknown}; known: {sorted(DEFAULTS)}")
     settings = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
@@ -330,4 +356,5 @@ def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
         extra_body=settings["extra_body"] or {},
         usd_per_mtok_in=settings["usd_per_mtok_in"],
         usd_per_mtok_out=settings["usd_per_mtok_out"],
+        prompts_dir=settings["prompts_dir"],
     )

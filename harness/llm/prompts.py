@@ -1,128 +1,130 @@
-"""Researcher and analyzer prompts, with scores shown and a bounded size.
+"""Researcher, analyzer and repair prompts: Jinja2 templates with a bounded size.
 
 The released ASI-Evolve templates hid scores from the researcher and pasted every node's
 full code and logs into the prompt. Here every node is shown with its score, and each
-prompt is fitted into ``budget_chars`` characters by trimming the least useful parts
-first (reference programs, then analyses and feedback); the program being edited is
-never trimmed, because diff SEARCH text must be copied from it exactly.
+prompt is fitted into ``budget_chars`` characters by trimming the least useful variables
+first (reference programs, then analyses and feedback), measured on the rendered text, so
+the budget holds whatever a template shows. The program being edited is never trimmed,
+because diff SEARCH text must be copied from it exactly.
+
+The text itself lives in ``templates/`` (``<role>.system.j2`` and ``<role>.user.j2``), so a
+run (``llm.prompts_dir``) or a task (``TaskSpec.prompts_dir``) can replace any of it; see
+docs/prompts.md for the names, the variables and the lookup order.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
+import os
 import re
+import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+import jinja2
 
 from harness.llm.base import AnalysisRequest, NodeView, ProposalRequest, RepairRequest
 from harness.llm.edits import EVOLVE_END, EVOLVE_START, strip_thinking
+from harness.task import CognitionItem, TaskSpec
 
-_OUTPUT_DIFF = f"""\
-Answer in exactly this format: a <name> tag, a <motivation> tag, then one or more
-SEARCH/REPLACE blocks written outside any tag:
-
-<name>a short, unique name for the idea</name>
-<motivation>what you change and why it should raise the score, citing the scores,
-metrics and analyses you were shown</motivation>
-<<<<<<< SEARCH
-lines copied exactly from the parent program
-=======
-the lines that replace them
->>>>>>> REPLACE
-
-Example:
-
-<name>vectorised-distances</name>
-<motivation>The analysis shows the runtime is dominated by the Python loop; a vectorised
-sum keeps the result identical and leaves time for more iterations.</motivation>
-<<<<<<< SEARCH
-    for i in range(n):
-        total += dist(points[i])
-=======
-    total = sum(dist(p) for p in points)
->>>>>>> REPLACE
-
-Rules:
-- The SEARCH text must match the parent program exactly (indentation, whitespace and
-  comments included) and occur in it exactly once; add surrounding lines to make it unique.
-- Blocks are applied in order, each to the result of the previous ones; if any block does
-  not match, the whole answer is rejected.
-- Prefer a few focused blocks. To rewrite the program completely, give the whole new
-  program inside <code>...</code> instead of blocks.
-- If the program has {EVOLVE_START} / {EVOLVE_END} marker lines, change
-  only the code between them: the marker lines and everything outside them must stay
-  exactly as they are, or the answer is rejected."""
-
-_OUTPUT_FULL = f"""\
-Answer in exactly this format:
-
-<name>a short, unique name for the idea</name>
-<motivation>what you change and why it should raise the score, citing the scores,
-metrics and analyses you were shown</motivation>
-<code>
-the complete new program
-</code>
-
-Example:
-
-<name>vectorised-distances</name>
-<motivation>The analysis shows the runtime is dominated by the Python loop; a vectorised
-sum keeps the result identical and leaves time for more iterations.</motivation>
-<code>
-import math
-
-
-def total_distance(points):
-    return sum(math.hypot(x, y) for x, y in points)
-</code>
-
-Rules:
-- <code> holds the complete program, not a fragment or a diff; Markdown fences are not
-  needed.
-- If the program has {EVOLVE_START} / {EVOLVE_END} marker lines, change
-  only the code between them: the marker lines and everything outside them must stay
-  exactly as they are, or the answer is rejected."""
-
-_RESEARCHER_ROLE = """\
-You are the researcher of an automated evolutionary search. Each round you improve one
-existing program, the parent, using what the earlier rounds measured: every program shown
-to you comes with its evaluation score (higher is better), metrics, the evaluator's
-feedback and an analysis of the result. Propose one well-motivated change that you expect
-to raise the score, and keep the program correct and runnable."""
-
-_ANALYZER_ROLE = """\
-You are the analyzer of an automated evolutionary search. You read one candidate program
-and its evaluation results and explain them, so that the next rounds can do better. Base
-every claim on the evidence shown (score, metrics, evaluator feedback, code changes) and
-say when the evidence is insufficient; do not invent numbers.
-
-Answer inside <analysis>...</analysis>, in plain text of at most about 300 words:
-1. Outcome: the score against the reference node's (improved, regressed or unchanged),
-   or, if the evaluation failed, the cause of the failure as shown by the feedback.
-2. Why: which code changes explain the outcome, with the evidence for it.
-3. Next: one to three concrete ideas to try next, and what to avoid."""
-
-_REPAIR_ROLE = """\
-You are the debug agent of an automated evolutionary search. A candidate program failed
-when it was evaluated. Fix the bug that the error shows, and only that: keep the program's
-idea, structure and parameters, so that the experiment it was meant to run still runs."""
+VARIABLES: dict[str, tuple[str, ...]] = {
+    "researcher": ("task", "parent", "references", "cognition", "edit_mode", "max_code_chars"),
+    "analyzer": ("task", "node", "reference", "diff"),
+    "repair": ("task", "node", "attempt", "edit_mode"),
+}
+"""The variables each role's two templates (system and user) receive: a public contract."""
 
 _OMITTED = "[omitted to fit the prompt budget]"
 _CUT = "[... {} characters cut to fit the prompt budget ...]"
-_BASE_NOTE = {
-    "diff": "your SEARCH/REPLACE blocks apply to this exact text",
-    "full": "your <code> replaces it",
-}
+
+
+def _fence(text: str) -> str:
+    """Backticks enough that a fence inside ``text`` cannot close the block around it."""
+    runs = re.findall(r"`{3,}", text)
+    return "`" * max([3, *(len(run) + 1 for run in runs)])
+
+
+def _environment(overrides: list[Path]) -> jinja2.Environment:
+    """Templates from ``overrides`` in order, then the core's; ``base/NAME`` is always the
+    core's, so an override can extend the template it replaces."""
+    core = jinja2.PackageLoader("harness.llm", "templates")
+    loader = jinja2.ChoiceLoader(
+        [
+            jinja2.PrefixLoader({"base": core}),
+            *(jinja2.FileSystemLoader(path) for path in overrides),
+            core,
+        ]
+    )
+    environment = jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,  # a misspelt variable fails, not renders as ""
+        autoescape=False,  # chat text, not HTML
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["fence"] = _fence
+    environment.globals.update(EVOLVE_START=EVOLVE_START, EVOLVE_END=EVOLVE_END)
+    return environment
+
+
+def _directory(path: str | os.PathLike[str], what: str) -> Path:
+    resolved = Path(path).expanduser().resolve()
+    if not resolved.is_dir():
+        raise ValueError(f"{what}: {resolved} is not a directory")
+    return resolved
+
+
+class PromptTemplates:
+    """The prompt templates of one run: the run's directory, then the task's, then the core's.
+
+    The run's templates are checked when this is created (a syntax error or an undefined
+    variable is a ValueError naming the file and line, before the run starts); a task's
+    directory arrives with each request, so its templates are checked on first use.
+    """
+
+    def __init__(self, prompts_dir: str | os.PathLike[str] | None = None) -> None:
+        self.prompts_dir = None if prompts_dir is None else _directory(prompts_dir, "prompts_dir")
+        self._environments: dict[Path | None, jinja2.Environment] = {}
+        self.environment(None)
+
+    def environment(self, task_dir: str | os.PathLike[str] | None) -> jinja2.Environment:
+        """The checked environment for a task's template directory (``None``: no task's)."""
+        key = None if task_dir is None else _directory(task_dir, "TaskSpec.prompts_dir")
+        environment = self._environments.get(key)
+        if environment is None:
+            overrides = [path for path in (self.prompts_dir, key) if path is not None]
+            environment = _environment(overrides)
+            _check(environment)
+            self._environments[key] = environment
+        return environment
+
+
+@functools.cache
+def _core_templates() -> PromptTemplates:
+    return PromptTemplates()
 
 
 @dataclass
-class _Part:
-    """One piece of a prompt; ``level`` orders trimming (``None``: never trimmed)."""
+class _Field:
+    """A trimmable variable, ``owner[name]``; lower ``level``s are trimmed first."""
 
-    text: str
-    level: int | None = None
+    owner: dict[str, Any]
+    name: str
+    level: int
     keep: str = "head"
+
+    @property
+    def text(self) -> str:
+        return str(self.owner[self.name])
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self.owner[self.name] = value
 
 
 def _truncate(text: str, limit: int, keep: str) -> str:
@@ -147,148 +149,149 @@ def _shares(total: int, sizes: list[int]) -> list[int]:
     return shares
 
 
-def _fit(system: str, parts: list[_Part], budget_chars: int) -> str:
-    """Trim the parts level by level until system + user text fit ``budget_chars``."""
+_Render = Callable[[], tuple[str, str]]
 
-    def overflow() -> int:
-        return len(system) + sum(len(p.text) for p in parts) - budget_chars
 
-    levels = sorted({p.level for p in parts if p.level is not None})
-    for level in levels:
-        over = overflow()
+def _shown(render: _Render, fields: list[_Field]) -> list[int]:
+    """How often each field appears in the rendered text (0: not shown, never trimmed), from
+    one rendering with every field replaced by a unique token."""
+    saved = [field.text for field in fields]
+    tokens = [f"\x00{index}\x00" for index in range(len(fields))]
+    for field, token in zip(fields, tokens, strict=True):
+        field.text = token
+    try:
+        text = "".join(render())
+    finally:
+        for field, value in zip(fields, saved, strict=True):
+            field.text = value
+    return [text.count(token) for token in tokens]
+
+
+def _fit(render: _Render, fields: list[_Field], budget_chars: int) -> tuple[str, str]:
+    """Render, then trim the fields level by level by what the rendered text overflows."""
+    counts = _shown(render, fields)
+    messages = render()
+    for level in sorted({field.level for field in fields}):
+        over = sum(map(len, messages)) - budget_chars
         if over <= 0:
             break
-        trimmable = [p for p in parts if p.level == level]
-        sizes = [len(p.text) for p in trimmable]
-        for part, share in zip(trimmable, _shares(max(0, sum(sizes) - over), sizes), strict=True):
-            part.text = _truncate(part.text, share, part.keep)
-    return "".join(p.text for p in parts)
+        shown = [(f, n) for f, n in zip(fields, counts, strict=True) if f.level == level and n]
+        if not shown:
+            continue
+        sizes = [len(field.text) * count for field, count in shown]
+        for (field, count), share in zip(
+            shown, _shares(max(0, sum(sizes) - over), sizes), strict=True
+        ):
+            field.text = _truncate(field.text, share // count, field.keep)
+        messages = render()
+    return messages
 
 
-def _score(node: NodeView) -> str:
-    score = "none (not scored)" if node.score is None else f"{node.score:.6g}"
-    return f"{score} (success: {'yes' if node.success else 'no'}, status: {node.status})"
+def _task(task: TaskSpec, fields: list[_Field], level: int) -> SimpleNamespace:
+    view = SimpleNamespace(
+        name=task.name,
+        description=task.description.strip(),
+        entry=task.entry,
+        language=task.language,
+    )
+    fields.append(_Field(vars(view), "description", level))
+    return view
 
 
-def _metrics(metrics: dict[str, Any]) -> str:
-    return json.dumps(metrics, sort_keys=True, default=str) if metrics else "(none)"
+def _node(node: NodeView, fields: list[_Field], levels: Mapping[str, int]) -> SimpleNamespace:
+    """A node as templates see it; ``levels`` names its trimmable fields (absent: never cut)."""
+    view = SimpleNamespace(
+        id=node.id,
+        name=node.name,
+        score=node.score,
+        success=node.success,
+        status=node.status,
+        error_class=node.error_class,
+        metrics=json.dumps(node.metrics, sort_keys=True, default=str) if node.metrics else "",
+        motivation=node.motivation.strip(),
+        analysis=node.analysis.strip(),
+        feedback=node.feedback.strip(),
+        program=node.program.rstrip("\n"),
+    )
+    for name, level in levels.items():
+        fields.append(_Field(vars(view), name, level, "tail" if name == "feedback" else "head"))
+    return view
 
 
-def _block(text: str, language: str) -> tuple[str, str]:
-    """Fence delimiters long enough that a fence inside the program cannot close them."""
-    runs = re.findall(r"`{3,}", text)
-    fence = "`" * max([3, *(len(run) + 1 for run in runs)])
-    return f"{fence}{language}\n", f"\n{fence}\n"
+def _cognition(item: CognitionItem, fields: list[_Field], level: int) -> SimpleNamespace:
+    view = SimpleNamespace(content=item.content.strip(), source=item.source)
+    fields.append(_Field(vars(view), "content", level))
+    return view
 
 
-def _wrap(program: str, language: str) -> tuple[str, str, str]:
-    opening, closing = _block(program, language)
-    return opening, program, closing
-
-
-def _node_parts(
-    node: NodeView, language: str, levels: dict[str, int | None], *, feedback: bool = True
-) -> list[_Part]:
-    """A node's fields as prompt parts; ``levels`` gives each field's trimming level."""
-    parts = [
-        _Part(f"- name: {node.name} (node {node.id})\n- score: {_score(node)}\n- metrics: "),
-        _Part(_metrics(node.metrics), levels["metrics"]),
-        _Part("\n- motivation: "),
-        _Part(node.motivation.strip() or "(none)", levels["motivation"]),
-        _Part("\n- analysis: "),
-        _Part(node.analysis.strip() or "(none)", levels["analysis"]),
-    ]
-    if feedback:
-        parts += [
-            _Part("\n- evaluator feedback:\n"),
-            _Part(node.feedback.strip() or "(none)", levels["feedback"], keep="tail"),
-        ]
-    opening, closing = _block(node.program, language)
-    parts += [
-        _Part(f"\n- program:\n{opening}"),
-        _Part(node.program.rstrip("\n"), levels["program"]),
-        _Part(closing),
-    ]
-    return parts
-
-
-def researcher_prompt(
-    request: ProposalRequest,
-    edit_mode: str,
+def _messages(
+    environment: jinja2.Environment,
+    role: str,
+    context: dict[str, Any],
+    fields: list[_Field],
     budget_chars: int,
-    *,
-    max_code_chars: int | None = None,
 ) -> list[dict[str, str]]:
-    """Chat messages asking for one improvement of ``request.parent`` in ``edit_mode``.
+    """The role's system and user messages, fitted into ``budget_chars``."""
+    try:
+        system = environment.get_template(f"{role}.system.j2")
+        user = environment.get_template(f"{role}.user.j2")
 
-    Trimming order when over ``budget_chars``: reference programs, then reference
-    analyses/motivations/metrics, then the parent's feedback/analysis/metrics, then
-    cognition items, then the task description; the parent program is never cut.
-    """
-    if edit_mode not in ("diff", "full"):
-        raise ValueError(f"edit_mode must be 'diff' or 'full', not {edit_mode!r}")
-    task = request.task
-    system = f"{_RESEARCHER_ROLE}\n\n{_OUTPUT_DIFF if edit_mode == 'diff' else _OUTPUT_FULL}"
-    rules = [f"The program must still define `{task.entry}` with the same inputs and outputs."]
-    if max_code_chars is not None:
-        rules.append(f"Programs longer than {max_code_chars} characters are rejected.")
-    system += "\n- " + "\n- ".join(rules)
+        def render() -> tuple[str, str]:
+            return system.render(context).strip(), user.render(context).strip()
 
-    parent_levels = {"metrics": 2, "motivation": 2, "analysis": 2, "feedback": 2, "program": None}
-    parts = [
-        _Part("# Task\n\n"),
-        _Part(task.description.strip(), 4),
-        _Part(f"\n\n# Parent node: the program to improve ({_BASE_NOTE[edit_mode]})\n\n"),
-        *_node_parts(request.parent, task.language, parent_levels),
-        _Part("\n\n# Reference nodes (other sampled nodes, for comparison and ideas)\n"),
-    ]
-    reference_levels = {"metrics": 1, "motivation": 1, "analysis": 1, "program": 0}
-    for number, node in enumerate(request.references, start=1):
-        parts.append(_Part(f"\n## Reference {number}\n\n"))
-        parts += _node_parts(node, task.language, reference_levels, feedback=False)
-    if not request.references:
-        parts.append(_Part("\n(none)\n"))
-    if request.cognition:
-        parts.append(_Part("\n\n# Knowledge (human prior knowledge and earlier lessons)\n\n"))
-        for item in request.cognition:
-            source = f" (source: {item.source})" if item.source else ""
-            parts += [_Part("- "), _Part(item.content.strip(), 3), _Part(f"{source}\n")]
-    action = (
-        "SEARCH/REPLACE blocks against the parent program"
-        if edit_mode == "diff"
-        else "the complete new program in <code>"
-    )
-    parts.append(
-        _Part(
-            "\n\n# Your answer\n\nPropose one improvement of the parent program, motivated by "
-            f"the evidence above, as {action}, in the format given in the system message."
+        system_text, user_text = _fit(render, fields, budget_chars)
+    except Exception as exc:  # a template is code: any error in it is the template's
+        raise _template_error(exc, role) from exc
+    return [{"role": "system", "content": system_text}, {"role": "user", "content": user_text}]
+
+
+def _template_error(exc: Exception, role: str) -> ValueError:
+    """A ValueError naming the template file and line, and what the role's templates get."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = f"{exc.filename or exc.name}, line {exc.lineno}"
+    else:  # Jinja2 rewrites the traceback so that template frames carry the template's lines
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+        where = f"{frames[-1].filename}, line {frames[-1].lineno}" if frames else "(no file)"
+    reason = exc.message if isinstance(exc, jinja2.TemplateError) else str(exc)
+    message = f"prompt template {where}: {type(exc).__name__}: {reason}"
+    if isinstance(exc, jinja2.UndefinedError):
+        message += (
+            f" (the {role} templates receive {', '.join(VARIABLES[role])}; their fields are"
+            " listed in docs/prompts.md)"
         )
-    )
-    return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": _fit(system, parts, budget_chars)},
-    ]
+    return ValueError(message)
 
 
-def analyzer_prompt(request: AnalysisRequest, budget_chars: int) -> list[dict[str, str]]:
-    """Chat messages asking for an evidence-based analysis of ``request.node``.
+def _edit_mode(edit_mode: str) -> str:
+    """``edit_mode`` as the plain string templates compare with (the config gives an enum)."""
+    for mode in ("diff", "full"):
+        if edit_mode == mode:
+            return mode
+    raise ValueError(f"edit_mode must be 'diff' or 'full', not {edit_mode!r}")
 
-    The reference (the best sampled node) is shown with a unified diff from its program to
-    the node's. Trimming order: the reference program, then the reference's analysis and
-    metrics, then the diff and the node's feedback (its tail is kept) and metrics, then the
-    task description, and the node's program last.
-    """
+
+def _researcher(
+    request: ProposalRequest, edit_mode: str, max_code_chars: int | None
+) -> tuple[dict[str, Any], list[_Field]]:
+    fields: list[_Field] = []
+    notes = {"metrics": 1, "motivation": 1, "analysis": 1, "feedback": 1}
+    context = {
+        "task": _task(request.task, fields, 4),
+        "parent": _node(request.parent, fields, dict.fromkeys(notes, 2)),
+        "references": [_node(node, fields, {**notes, "program": 0}) for node in request.references],
+        "cognition": [_cognition(item, fields, 3) for item in request.cognition],
+        "edit_mode": _edit_mode(edit_mode),
+        "max_code_chars": max_code_chars,
+    }
+    return context, fields
+
+
+def _analyzer(request: AnalysisRequest) -> tuple[dict[str, Any], list[_Field]]:
     task, node, reference = request.task, request.node, request.reference
-    node_levels = {"metrics": 2, "motivation": 2, "analysis": 2, "feedback": 2, "program": 4}
-    parts = [
-        _Part("# Task\n\n"),
-        _Part(task.description.strip(), 3),
-        _Part("\n\n# Node to analyze\n\n"),
-        *_node_parts(node, task.language, node_levels),
-    ]
-    if reference is None:
-        parts.append(_Part("\n\n# Reference node\n\n(none: this node has no reference)\n"))
-    else:
+    fields: list[_Field] = []
+    notes = {"metrics": 1, "motivation": 1, "analysis": 1, "feedback": 1}
+    diff = ""
+    if reference is not None:
         diff = "".join(
             difflib.unified_diff(
                 reference.program.splitlines(keepends=True),
@@ -297,20 +300,99 @@ def analyzer_prompt(request: AnalysisRequest, budget_chars: int) -> list[dict[st
                 tofile=f"node {node.id}",
             )
         )
-        opening, closing = _block(diff, "diff")
-        reference_levels = {"metrics": 1, "motivation": 1, "analysis": 1, "program": 0}
-        parts += [
-            _Part("\n\n# Reference node (the best node sampled for this round)\n\n"),
-            *_node_parts(reference, task.language, reference_levels, feedback=False),
-            _Part(f"\n\n# Changes from the reference program to the node's\n\n{opening}"),
-            _Part(diff.rstrip("\n") or "(identical programs)", 2),
-            _Part(closing),
-        ]
-    parts.append(_Part("\n\nWrite the analysis in <analysis>...</analysis> as instructed."))
-    return [
-        {"role": "system", "content": _ANALYZER_ROLE},
-        {"role": "user", "content": _fit(_ANALYZER_ROLE, parts, budget_chars)},
-    ]
+    context = {
+        "task": _task(task, fields, 3),
+        "node": _node(node, fields, {**dict.fromkeys(notes, 2), "program": 4}),
+        "reference": None
+        if reference is None
+        else _node(reference, fields, {**notes, "program": 0}),
+        "diff": diff.rstrip("\n"),
+    }
+    fields.append(_Field(context, "diff", 2))
+    return context, fields
+
+
+def _repair(request: RepairRequest, edit_mode: str) -> tuple[dict[str, Any], list[_Field]]:
+    fields: list[_Field] = []
+    levels = {"metrics": 0, "motivation": 0, "analysis": 0, "feedback": 1}
+    context = {
+        "task": _task(request.task, fields, 2),
+        "node": _node(request.node, fields, levels),
+        "attempt": request.attempt,
+        "edit_mode": _edit_mode(edit_mode),
+    }
+    return context, fields
+
+
+def _check(environment: jinja2.Environment) -> None:
+    """Render every role's templates from sample requests, both edit modes, with and without
+    references, so that a broken template fails now rather than in round 37."""
+    task = TaskSpec(name="check", description="A sample task.", entry="solve")
+    node = NodeView(
+        id=2,
+        name="sample",
+        program="def solve():\n    return 1\n",
+        score=0.5,
+        success=True,
+        motivation="a motivation",
+        analysis="an analysis",
+        feedback="some feedback",
+        metrics={"runtime_s": 0.1},
+    )
+    failed = NodeView(
+        id=1,
+        name="seed",
+        program="def solve():\n    return 0\n",
+        status="failed",
+        error_class="exception",
+    )
+    item = CognitionItem("a lesson", source="a source")
+    full = ProposalRequest(task, node, [failed], [item], node_id=3, seed=0)
+    bare = ProposalRequest(task, failed, [], [], node_id=3, seed=0)
+    roomy = 1_000_000
+    for edit_mode in ("diff", "full"):
+        for request, max_code_chars in ((full, 1000), (bare, None)):
+            context, fields = _researcher(request, edit_mode, max_code_chars)
+            _messages(environment, "researcher", context, fields, roomy)
+        context, fields = _repair(RepairRequest(task, failed, attempt=1, seed=0), edit_mode)
+        _messages(environment, "repair", context, fields, roomy)
+    for reference in (failed, None):
+        context, fields = _analyzer(AnalysisRequest(task, node, reference))
+        _messages(environment, "analyzer", context, fields, roomy)
+
+
+def researcher_prompt(
+    request: ProposalRequest,
+    edit_mode: str,
+    budget_chars: int,
+    *,
+    max_code_chars: int | None = None,
+    templates: PromptTemplates | None = None,
+) -> list[dict[str, str]]:
+    """Chat messages asking for one improvement of ``request.parent`` in ``edit_mode``.
+
+    Trimming order when over ``budget_chars``: reference programs, then reference
+    analyses/motivations/metrics/feedback, then the parent's, then cognition items, then
+    the task description; the parent program is never cut.
+    """
+    context, fields = _researcher(request, edit_mode, max_code_chars)
+    environment = (templates or _core_templates()).environment(request.task.prompts_dir)
+    return _messages(environment, "researcher", context, fields, budget_chars)
+
+
+def analyzer_prompt(
+    request: AnalysisRequest, budget_chars: int, *, templates: PromptTemplates | None = None
+) -> list[dict[str, str]]:
+    """Chat messages asking for an evidence-based analysis of ``request.node``.
+
+    The reference (the best sampled node) is shown with a unified diff from its program to
+    the node's. Trimming order: the reference program, then the reference's notes, then
+    the diff and the node's feedback (its tail is kept), analysis and metrics, then the
+    task description, and the node's program last.
+    """
+    context, fields = _analyzer(request)
+    environment = (templates or _core_templates()).environment(request.task.prompts_dir)
+    return _messages(environment, "analyzer", context, fields, budget_chars)
 
 
 _ANALYSIS_RE = re.compile(r"<analysis>(.*?)(?:</analysis>|\Z)", re.DOTALL)
@@ -324,27 +406,18 @@ def parse_analysis(text: str) -> str:
 
 
 def repair_prompt(
-    request: RepairRequest, edit_mode: str, budget_chars: int
+    request: RepairRequest,
+    edit_mode: str,
+    budget_chars: int,
+    *,
+    templates: PromptTemplates | None = None,
 ) -> list[dict[str, str]]:
-    """Chat messages asking the debug agent to fix ``request.node``'s failure."""
-    if edit_mode not in ("diff", "full"):
-        raise ValueError(f"edit_mode must be 'diff' or 'full', not {edit_mode!r}")
-    task, node = request.task, request.node
-    system = f"{_REPAIR_ROLE}\n\n{_OUTPUT_DIFF if edit_mode == 'diff' else _OUTPUT_FULL}"
-    system += f"\n- The program must still define `{task.entry}` with the same inputs and outputs."
-    parts = [
-        _Part("# Task\n\n"),
-        _Part(task.description.strip(), 2),
-        _Part(f"\n\n# The failed program ({_BASE_NOTE[edit_mode]})\n\n"),
-        _Part("".join(_wrap(node.program, task.language))),
-        _Part(
-            f"\n\n# The error ({node.error_class or node.status}, repair attempt "
-            f"{request.attempt})\n\n"
-        ),
-        _Part(node.feedback.strip() or "(no feedback)", 1, keep="tail"),
-        _Part("\n\n# Your answer\n\nFix the error, in the format given in the system message."),
-    ]
-    return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": _fit(system, parts, budget_chars)},
-    ]
+    """Chat messages asking the debug agent to fix ``request.node``'s failure.
+
+    Trimming order: the node's notes (metrics, motivation, analysis) if a template shows
+    them, then its error feedback (the tail is kept), then the task description; the
+    failed program is never cut.
+    """
+    context, fields = _repair(request, edit_mode)
+    environment = (templates or _core_templates()).environment(request.task.prompts_dir)
+    return _messages(environment, "repair", context, fields, budget_chars)

@@ -2,10 +2,12 @@
 
 ``harness run ... llm=replay llm.source=RUN_DIR`` re-runs a recorded run's configuration
 and serves each researcher, analyzer and repair request the recorded answer to the same
-request, from ``RUN_DIR/harness.db`` (table ``llm_calls``), without any network. It is the
-``openai`` back-end with only the transport replaced: prompts, answer parsing, diff
-application and the analyzer's handling are the same code, built with the recorded run's
-settings (``llm`` section of its saved config), so the same answers give the same nodes.
+request, from ``RUN_DIR/harness.db`` (table ``llm_calls``), without any network or model.
+Runs recorded with ``llm=openai`` or ``llm=local`` replay: only the transport is replaced;
+prompts, answer parsing, diff application and the analyzer's handling are the same code
+(:class:`harness.llm.chat.ChatProposer`), built with the recorded run's settings (``llm``
+section of its saved config, per-role settings included), so the same answers give the
+same nodes.
 
 An exchange is looked up by its role and the exact request text. Identical requests
 recorded several times are answered in recorded order; a recorded failure (an HTTP 500,
@@ -42,8 +44,8 @@ from harness.llm.base import (
     ProposalRequest,
     RepairRequest,
 )
-from harness.llm.chat import Reply
-from harness.llm.openai_proposer import DEFAULTS, OpenAIProposer
+from harness.llm.chat import ChatProposer, Reply
+from harness.llm.openai_proposer import DEFAULTS
 
 # What differs between two evaluations of one program, in evaluator feedback: durations
 # as the sandbox writes them ("ran OK in 0.03 s") and the private work directory.
@@ -56,6 +58,10 @@ _COPIED = tuple(
     for f in dataclasses.fields(LLMCall)
     if f.name not in ("role", "model", "request", "response", "error", "latency_s")
 )
+# The back-ends whose runs can be replayed, and the settings that shape their prompts and
+# how answers become programs (their transport settings do not matter here).
+RECORDED = ("openai", "local")
+_SHAPING = ("max_tokens", "edit_mode", "max_code_chars", "prompt_budget_chars", "prompts_dir")
 _node: contextvars.ContextVar[int | None] = contextvars.ContextVar("replay_node", default=None)
 
 
@@ -63,8 +69,8 @@ def _key(role: str, request: str) -> tuple[str, str]:
     return role, _WORKDIR.sub("harness-eval-#", _DURATION.sub("#.## s", request))
 
 
-class ReplayProposer(OpenAIProposer):
-    """An :class:`OpenAIProposer` whose ``_chat`` answers from a recorded run."""
+class ReplayProposer(ChatProposer):
+    """A :class:`ChatProposer` whose ``_chat`` answers from a recorded run."""
 
     name = "replay"
 
@@ -152,12 +158,6 @@ class ReplayProposer(OpenAIProposer):
         call.latency_s = time.monotonic() - started
         return reply
 
-    async def aclose(self) -> None:
-        try:
-            await super().aclose()
-        except Exception:  # noqa: BLE001 - nothing was ever sent; closing must not fail
-            pass
-
 
 def create(config: Mapping[str, Any]) -> ReplayProposer:
     """Build the back-end from ``llm.source``: a run directory holding ``harness.db``."""
@@ -191,25 +191,41 @@ def create(config: Mapping[str, Any]) -> ReplayProposer:
     if run is None or not run[0]:
         raise ValueError(f"llm.source: {source / store.DB_NAME} records no run")
     llm = (yaml.safe_load(run[0]) or {}).get("llm") or {}
-    if llm.get("name") != "openai":
+    if llm.get("name") not in RECORDED:
         hint = " (replay the run it was replayed from)" if llm.get("name") == "replay" else ""
         raise ValueError(
             f"llm.source: {source} was recorded with llm={llm.get('name')!r}; replay "
-            f"reproduces runs recorded with llm=openai{hint}"
+            f"reproduces runs recorded with llm={' or llm='.join(RECORDED)}{hint}"
         )
-    settings = {**DEFAULTS, **{k: v for k, v in llm.items() if k in DEFAULTS}}
-    model = calls[0]["model"] if calls and calls[0]["model"] else settings["model"]
+    model = calls[0]["model"] if calls and calls[0]["model"] else llm.get("model")
+    proposer = _build(source, calls, nodes, str(model or "replay"), llm)
+    for role, overrides in (llm.get("roles") or {}).items():
+        if overrides:
+            role_model = next((c["model"] for c in calls if c["role"] == role), None)
+            merged = {**llm, **overrides}
+            proposer.by_role[role] = _build(
+                source, calls, nodes, str(role_model or merged.get("model") or model), merged
+            )
+    return proposer
+
+
+def _build(
+    source: Path,
+    calls: list[dict[str, Any]],
+    nodes: dict[int, dict[str, Any]],
+    model: str,
+    llm: Mapping[str, Any],
+) -> ReplayProposer:
+    """A replayer with the recorded settings that shape prompts and answers."""
+    settings = {key: llm.get(key, DEFAULTS[key]) for key in _SHAPING}
     return ReplayProposer(
         source,
         calls,
         nodes,
-        model=str(model or "replay"),
-        base_url=settings["base_url"] or None,
-        temperature=settings["temperature"],
+        model=model,
         max_tokens=settings["max_tokens"],
-        timeout_s=float(settings["timeout_s"]),
-        max_retries=int(settings["max_retries"]),
-        edit_mode=str(settings["edit_mode"]),
+        edit_mode=str(getattr(settings["edit_mode"], "value", settings["edit_mode"])),
         max_code_chars=int(settings["max_code_chars"]),
         prompt_budget_chars=int(settings["prompt_budget_chars"]),
+        prompts_dir=settings["prompts_dir"],
     )

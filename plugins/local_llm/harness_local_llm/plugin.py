@@ -1,0 +1,19 @@
+"""Registers the ``local`` proposer back-end (``llm=local``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from harness.hookspecs import hookimpl
+
+
+def _local(config: dict[str, Any]) -> Any:
+    from harness_local_llm.proposer import create
+
+    return create(config)
+
+
+@hookimpl
+def harness_register_proposers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("local", _local)

