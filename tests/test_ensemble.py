@@ -21,9 +21,7 @@ from harness.testing_llm_server import FakeLLMServer
 
 
 def ensemble(policy: str, *members: dict) -> EnsembleProposer:
-    proposer = create(
-        {"model": "shared", "ensemble": list(members), "ensemble_policy": policy}
-    )
+    proposer = create({"model": "shared", "ensemble": list(members), "ensemble_policy": policy})
     researcher = proposer.by_role["researcher"]
     assert isinstance(researcher, EnsembleProposer)
     return researcher
