@@ -162,3 +162,28 @@ def test_a_run_not_recorded_with_openai_is_refused(tmp_path, cli):
     )
     assert result.returncode in (1, 2)
     assert "recorded with llm='offline'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_per_role_settings_are_replayed_too(tmp_path):
+    """A role's own settings shape its prompts (here a small analyzer budget): replay must
+    build that role with them, or its requests would not match the recording."""
+    roles = ("+llm.roles.analyzer.model=small-model", "+llm.roles.analyzer.prompt_budget_chars=900")
+    recorded = tmp_path / "recorded"
+    with FakeLLMServer(default=_scripted()) as server:
+        run_loop(
+            recorded, *OVERRIDES, "llm=openai", f"llm.base_url={server.base_url}",
+            "llm.model=scripted-model", *roles,
+        )
+        analyzer_prompts = [
+            json.dumps(r["messages"]) for r in server.requests if r["model"] == "small-model"
+        ]
+        sent = len(server.requests)
+        replay = tmp_path / "replay"
+        run_loop(replay, *OVERRIDES, "llm=replay", f"llm.source={recorded}")
+        assert len(server.requests) == sent
+    assert len(analyzer_prompts) > 3
+    assert all("to fit the prompt budget" in prompt for prompt in analyzer_prompts[1:])
+    assert _nodes(replay) == _nodes(recorded)
+    db = store.open_db(replay, migrate=False)
+    models = dict(db.execute("select role, model from llm_calls group by role").fetchall())
+    assert models == {"analyzer": "small-model", "researcher": "scripted-model"}

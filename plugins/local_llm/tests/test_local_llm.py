@@ -154,31 +154,39 @@ def test_the_analyzer_runs_on_the_local_model(sampling: LocalProposer):
 
 @pytest.mark.slow
 def test_a_circle_packing_run_with_the_local_model_is_reproducible(tmp_path: Path):
-    overrides = [
-        "+task=circle_packing",
+    common = ["+task=circle_packing", "run.max_rounds=2", "run.workers=1"]
+    local = [
         "llm=local",
         "llm.backend=transformers",
         "llm.max_tokens=24",
         "llm.prompt_budget_chars=3000",
-        "run.max_rounds=2",
-        "run.workers=1",
     ]
 
-    def run(name: str) -> list[tuple]:
+    def run(name: str, overrides: list[str]) -> tuple[list[tuple], list[tuple]]:
         run_dir = tmp_path / name
-        summary = asyncio.run(Run(config.compose_config(overrides), run_dir, overrides).execute())
+        args = [*common, *overrides]
+        summary = asyncio.run(Run(config.compose_config(args), run_dir, args).execute())
         assert summary["nodes"] == 3
         with sqlite3.connect(run_dir / "harness.db") as db:
-            return db.execute(
+            calls = db.execute(
                 "select node_id, role, model, response, error from llm_calls order by id"
             ).fetchall()
+            nodes = db.execute(
+                "select id, name, status, program, feedback from nodes order by id"
+            ).fetchall()
+        return calls, nodes
 
-    calls = run("first")
+    calls, nodes = run("first", local)
     roles = [call[1] for call in calls]
     assert roles.count("researcher") == 2 and "analyzer" in roles
     assert {call[2] for call in calls} == {"SmolLM2-135M-Instruct.Q4_1"}
     assert all(call[3] and call[4] is None for call in calls)
-    assert run("second") == calls
+    assert run("second", local) == (calls, nodes)
+    replayed_calls, replayed_nodes = run(
+        "replay", ["llm=replay", f"llm.source={tmp_path / 'first'}"]
+    )
+    assert replayed_nodes == nodes
+    assert [call[:4] for call in replayed_calls] == [call[:4] for call in calls]
 
 
 def test_auto_prefers_llama_cpp_for_gguf_only_when_installed(tmp_path: Path):
