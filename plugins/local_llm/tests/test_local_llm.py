@@ -224,3 +224,12 @@ def test_broken_prompt_templates_fail_before_the_model_loads(tmp_path: Path):
     (tmp_path / "researcher.user.j2").write_text("{% if %}")
     with pytest.raises(ValueError, match="researcher.user.j2"):
         create({"prompts_dir": str(tmp_path), "backend": "transformers"})
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="the CUDA path needs a GPU")
+def test_transformers_on_cuda_in_bfloat16():
+    proposer = create({"backend": "transformers", "device": "cuda", "temperature": 0})
+    assert proposer.backend.device == "cuda"
+    assert next(proposer.backend.model.parameters()).dtype == __import__("torch").bfloat16
+    reply = chat(proposer)
+    assert reply.call.error is None and "Paris" in reply.text
