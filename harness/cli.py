@@ -1,4 +1,4 @@
-"""The ``harness`` command line: run, resume, status, compare, eval, llm check, plugins."""
+"""The ``harness`` command line: run, resume, status, compare, eval, llm, cognition, plugins."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from harness import plugins
+from harness.cognition.cli import cognition_group
 from harness.confpaths import group_options
 
 GROUPS = ("task", "sampler", "llm", "cognition", "analyzer", "executor", "run")
@@ -204,8 +205,16 @@ def status(run_dir: Path, as_json: bool) -> None:
         click.echo(json.dumps(summary, indent=2))
         return
     usage = summary.pop("models")
+    shares = summary.pop("inspired_by")
     for key, value in summary.items():
         click.echo(f"{key:18} {value}")
+    total = sum(shares.values())
+    if total:
+        click.echo(
+            f"{'inspired_by':18} "
+            + ", ".join(f"{k} {100 * v / total:.1f}% ({v})" for k, v in shares.items())
+            + f" of {total} proposed programs"
+        )
     for row in usage:
         cost = "" if row["cost_usd"] is None else f", ${row['cost_usd']:.4f}"
         improved = f", {row['improved']} improved" if "improved" in row else ""
@@ -327,6 +336,9 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
         click.echo(f"{key:9} {value}")
     if result.feedback:
         click.echo("feedback:\n" + result.feedback)
+
+
+cli.add_command(cognition_group)
 
 
 @cli.group("llm")

@@ -132,11 +132,22 @@ class ReplayLLMConf:
 
 @dataclass
 class CognitionConf:
+    """The cognition base; every key is documented in harness/conf/cognition/default.yaml."""
+
     enabled: bool = True
     backend: str = "hashing"
-    dim: int = 512
     k: int = 4
     threshold: float = 0.1
+    dim: int = 512
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    batch_size: int = 64
+    timeout_s: float = 60.0
+    device: str | None = None
+    dedupe_threshold: float = 0.9
+    write_back: bool = True
+    files: list[str] = field(default_factory=list)
 
 
 class AnalyzerMode(str, Enum):

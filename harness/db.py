@@ -126,6 +126,15 @@ def m005_llm_attempts(db: sqlite_utils.Database) -> None:
     db["llm_calls"].add_column("retryable", int)
 
 
+@migrations()
+def m006_inspirations(db: sqlite_utils.Database) -> None:
+    """What inspired each node, as its researcher cited it: ``kind`` is ``cognition`` (a
+    cognition item's id) or ``node`` (an earlier node's id)."""
+    db["inspirations"].create(
+        {"node_id": int, "kind": str, "ref_id": int}, pk=("node_id", "kind", "ref_id")
+    )
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -257,6 +266,32 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
         "tokens_out": calls[2],
         "cost_usd": calls[4],
         "models": models(db),
+        "inspired_by": inspired_by(db),
+        "lessons": db.execute(
+            "select count(*) from cognition where json_extract(metadata, '$.kind') = 'lesson'"
+        ).fetchone()[0],
+    }
+
+
+def inspired_by(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many LLM-proposed programs their researcher said were inspired by a cognition
+    item (whatever else), by earlier nodes only ("experience"), or by neither: the
+    paper's provenance analysis, counted from the stored citations instead of estimated."""
+    row = db.execute(
+        "select count(*), sum(c > 0), sum(c = 0 and n > 0) from ("
+        " select"
+        "  (select count(*) from inspirations i where i.node_id = nodes.id"
+        "   and i.kind = 'cognition') as c,"
+        "  (select count(*) from inspirations i where i.node_id = nodes.id"
+        "   and i.kind = 'node') as n"
+        " from nodes where id > 0 and program is not null and exists ("
+        "  select 1 from llm_calls l where l.node_id = nodes.id and l.role = 'researcher'))"
+    ).fetchone()
+    proposed, cognition, experience = row[0], row[1] or 0, row[2] or 0
+    return {
+        "cognition": cognition,
+        "experience": experience,
+        "neither": proposed - cognition - experience,
     }
 
 

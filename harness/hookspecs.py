@@ -76,6 +76,23 @@ def harness_register_proposers(register: Callable[[str, Callable[..., Any]], Non
 
 
 @hookspec
+def harness_register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Make text embedders for the cognition base available by name (``cognition.backend``).
+
+    :param register: call ``register(name, factory)``; ``factory(config: dict)`` receives
+        the run's whole ``cognition`` config as a dict and returns an object following
+        :class:`harness.cognition.Embedder` (``name``, ``dim``, ``embed(texts)`` returning
+        L2-normalised float32 rows). ``name`` must identify the vector space (back-end and
+        model): vectors stored in the run database are reused only under the same name.
+
+    Called once at load time (not firstresult). The built-in ``hashing`` and ``openai``
+    embedders are registered through this hook; the ``harness-minilm`` plugin adds
+    ``sentence_transformers``. The factory runs when a run starts, so it should fail there
+    with a clear ``ValueError`` for bad settings, and load a model at most once per process.
+    """
+
+
+@hookspec
 def harness_register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``harness`` command line.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -34,7 +35,8 @@ from harness import db as store
 from harness import plugins
 from harness.analyzer import deterministic_analysis, raw_evaluation
 from harness.canonical import canonical_hash
-from harness.cognition import CognitionBase, build_queries, make_cognition
+from harness.cognition import CognitionBase, EmbeddingError, build_queries, make_cognition
+from harness.cognition.files import read_items
 from harness.executors import ExecutorError, make_executor
 from harness.features import REFERENCE_SIZE, FeatureSpace
 from harness.llm.base import (
@@ -53,7 +55,7 @@ from harness.llm.base import (
 from harness.progress import Progress
 from harness.samplers.base import Candidate, Sampler, Selection
 from harness.sandbox import Limits, isolation
-from harness.task import EvalResult, TaskSpec
+from harness.task import CognitionItem, EvalResult, TaskSpec
 
 log = logging.getLogger("harness")
 
@@ -303,7 +305,13 @@ class Run:
             except ValueError as exc:
                 raise RunError(f"sampler {self.sampler.name}: {exc}") from exc
         if self.cognition is not None:
-            self.cognition.load(self.db, self.spec.cognition)
+            seeds = list(self.spec.cognition)
+            try:
+                for path in self.cognition_config.get("files") or []:
+                    seeds += read_items(Path(path).expanduser())
+                self.cognition.load(self.db, seeds)
+            except (OSError, ValueError, EmbeddingError) as exc:
+                raise RunError(f"cognition: {exc}") from exc
 
     def _candidate(
         self,
@@ -397,11 +405,15 @@ class Run:
         """Ids of the cognition items for this round's context (stored with the node)."""
         if self.cognition is None:
             return []
-        hits = self.cognition.search(
-            build_queries(context),
-            k=int(self.cognition_config.get("k", 4)),
-            threshold=float(self.cognition_config.get("threshold", 0.0)),
-        )
+        try:
+            hits = self.cognition.search(
+                build_queries(context),
+                k=int(self.cognition_config.get("k", 4)),
+                threshold=float(self.cognition_config.get("threshold", 0.0)),
+            )
+        except EmbeddingError as exc:  # the round goes on without knowledge, and says so
+            log.warning("cognition search failed, this round gets no knowledge: %s", exc)
+            return []
         return [hit.id for hit in hits]
 
     async def _evaluate(self, node_id: int, program: str, attempt: int = 0) -> EvalResult:
@@ -455,6 +467,7 @@ class Run:
             except Exception as exc:  # noqa: BLE001 - an analyzer bug costs an analysis only
                 analysis = Analysis(f"analysis unavailable: {type(exc).__name__}: {exc}")
             self._record_calls(node_id, analysis.llm_calls)
+            self._write_back(node_id, analysis.lessons)
             text = analysis.text
         store.update_node(self.db, node_id, {"analysis": text})
 
@@ -655,7 +668,7 @@ class Run:
         items = []
         if self.cognition is not None:
             by_id = dict(zip(self.cognition.ids, self.cognition.items, strict=True))
-            items = [by_id[i] for i in cognition_ids if i in by_id]
+            items = [dataclasses.replace(by_id[i], id=i) for i in cognition_ids if i in by_id]
         request = ProposalRequest(
             task=self.spec,
             parent=context[0],
@@ -670,6 +683,7 @@ class Run:
             proposal = Proposal("", "", None, error=f"proposer raised {type(exc).__name__}: {exc}")
         self._record_calls(node_id, proposal.llm_calls)
         if proposal.program is not None:
+            self._store_citations(node_id, proposal.citations, context, cognition_ids)
             store.update_node(
                 self.db,
                 node_id,
@@ -682,6 +696,54 @@ class Run:
                 },
             )
         return proposal
+
+    def _store_citations(
+        self,
+        node_id: int,
+        citations: list[tuple[str, int]],
+        context: list[NodeView],
+        cognition_ids: list[int],
+    ) -> None:
+        """Keep what the researcher says inspired the node, if it was shown that: an id it
+        was not shown is a hallucination, not provenance."""
+        shown = {"cognition": set(cognition_ids), "node": {node.id for node in context}}
+        rows = [
+            {"node_id": node_id, "kind": kind, "ref_id": ref}
+            for kind, ref in citations
+            if ref in shown.get(kind, ())
+        ]
+        if rows:
+            self.db["inspirations"].insert_all(rows, replace=True)
+
+    def _write_back(self, node_id: int, lessons: list[str]) -> None:
+        """Store the analyzer's lessons as cognition items, with their provenance, for
+        later rounds to retrieve (``cognition.write_back``); near-duplicates are skipped."""
+        if self.cognition is None or not lessons or not self.cognition_config.get(
+            "write_back", True
+        ):
+            return
+        node = self.db.execute("select score from nodes where id = ?", [node_id]).fetchone()
+        items = [
+            CognitionItem(
+                lesson,
+                source=f"lesson from node {node_id} of run {self.run_dir.name}",
+                metadata={
+                    "kind": "lesson",
+                    "run": str(self.run_dir),
+                    "node": node_id,
+                    "score": node[0] if node else None,
+                },
+            )
+            for lesson in lessons
+        ]
+        threshold = self.cognition_config.get("dedupe_threshold")
+        try:
+            self.cognition.add(
+                self.db, items, dedupe_threshold=None if threshold is None else float(threshold)
+            )
+        except Exception as exc:  # noqa: BLE001 - a lost lesson must not cost the run
+            log.warning("node %d: lessons not written back: %s: %s", node_id,
+                        type(exc).__name__, exc)
 
     def _fail_proposal(self, node_id: int, proposal: Proposal) -> None:
         self.failures_in_row += 1

@@ -4,8 +4,8 @@ Installed plugins are found through the entry-point group ``harness``. The envir
 variable ``HARNESS_LOAD_PLUGINS`` (comma-separated entry-point or distribution names)
 limits which of them load; set it to an empty string to load none. ``HARNESS_PLUGINS``
 (comma-separated module names) registers extra plugin modules without packaging them, as
-``PYTEST_PLUGINS`` does; evaluation workers inherit it. Built-in samplers and proposers are
-plugins too, registered through the same hooks.
+``PYTEST_PLUGINS`` does; evaluation workers inherit it. Built-in samplers, proposers and
+embedders are plugins too, registered through the same hooks.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from harness.confpaths import allowed_entry_points, extra_plugin_modules
 DEFAULT_PLUGINS = (
     "harness.default_plugins.samplers",
     "harness.default_plugins.proposers",
+    "harness.default_plugins.embedders",
 )
 
 pm = pluggy.PluginManager("harness")
@@ -32,10 +33,11 @@ _loaded = False
 _tasks: dict[str, object] = {}
 _samplers: dict[str, Callable[..., Any]] = {}
 _proposers: dict[str, Callable[..., Any]] = {}
+_embedders: dict[str, Callable[..., Any]] = {}
 
 
 class UnknownNameError(LookupError):
-    """An unknown task, sampler or proposer name; the message lists the choices."""
+    """An unknown task, sampler, proposer or embedder name; the message lists the choices."""
 
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -76,12 +78,14 @@ def reset() -> None:
     _tasks.clear()
     _samplers.clear()
     _proposers.clear()
+    _embedders.clear()
 
 
 def _collect_registrations() -> None:
     _tasks.clear()
     _samplers.clear()
     _proposers.clear()
+    _embedders.clear()
     for impl in pm.hook.harness_register_tasks.get_hookimpls():
 
         def register_task(name: str, _plugin: object = impl.plugin) -> None:
@@ -104,6 +108,7 @@ def _collect_registrations() -> None:
 
     pm.hook.harness_register_samplers(register=registrar(_samplers, "sampler"))
     pm.hook.harness_register_proposers(register=registrar(_proposers, "proposer"))
+    pm.hook.harness_register_embedders(register=registrar(_embedders, "embedder"))
 
 
 def task_names() -> list[str]:
@@ -130,6 +135,20 @@ def get_proposer_factory(name: str) -> Callable[..., Any]:
             f"Unknown llm back-end {name!r}." + did_you_mean(name, list(_proposers))
         )
     return _proposers[name]
+
+
+def embedder_names() -> list[str]:
+    load_plugins()
+    return sorted(_embedders)
+
+
+def get_embedder_factory(name: str) -> Callable[..., Any]:
+    load_plugins()
+    if name not in _embedders:
+        raise UnknownNameError(
+            f"Unknown cognition backend {name!r}." + did_you_mean(name, list(_embedders))
+        )
+    return _embedders[name]
 
 
 def task_hook(task: str, hook_name: str) -> Any:

@@ -8,11 +8,16 @@ from typing import Any
 
 @dataclass(frozen=True)
 class CognitionItem:
-    """A short piece of human prior knowledge (or a lesson) the researcher may be shown."""
+    """A short piece of human prior knowledge (or a lesson) the researcher may be shown.
+
+    ``id`` is the item's id in the run's cognition base (None until stored): the
+    researcher cites it as ``[K<id>]`` when the item inspired a candidate.
+    """
 
     content: str
     source: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,8 @@ class Proposal:
     error: str | None = None
     edit: str = "full"
     llm_calls: list[LLMCall] = field(default_factory=list)
+    #: what the researcher says inspired it: ("cognition", item id) and ("node", node id)
+    citations: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def endpoint_down(self) -> bool:
@@ -107,8 +109,13 @@ class RepairRequest:
 
 @dataclass
 class Analysis:
+    """The analyzer's answer: the analysis stored with the node, and ``lessons`` (general,
+    reusable insights, written back to the cognition base) and ``directions`` to try next."""
+
     text: str
     llm_calls: list[LLMCall] = field(default_factory=list)
+    lessons: list[str] = field(default_factory=list)
+    directions: list[str] = field(default_factory=list)
 
 
 class Proposer(Protocol):

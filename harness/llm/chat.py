@@ -24,7 +24,7 @@ from harness.llm.edits import EditError, build_program, parse_answer
 from harness.llm.prompts import (
     PromptTemplates,
     analyzer_prompt,
-    parse_analysis,
+    parse_analyzer_answer,
     repair_prompt,
     researcher_prompt,
 )
@@ -112,13 +112,22 @@ class ChatProposer:
             return Analysis(
                 text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]
             )
-        text = parse_analysis(reply.text)
-        if not text:
+        answer = parse_analyzer_answer(reply.text)
+        if not answer.analysis:
             reply.call.error = "LLM returned an empty analysis"
             return Analysis(
                 text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]
             )
-        return Analysis(text=text, llm_calls=[reply.call])
+        text = answer.analysis
+        for title, items in (("Lessons", answer.lessons), ("Next", answer.directions)):
+            if items:
+                text += f"\n\n{title}:\n" + "\n".join(f"- {item}" for item in items)
+        return Analysis(
+            text=text,
+            llm_calls=[reply.call],
+            lessons=answer.lessons,
+            directions=answer.directions,
+        )
 
     def observe(self, outcome: Outcome) -> None:
         """Pass a round's outcome to a researcher that learns from it (an ensemble)."""
@@ -166,4 +175,5 @@ class ChatProposer:
             program=program,
             edit=kind,
             llm_calls=[reply.call],
+            citations=parsed.citations,
         )

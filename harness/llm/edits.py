@@ -16,7 +16,11 @@ EVOLVE_START = "EVOLVE-BLOCK-START"
 EVOLVE_END = "EVOLVE-BLOCK-END"
 
 _THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
-_TAG_RE = {tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL) for tag in ("name", "motivation")}
+_TAG_RE = {
+    tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL)
+    for tag in ("name", "motivation", "inspired_by")
+}
+_CITATION_RE = re.compile(r"\b([KN])(\d+)\b", re.IGNORECASE)
 _DIFF_RE = re.compile(
     r"^<<<<<<< SEARCH[ \t]*\n(.*?)^=======[ \t]*\n(.*?)^>>>>>>> REPLACE[ \t]*$",
     re.DOTALL | re.MULTILINE,
@@ -36,6 +40,18 @@ class ParsedAnswer:
     motivation: str = ""
     code: str | None = None
     diffs: list[tuple[str, str]] = field(default_factory=list)
+    inspired_by: str = ""
+
+    @property
+    def citations(self) -> list[tuple[str, int]]:
+        """``("cognition", id)`` for each ``[K<id>]`` and ``("node", id)`` for each
+        ``[N<id>]`` in ``<inspired_by>``, first mention first, each once."""
+        kinds = {"k": "cognition", "n": "node"}
+        found = (
+            (kinds[m.group(1).lower()], int(m.group(2)))
+            for m in _CITATION_RE.finditer(self.inspired_by)
+        )
+        return list(dict.fromkeys(found))
 
 
 def strip_fences(text: str) -> str:
@@ -93,7 +109,7 @@ def parse_answer(text: str) -> ParsedAnswer:
     if not diffs and code is not None and _find_diffs(code):
         # Diff blocks wrapped in <code> by mistake: they are clearly not a program.
         code, diffs = None, _find_diffs(code)
-    return ParsedAnswer(fields["name"], fields["motivation"], code, diffs)
+    return ParsedAnswer(fields["name"], fields["motivation"], code, diffs, fields["inspired_by"])
 
 
 def _find_diffs(text: str) -> list[tuple[str, str]]:

@@ -219,7 +219,7 @@ def _node(node: NodeView, fields: list[_Field], levels: Mapping[str, int]) -> Si
 
 
 def _cognition(item: CognitionItem, fields: list[_Field], level: int) -> SimpleNamespace:
-    view = SimpleNamespace(content=item.content.strip(), source=item.source)
+    view = SimpleNamespace(id=item.id, content=item.content.strip(), source=item.source)
     fields.append(_Field(vars(view), "content", level))
     return view
 
@@ -346,7 +346,7 @@ def _check(environment: jinja2.Environment) -> None:
         status="failed",
         error_class="exception",
     )
-    item = CognitionItem("a lesson", source="a source")
+    item = CognitionItem("a lesson", source="a source", id=1)
     full = ProposalRequest(task, node, [failed], [item], node_id=3, seed=0)
     bare = ProposalRequest(task, failed, [], [], node_id=3, seed=0)
     roomy = 1_000_000
@@ -398,11 +398,53 @@ def analyzer_prompt(
 _ANALYSIS_RE = re.compile(r"<analysis>(.*?)(?:</analysis>|\Z)", re.DOTALL)
 
 
+_LIST_RE = {
+    tag: re.compile(rf"<{tag}>(.*?)(?:</{tag}>|(?=<[a-z]+>)|\Z)", re.DOTALL)
+    for tag in ("lessons", "next")
+}
+_BULLET_RE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
+MAX_LIST_ITEMS = 5
+MAX_ITEM_CHARS = 500
+
+
+@dataclass
+class AnalyzerAnswer:
+    """The analyzer's answer split into its parts (docs/prompts.md, analyzer templates)."""
+
+    analysis: str
+    lessons: list[str]
+    directions: list[str]
+
+
+def _bullets(text: str) -> list[str]:
+    """One item per bullet line (continuation lines joined), at most a few, each short."""
+    items: list[str] = []
+    for line in text.strip().splitlines():
+        if not line.strip():
+            continue
+        if _BULLET_RE.match(line) or not items:
+            items.append(_BULLET_RE.sub("", line).strip())
+        else:
+            items[-1] += " " + line.strip()
+    return [item[:MAX_ITEM_CHARS] for item in items if item][:MAX_LIST_ITEMS]
+
+
+def parse_analyzer_answer(text: str) -> AnalyzerAnswer:
+    """``<analysis>`` (else the whole answer), ``<lessons>`` and ``<next>`` bullet lists."""
+    text = strip_thinking(text)
+    lists: dict[str, list[str]] = {}
+    for tag, regex in _LIST_RE.items():
+        match = regex.search(text)
+        lists[tag] = _bullets(match.group(1)) if match else []
+        text = regex.sub("", text)
+    match = _ANALYSIS_RE.search(text)
+    analysis = (match.group(1) if match else text).strip()
+    return AnalyzerAnswer(analysis, lists["lessons"], lists["next"])
+
+
 def parse_analysis(text: str) -> str:
     """The ``<analysis>`` content, or the whole stripped answer when the tag is missing."""
-    text = strip_thinking(text)
-    match = _ANALYSIS_RE.search(text)
-    return (match.group(1) if match else text).strip()
+    return parse_analyzer_answer(text).analysis
 
 
 def repair_prompt(

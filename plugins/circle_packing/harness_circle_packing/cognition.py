@@ -92,6 +92,45 @@ _ITEMS: tuple[tuple[str, str], ...] = (
         "a fixed count also makes the score reproducible across machines.",
     ),
     (
+        "geometry",
+        "Start from structurally different layouts rather than uniform random centres: "
+        "staggered rows with different row counts (for n = 26, rows of 5-6-5-5-5 or "
+        "4-5-4-5-4-4), rings around a central circle, or a border of large circles with small "
+        "ones inside. Random centres begin with many overlaps; distinct structures end in "
+        "distinct arrangements, which is where the differences in score come from.",
+    ),
+    (
+        "optimisation",
+        "Relocate the smallest circle: after optimising, remove it, put it at the point of the "
+        "square farthest from every circle and wall (search a fine grid, or the vertices of the "
+        "Voronoi diagram of the centres), and optimise again. Such a move changes which circles "
+        "touch which, something local optimisation from the same arrangement cannot do.",
+    ),
+    (
+        "optimisation",
+        "scipy.optimize.basinhopping automates perturb-and-reoptimise: it displaces the "
+        "variables at random, runs a local minimiser (minimizer_kwargs with method='SLSQP' and "
+        "the constraints) and accepts or rejects the result with a Metropolis test. Set niter "
+        "and a stepsize near the typical radius explicitly, and fix its random seed, so it fits "
+        "the time limit and gives the same result every time.",
+    ),
+    (
+        "optimisation",
+        "Vectorise the geometry with numpy: pairwise differences by broadcasting "
+        "(x[:, None] - x[None, :]) or index arrays from np.triu_indices, constraint values and "
+        "Jacobians as whole arrays. Python loops over the n(n-1)/2 pairs inside an objective or "
+        "constraint function slow down every solver iteration and leave fewer restarts within "
+        "the time limit.",
+    ),
+    (
+        "process",
+        "Read the metrics, not only the score. worst_violation and num_violations say how far "
+        "an invalid packing is from valid (a repair problem, not an optimisation one); "
+        "boundary_fraction and num_distinct_radii describe the arrangement, so a new score with "
+        "the same values usually means the same arrangement polished further, while changed "
+        "values mean a different arrangement was found.",
+    ),
+    (
         "validator",
         "The evaluator has zero tolerance: it converts every returned float to an exact "
         "fraction and checks x - r >= 0, x + r <= 1, y likewise, r >= 0 and "

@@ -213,7 +213,7 @@ def test_task_spec(n, best) -> None:
     assert (spec.timeout_s, spec.memory_mb) == (45.0, 2048)
     assert f"Pack {n} circles" in spec.description
     assert str(best) in spec.description and "45 s" in spec.description
-    assert 10 <= len(spec.cognition) <= 14
+    assert 15 <= len(spec.cognition) <= 20
     assert all(item.source == "harness_circle_packing" for item in spec.cognition)
     assert [(d.name, d.low, d.high) for d in spec.descriptors] == [
         ("num_distinct_radii", 1, n),

@@ -211,6 +211,9 @@ class LlamaCppBackend:
         top_p: float | None,
         seed: int,
     ) -> Generation:
+        # A prompt sharing a prefix with the last one would reuse its KV cache, which
+        # changes the arithmetic and so the sampled answer: start clean for reproducibility.
+        self.llm.reset()
         self.llm.set_seed(seed)
         try:
             response = self.llm.create_chat_completion(

@@ -1,0 +1,19 @@
+"""Registers the ``sentence_transformers`` embedder (``cognition=minilm``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from harness.hookspecs import hookimpl
+
+
+def _sentence_transformers(config: dict[str, Any]) -> Any:
+    from harness_minilm.embedder import create
+
+    return create(config)
+
+
+@hookimpl
+def harness_register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("sentence_transformers", _sentence_transformers)
