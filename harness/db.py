@@ -273,19 +273,26 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
     }
 
 
+_PROPOSED = (
+    " from nodes where id > 0 and program is not null and exists ("
+    " select 1 from llm_calls l where l.node_id = nodes.id and l.role = 'researcher')"
+)
+
+
 def inspired_by(db: sqlite_utils.Database) -> dict[str, int]:
     """How many LLM-proposed programs their researcher said were inspired by a cognition
     item (whatever else), by earlier nodes only ("experience"), or by neither: the
-    paper's provenance analysis, counted from the stored citations instead of estimated."""
+    paper's provenance analysis, counted from the stored citations instead of estimated.
+    A run stored before citations existed (read without migrating) counts as neither."""
+    if not db["inspirations"].exists():
+        proposed = db.execute("select count(*)" + _PROPOSED).fetchone()[0]
+        return {"cognition": 0, "experience": 0, "neither": proposed}
     row = db.execute(
-        "select count(*), sum(c > 0), sum(c = 0 and n > 0) from ("
-        " select"
-        "  (select count(*) from inspirations i where i.node_id = nodes.id"
-        "   and i.kind = 'cognition') as c,"
-        "  (select count(*) from inspirations i where i.node_id = nodes.id"
-        "   and i.kind = 'node') as n"
-        " from nodes where id > 0 and program is not null and exists ("
-        "  select 1 from llm_calls l where l.node_id = nodes.id and l.role = 'researcher'))"
+        "select count(*), sum(c > 0), sum(c = 0 and n > 0) from (select"
+        " (select count(*) from inspirations i where i.node_id = nodes.id"
+        "  and i.kind = 'cognition') as c,"
+        " (select count(*) from inspirations i where i.node_id = nodes.id"
+        "  and i.kind = 'node') as n" + _PROPOSED + ")"
     ).fetchone()
     proposed, cognition, experience = row[0], row[1] or 0, row[2] or 0
     return {

@@ -125,3 +125,18 @@ def test_the_analyzer_answer_splits_into_analysis_lessons_and_directions():
     assert answer.directions == ["Try basin hopping.", "Keep the seed."]
     bare = parse_analyzer_answer("Just prose, no tags.")
     assert (bare.analysis, bare.lessons, bare.directions) == ("Just prose, no tags.", [], [])
+
+
+def test_status_reads_a_run_stored_before_citations_existed(tmp_path: Path, cli):
+    with FakeLLMServer(default=Researcher()) as server:
+        openai_run(tmp_path, server, "run.max_evaluations=3")
+    db = store.open_db(tmp_path, migrate=False)
+    assert db["inspirations"].count > 0
+    db["inspirations"].drop()
+    db.execute("delete from _sqlite_migrations where name = 'm006_inspirations'")
+    db.conn.commit()
+    result = cli("status", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["inspired_by"] == {
+        "cognition": 0, "experience": 0, "neither": db["nodes"].count - 1,
+    }  # fmt: skip
