@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
 import json
 import logging
@@ -668,7 +667,7 @@ class Run:
         items = []
         if self.cognition is not None:
             by_id = dict(zip(self.cognition.ids, self.cognition.items, strict=True))
-            items = [dataclasses.replace(by_id[i], id=i) for i in cognition_ids if i in by_id]
+            items = [by_id[i] for i in cognition_ids if i in by_id]
         request = ProposalRequest(
             task=self.spec,
             parent=context[0],
