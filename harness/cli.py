@@ -328,12 +328,14 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
     if as_json:
         click.echo(json.dumps(payload, indent=2, default=str))
         return
-    click.echo(f"success   {result.success}")
-    click.echo(f"score     {result.score}")
+    rows = {"success": result.success, "score": result.score}
     if result.error_class:
-        click.echo(f"error     {result.error_class}")
-    for key, value in result.metrics.items():
-        click.echo(f"{key:9} {value}")
+        rows["error"] = result.error_class
+    # A metric named like a row above (often "score" itself) is not repeated.
+    rows.update((k, v) for k, v in result.metrics.items() if k not in rows)
+    width = max(len(key) for key in rows) + 1
+    for key, value in rows.items():
+        click.echo(f"{key:{width}} {value}")
     if result.feedback:
         click.echo("feedback:\n" + result.feedback)
 

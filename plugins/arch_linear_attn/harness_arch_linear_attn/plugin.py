@@ -1,0 +1,345 @@
+"""The ``arch_linear_attn`` task: evolve a causal token-mixing layer against DeltaNet.
+
+Two cascade stages. ``sanity`` builds the layer and checks shape, parameter budget, finite
+outputs and gradients, causality and sub-quadratic cost; ``proxy`` trains a tiny language
+model around it (synthetic text + MQAR recall) and scores it against DeltaNet trained with
+the same budget, data and seeds. Both run the candidate only in the sandbox, together with
+the trusted ``driver`` module (see :func:`compose`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from harness.hookspecs import hookimpl
+from harness.sandbox import Limits, run_candidate
+from harness.task import Descriptor, EvalResult, Stage, TaskSpec
+
+from harness_arch_linear_attn import __version__
+from harness_arch_linear_attn.cognition import COGNITION
+
+TASK = "arch_linear_attn"
+ENTRY = "_harness_arch_linear_attn_eval"
+SEEDS = ("deltanet", "linear_attn")
+BASELINE = "deltanet"
+_STDOUT_TAIL = 800
+
+#: Appended to the candidate: runs the driver's source in a fresh module namespace, so no
+#: name of the candidate is shadowed, and hands it the candidate's globals.
+_STUB = f"""
+
+def {ENTRY}(driver_source, stage, settings):
+    import types
+
+    module = types.ModuleType("harness_arch_linear_attn_driver")
+    exec(compile(driver_source, "harness_arch_linear_attn_driver.py", "exec"), module.__dict__)
+    return module.evaluate(stage, settings, globals())
+"""
+
+
+def settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The driver's settings for the configured scale, all plain JSON values."""
+    scale = config.get("scale", "cpu")
+    scales = config.get("scales") or {}
+    if scale not in scales:
+        raise ValueError(f"task.scale must be one of {sorted(scales)}, got {scale!r}")
+    seeds = config.get("seeds") or [0]
+    return {
+        **scales[scale],
+        "scale": scale,
+        "device": "cuda" if scale == "gpu" else "cpu",
+        "threads": int(config.get("threads", 1)),
+        "seeds": [int(s) for s in seeds],
+        "mixer_options": dict(config.get("mixer_options") or {}),
+        "sanity": dict(config["sanity"]),
+    }
+
+
+def describe(cfg: dict[str, Any]) -> str:
+    """The researcher's task text."""
+    proxy = cfg["proxy"]
+    return f"""\
+Design a causal, sub-quadratic token-mixing layer (linear attention, state-space model,
+delta rule, gating...) that beats DeltaNet in a small language model.
+
+The program must define `class TokenMixer(torch.nn.Module)` with the constructor
+`TokenMixer(hidden_size, num_heads, **options)` and `forward(x) -> y`, both
+`[batch, seq_len, hidden_size]` float32 tensors, for any seq_len (not only multiples of a
+chunk size). It must be causal: output t may depend on inputs 0..t only. Allowed imports:
+torch, einops and fla-core's pure-torch reference ops (`fla/ops/*/naive.py`, loaded
+standalone as the seed's `load_naive` does: Triton is not available on CPU).
+
+Stage 1, sanity (hidden {cfg["hidden_size"]}, {cfg["num_heads"]} heads): the layer is built,
+has at most {cfg["max_mixer_params"]} parameters, keeps the shape, gives finite outputs and
+gradients, is causal (outputs before position p must not change when inputs from p on
+change) and sub-quadratic (forward FLOPs and time from T to 4T, T =
+{cfg["sanity"]["cost_seq_len"]}). A failure stops the evaluation with the reason.
+
+Stage 2, proxy: {proxy["num_layers"]} blocks of [RMSNorm, TokenMixer, RMSNorm, MLP] with a tied
+embedding, trained for {proxy["steps"]} AdamW steps on synthetic text (words of letters; a
+letter is predictable only from the word so far) plus multi-query associative recall
+(MQAR: `k1 v1 .. kn vn`, then queries `k -> v`). Metrics: validation loss and perplexity,
+recall accuracy, training tokens/s. DeltaNet is trained with the same budget, data and
+seeds. score = (DeltaNet val loss - val loss) + recall_weight * (recall - DeltaNet recall):
+0 is DeltaNet, higher is better. The CPU budget is small, so a layer that learns fast
+counts; keep the layer cheap on CPU (python loops over time steps are very slow)."""
+
+
+@hookimpl
+def harness_register_tasks(register: Callable[[str], None]) -> None:
+    register(TASK)
+
+
+@hookimpl
+def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
+    cfg = settings(config)
+    return TaskSpec(
+        name=TASK,
+        description=describe(cfg),
+        entry=ENTRY,
+        seeds=SEEDS,
+        cognition=COGNITION,
+        descriptors=(
+            Descriptor("mixer_params", 0, cfg["max_mixer_params"], "parameters of one layer"),
+            Descriptor(
+                "flops_per_token",
+                0,
+                64 * cfg["hidden_size"] ** 2,
+                "forward FLOPs per token at 4 x cost_seq_len (DeltaNet: about 16 hidden^2)",
+            ),
+            Descriptor("uses_gating", 0, 1, "whether the evolved code applies a sigmoid gate"),
+        ),
+        stages=(
+            Stage("sanity", description="build, budget, shape, finite, causal, sub-quadratic"),
+            Stage("proxy", description="tiny LM + MQAR, scored against DeltaNet"),
+        ),
+        timeout_s=float(config.get("timeout_s", 600)),
+        memory_mb=int(config.get("memory_mb", 6144)),
+        version=__version__,
+    )
+
+
+@hookimpl
+def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
+    return seed_source(name) if name in SEEDS else None
+
+
+def seed_source(name: str) -> str:
+    return (files("harness_arch_linear_attn") / "seeds" / f"{name}.py").read_text(encoding="utf-8")
+
+
+def compose(program: str) -> str:
+    """The candidate, unchanged (its line numbers stay right), then the entry stub."""
+    return program.rstrip("\n") + "\n" + _STUB
+
+
+def driver_source() -> str:
+    # Read, not imported: importing it would import torch into every harness process that
+    # loads plugins (the CLI, evaluation workers), which costs seconds each.
+    return (files("harness_arch_linear_attn") / "driver.py").read_text(encoding="utf-8")
+
+
+def run_stage(
+    program: str, stage: str, cfg: dict[str, Any], limits: Limits, workdir: Path
+) -> tuple[dict[str, Any] | None, str]:
+    """Run one driver stage on ``program`` in the sandbox: (returned dict or None, feedback)."""
+    run = run_candidate(
+        compose(program),
+        ENTRY,
+        args=(driver_source(), stage, cfg),
+        limits=limits,
+        workdir=workdir,
+    )
+    if not run.ok:
+        return None, run.feedback()
+    if not isinstance(run.value, dict):
+        return None, f"the {stage} stage returned {type(run.value).__name__}, not a dict"
+    tail = run.stdout.strip()[-_STDOUT_TAIL:]
+    return run.value, f"stdout (tail):\n{tail}" if tail else ""
+
+
+@hookimpl
+def harness_evaluate(
+    config: dict[str, Any], program: str, workdir: Path, limits: Limits, stage: str | None
+) -> EvalResult:
+    started = time.monotonic()
+    cfg = settings(config)
+    if stage == "proxy":
+        result = _proxy(config, cfg, program, workdir, limits)
+    else:
+        result = _sanity(cfg, program, workdir, limits)
+    result.metrics["eval_seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+@hookimpl
+def harness_score(config: dict[str, Any], result: EvalResult) -> float | None:
+    if not result.success:
+        return None
+    score = result.metrics.get("score")
+    return float(score) if isinstance(score, (int, float)) and math.isfinite(score) else None
+
+
+def _sanity(cfg: dict[str, Any], program: str, workdir: Path, limits: Limits) -> EvalResult:
+    value, extra = run_stage(program, "sanity", cfg, limits, workdir)
+    if value is None:
+        return EvalResult(success=False, feedback=extra, error_class="exception")
+    if not value.get("passed"):
+        check = str(value.get("check", "?"))
+        message = f"sanity check '{check}' failed: {value.get('message', '')}"
+        return EvalResult(
+            success=False,
+            metrics={"failed_check": check},
+            feedback="\n".join(filter(None, [message, extra])),
+            error_class="causality" if check == "causality" else "sanity",
+        )
+    metrics = {
+        key: _number(value.get(key))
+        for key in ("mixer_params", "flops_per_token", "flop_exponent", "time_exponent")
+    }
+    if any(v is None for v in metrics.values()):
+        return EvalResult(
+            success=False, feedback=f"malformed sanity report: {value!r}", error_class="invalid"
+        )
+    metrics.update(score=0.0, uses_gating=uses_gating(program))
+    feedback = (
+        f"sanity passed: {metrics['mixer_params']:.0f} parameters, forward FLOPs grow as "
+        f"T^{metrics['flop_exponent']:.2f}, time as T^{metrics['time_exponent']:.2f}"
+    )
+    return EvalResult(success=True, metrics=metrics, feedback=feedback)
+
+
+def _proxy(
+    config: dict[str, Any], cfg: dict[str, Any], program: str, workdir: Path, limits: Limits
+) -> EvalResult:
+    try:
+        base = baseline(config, cfg, limits, workdir / "baseline")
+    except RuntimeError as exc:
+        return EvalResult(success=False, feedback=str(exc), error_class="baseline")
+    if program == seed_source(BASELINE):
+        value, extra = base, "this is the DeltaNet baseline itself (cached)"
+    else:
+        value, extra = run_stage(program, "proxy", cfg, limits, workdir / "candidate")
+    runs = _runs(value)
+    if runs is None:
+        return EvalResult(
+            success=False, feedback=f"proxy training failed:\n{extra}", error_class="exception"
+        )
+    mine, ref = _mean(runs), _mean(base["runs"])
+    weight = float(config.get("recall_weight", 1.0))
+    loss_gain = ref["val_loss"] - mine["val_loss"]
+    recall_gain = mine["recall"] - ref["recall"]
+    metrics = {
+        "score": loss_gain + weight * recall_gain,
+        "val_loss": mine["val_loss"],
+        "perplexity": math.exp(mine["val_loss"]),
+        "recall": mine["recall"],
+        "tokens_per_s": mine["tokens_per_s"],
+        "train_seconds": mine["train_seconds"],
+        "model_params": mine["model_params"],
+        "baseline_val_loss": ref["val_loss"],
+        "baseline_recall": ref["recall"],
+        "baseline_tokens_per_s": ref["tokens_per_s"],
+        "seeds": len(runs),
+        "mixer_params": _number(value.get("mixer_params")),
+        "flops_per_token": _number(value.get("flops_per_token")),
+        "uses_gating": uses_gating(program),
+    }
+    feedback = (
+        f"val loss {mine['val_loss']:.4f} (DeltaNet {ref['val_loss']:.4f}), recall "
+        f"{mine['recall']:.3f} (DeltaNet {ref['recall']:.3f}), {mine['tokens_per_s']:.0f} "
+        f"tokens/s (DeltaNet {ref['tokens_per_s']:.0f}); score {metrics['score']:+.4f}"
+    )
+    return EvalResult(
+        success=True, metrics=metrics, feedback="\n".join(filter(None, [feedback, extra]))
+    )
+
+
+def uses_gating(program: str) -> int:
+    """1 when the evolved block calls a sigmoid (a gate or a beta), the MAP-Elites axis."""
+    start, end = program.find("EVOLVE-BLOCK-START"), program.find("EVOLVE-BLOCK-END")
+    block = program[start:end] if 0 <= start < end else program
+    return int("sigmoid" in block)
+
+
+def baseline(
+    config: dict[str, Any], cfg: dict[str, Any], limits: Limits, workdir: Path
+) -> dict[str, Any]:
+    """DeltaNet's proxy metrics under ``cfg``, trained once and cached on disk.
+
+    The key hashes the settings, the plugin version, the driver and the seed's source and
+    the torch version, so any change that could move the numbers trains it again. A file
+    lock makes concurrent workers wait for one training instead of each running it.
+    """
+    import torch
+
+    source = seed_source(BASELINE)
+    key_data = json.dumps(
+        [cfg, __version__, driver_source(), source, torch.__version__], sort_keys=True
+    )
+    key = hashlib.sha256(key_data.encode()).hexdigest()[:24]
+    path = cache_dir(config) / f"deltanet-{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.with_suffix(".lock")):
+        if path.exists():
+            cached = json.loads(path.read_text())
+            if _runs(cached) is not None:
+                return cached
+        value, extra = run_stage(source, "proxy", cfg, limits, workdir)
+        if _runs(value) is None:
+            raise RuntimeError(f"the DeltaNet baseline failed to train:\n{extra}")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value))
+        tmp.replace(path)
+        return value
+
+
+def cache_dir(config: dict[str, Any]) -> Path:
+    raw = config.get("cache_dir")
+    return Path(raw).expanduser() if raw else Path.home() / ".cache" / "harness-arch-linear-attn"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_RUN_KEYS = ("val_loss", "recall", "tokens_per_s", "train_seconds", "model_params")
+
+
+def _runs(value: Any) -> list[dict[str, float]] | None:
+    """The per-seed runs if every one has finite numbers for every metric, else None."""
+    runs = value.get("runs") if isinstance(value, dict) else None
+    if not isinstance(runs, list) or not runs:
+        return None
+    for run in runs:
+        if not isinstance(run, dict) or any(_number(run.get(k)) is None for k in _RUN_KEYS):
+            return None
+        if not 0.0 <= run["recall"] <= 1.0 or run["val_loss"] < 0:
+            return None
+    return runs
+
+
+def _mean(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: sum(float(r[k]) for r in runs) / len(runs) for k in _RUN_KEYS}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
