@@ -9,7 +9,46 @@ from pathlib import Path
 from typing import Any
 
 from harness import config
+from harness.llm.base import NodeView, ProposalRequest
 from harness.loop import Run
+from harness.task import CognitionItem, TaskSpec
+
+# A parent program and task shared by the prompt and proposer tests.
+PARENT_PROGRAM = """\
+def solve(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+"""
+TASK = TaskSpec(name="sum", description="Compute the sum below n quickly.", entry="solve")
+
+
+def parent(**changes: Any) -> NodeView:
+    fields: dict[str, Any] = {
+        "id": 3,
+        "name": "loop-sum",
+        "program": PARENT_PROGRAM,
+        "score": 0.4217,
+        "success": True,
+        "motivation": "baseline loop",
+        "analysis": "slow for large n",
+        "feedback": "ran 1.2 s",
+        "metrics": {"runtime_s": 1.2},
+    }
+    return NodeView(**{**fields, **changes})
+
+
+def proposal_request(**changes: Any) -> ProposalRequest:
+    fields: dict[str, Any] = {
+        "task": TASK,
+        "parent": parent(),
+        "references": [parent(id=1, name="ref-node", score=0.3, program="def solve(n): ...")],
+        "cognition": [CognitionItem("Use the closed form n*(n-1)//2.", source="gauss-note")],
+        "node_id": 7,
+        "seed": 0,
+    }
+    return ProposalRequest(**{**fields, **changes})
 
 
 def compose_config(*overrides: str) -> Any:

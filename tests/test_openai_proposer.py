@@ -8,56 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import PARENT_PROGRAM, TASK, parent, proposal_request
 
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
-    NodeView,
     Proposal,
     ProposalRequest,
 )
 from harness.llm.openai_proposer import OpenAIProposer, create
 from harness.llm.prompts import analyzer_prompt, parse_analysis, researcher_prompt
-from harness.task import CognitionItem, TaskSpec
 from harness.testing_llm_server import FakeLLMServer, Fault
-
-PARENT_PROGRAM = """\
-def solve(n):
-    total = 0
-    for i in range(n):
-        total += i
-    return total
-"""
-
-TASK = TaskSpec(name="sum", description="Compute the sum below n quickly.", entry="solve")
-
-
-def parent(**changes: Any) -> NodeView:
-    fields: dict[str, Any] = {
-        "id": 3,
-        "name": "loop-sum",
-        "program": PARENT_PROGRAM,
-        "score": 0.4217,
-        "success": True,
-        "motivation": "baseline loop",
-        "analysis": "slow for large n",
-        "feedback": "ran 1.2 s",
-        "metrics": {"runtime_s": 1.2},
-    }
-    return NodeView(**{**fields, **changes})
-
-
-def proposal_request(**changes: Any) -> ProposalRequest:
-    fields: dict[str, Any] = {
-        "task": TASK,
-        "parent": parent(),
-        "references": [parent(id=1, name="ref-node", score=0.3, program="def solve(n): ...")],
-        "cognition": [CognitionItem("Use the closed form n*(n-1)//2.", source="gauss-note")],
-        "node_id": 7,
-        "seed": 0,
-    }
-    return ProposalRequest(**{**fields, **changes})
-
 
 DIFF_ANSWER = """\
 <name>closed-form</name>

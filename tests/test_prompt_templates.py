@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import PARENT_PROGRAM, TASK, parent, proposal_request
 
-from harness.llm.base import AnalysisRequest, NodeView, ProposalRequest, RepairRequest
+from harness.llm.base import AnalysisRequest, NodeView, RepairRequest
 from harness.llm.openai_proposer import create
 from harness.llm.prompts import (
     PromptTemplates,
@@ -17,13 +17,8 @@ from harness.llm.prompts import (
     repair_prompt,
     researcher_prompt,
 )
-from harness.task import CognitionItem, TaskSpec
 from harness.testing_llm_server import FakeLLMServer
 
-PARENT_PROGRAM = (
-    "def solve(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
-)
-TASK = TaskSpec(name="sum", description="Compute the sum below n quickly.", entry="solve")
 DIFF_ANSWER = """\
 <name>closed-form</name>
 <motivation>Gauss.</motivation>
@@ -38,31 +33,6 @@ DIFF_ANSWER = """\
 """
 
 
-def parent(**changes: Any) -> NodeView:
-    fields: dict[str, Any] = {
-        "id": 3,
-        "name": "loop-sum",
-        "program": PARENT_PROGRAM,
-        "score": 0.4217,
-        "success": True,
-        "motivation": "baseline loop",
-        "analysis": "slow for large n",
-        "feedback": "ran 1.2 s",
-        "metrics": {"runtime_s": 1.2},
-    }
-    return NodeView(**{**fields, **changes})
-
-
-def proposal_request(**changes: Any) -> ProposalRequest:
-    fields: dict[str, Any] = {
-        "task": TASK,
-        "parent": parent(),
-        "references": [parent(id=1, name="ref-node", score=0.3, program="def solve(n): ...")],
-        "cognition": [CognitionItem("Use the closed form n*(n-1)//2.", source="gauss-note")],
-        "node_id": 7,
-        "seed": 0,
-    }
-    return ProposalRequest(**{**fields, **changes})
 
 
 def write(directory: Path, name: str, text: str) -> Path:
