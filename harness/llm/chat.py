@@ -8,6 +8,9 @@ the same answer into the same node.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from harness.llm.base import (
@@ -37,6 +40,34 @@ class Reply:
     call: LLMCall
     text: str = ""
     finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """Which round an exchange belongs to, for back-ends whose ``_chat`` needs it: the node
+    (replay names it when the run diverges) and a seed (local models sample with it)."""
+
+    node_id: int
+    seed: int
+
+
+_exchange: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
+    "exchange", default=None
+)
+
+
+def current_exchange() -> Exchange | None:
+    """The round of the ``_chat`` call in progress (None outside propose/repair/analyze)."""
+    return _exchange.get()
+
+
+@contextlib.contextmanager
+def _in_exchange(node_id: int, seed: int) -> Iterator[None]:
+    token = _exchange.set(Exchange(node_id, seed))
+    try:
+        yield
+    finally:
+        _exchange.reset(token)
 
 
 class ChatProposer:
@@ -85,7 +116,8 @@ class ChatProposer:
             max_code_chars=self.max_code_chars,
             templates=self.templates,
         )
-        reply = await self._chat("researcher", messages)
+        with _in_exchange(request.node_id, request.seed):
+            reply = await self._chat("researcher", messages)
         return self._proposal(
             reply, request.parent.program, f"node-{request.node_id}", request.task.language
         )
@@ -97,7 +129,8 @@ class ChatProposer:
         messages = repair_prompt(
             request, self.edit_mode, self.prompt_budget_chars, templates=self.templates
         )
-        reply = await self._chat("repair", messages)
+        with _in_exchange(request.node.id, request.seed + request.attempt):
+            reply = await self._chat("repair", messages)
         return self._proposal(
             reply, request.node.program, f"{request.node.name}-fix", request.task.language
         )
@@ -107,7 +140,8 @@ class ChatProposer:
         if "analyzer" in self.by_role:
             return await self.by_role["analyzer"].analyze(request)
         messages = analyzer_prompt(request, self.prompt_budget_chars, templates=self.templates)
-        reply = await self._chat("analyzer", messages)
+        with _in_exchange(request.node.id, request.node.id):
+            reply = await self._chat("analyzer", messages)
         if reply.call.error is not None:
             return Analysis(
                 text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]

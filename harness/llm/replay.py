@@ -22,7 +22,6 @@ becomes a failed call saying so, and the run goes on.
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import json
 import re
@@ -42,9 +41,8 @@ from harness.llm.base import (
     NodeView,
     Proposal,
     ProposalRequest,
-    RepairRequest,
 )
-from harness.llm.chat import ChatProposer, Reply
+from harness.llm.chat import ChatProposer, Reply, current_exchange
 from harness.llm.openai_proposer import DEFAULTS
 
 # What differs between two evaluations of one program, in evaluator feedback: durations
@@ -62,7 +60,6 @@ _COPIED = tuple(
 # how answers become programs (their transport settings do not matter here).
 RECORDED = ("openai", "local")
 _SHAPING = ("max_tokens", "edit_mode", "max_code_chars", "prompt_budget_chars", "prompts_dir")
-_node: contextvars.ContextVar[int | None] = contextvars.ContextVar("replay_node", default=None)
 
 
 def _key(role: str, request: str) -> tuple[str, str]:
@@ -94,29 +91,14 @@ class ReplayProposer(ChatProposer):
             parent=self._recorded(request.parent),
             references=[self._recorded(node) for node in request.references],
         )
-        token = _node.set(request.node_id)
-        try:
-            return await super().propose(request)
-        finally:
-            _node.reset(token)
+        return await super().propose(request)
 
     async def analyze(self, request: AnalysisRequest) -> Analysis:
         reference = None if request.reference is None else self._recorded(request.reference)
         request = dataclasses.replace(
             request, node=self._recorded(request.node), reference=reference
         )
-        token = _node.set(request.node.id)
-        try:
-            return await super().analyze(request)
-        finally:
-            _node.reset(token)
-
-    async def repair(self, request: RepairRequest) -> Proposal:
-        token = _node.set(request.node.id)
-        try:
-            return await super().repair(request)
-        finally:
-            _node.reset(token)
+        return await super().analyze(request)
 
     def _recorded(self, node: NodeView) -> NodeView:
         """``node`` with the recorded metrics and feedback when it is the recorded node (same
@@ -135,8 +117,8 @@ class ReplayProposer(ChatProposer):
         reply = Reply(call)
         queue = self._answers.get(_key(role, request))
         if not queue:
-            node = _node.get()
-            where = "this request" if node is None else f"node {node}"
+            exchange = current_exchange()
+            where = "this request" if exchange is None else f"node {exchange.node_id}"
             call.error = (
                 f"replay: no recorded answer for this {role} request; the run diverged from "
                 f"the recording at {where} (replay needs the recorded run's task, seed, "

@@ -11,7 +11,6 @@ send the same prompt still get different ones.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import importlib.util
 import json
@@ -22,15 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.llm.base import (
-    Analysis,
-    AnalysisRequest,
-    LLMCall,
-    Proposal,
-    ProposalRequest,
-    RepairRequest,
-)
-from harness.llm.chat import ChatProposer, Reply
+from harness.llm.base import LLMCall
+from harness.llm.chat import ChatProposer, Reply, current_exchange
 from harness.llm.prompts import PromptTemplates
 from harness.plugins import did_you_mean
 
@@ -39,8 +31,6 @@ from harness_local_llm.backends import BACKENDS, Backend, choose, load
 log = logging.getLogger("harness")
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# The round's seed while one of its requests is generated.
-_round_seed: contextvars.ContextVar[int] = contextvars.ContextVar("round_seed", default=0)
 
 
 @dataclass
@@ -111,33 +101,13 @@ class LocalProposer(ChatProposer):
         digest = hashlib.sha256(f"{self.seed}\0{role}\0{round_seed}".encode()).digest()
         return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
-    async def propose(self, request: ProposalRequest) -> Proposal:
-        token = _round_seed.set(request.seed)
-        try:
-            return await super().propose(request)
-        finally:
-            _round_seed.reset(token)
-
-    async def repair(self, request: RepairRequest) -> Proposal:
-        token = _round_seed.set(request.seed + request.attempt)
-        try:
-            return await super().repair(request)
-        finally:
-            _round_seed.reset(token)
-
-    async def analyze(self, request: AnalysisRequest) -> Analysis:
-        token = _round_seed.set(request.node.id)
-        try:
-            return await super().analyze(request)
-        finally:
-            _round_seed.reset(token)
-
     async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
         """One generation, recorded like an endpoint exchange (no cost: nothing is billed)."""
         request = json.dumps(messages, ensure_ascii=False)
         call = LLMCall(role=role, model=self.model, request=request)
         reply = Reply(call)
         started = time.monotonic()
+        exchange = current_exchange()
         try:
             async with self._lock:
                 generation = await asyncio.to_thread(
@@ -146,7 +116,7 @@ class LocalProposer(ChatProposer):
                     max_tokens=self.max_tokens,
                     temperature=self.temperature,
                     top_p=self.top_p,
-                    seed=self.call_seed(role, _round_seed.get()),
+                    seed=self.call_seed(role, exchange.seed if exchange else 0),
                 )
         except Exception as exc:  # noqa: BLE001 - a failed generation costs a node, not the run
             call.error = f"local model failed: {type(exc).__name__}: {exc}"
