@@ -138,6 +138,7 @@ class CognitionConf:
     backend: str = "hashing"
     k: int = 4
     threshold: float = 0.1
+    lexical_weight: float = 0.5
     dim: int = 512
     model: str | None = None
     base_url: str | None = None

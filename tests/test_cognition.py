@@ -28,6 +28,7 @@ from harness.cognition import (
     make_cognition,
 )
 from harness.cognition import base as cognition_base
+from harness.cognition.lexical import LexicalIndex
 from harness.hookspecs import hookimpl
 from harness.llm.base import NodeView
 from harness.task import CognitionItem
@@ -132,6 +133,50 @@ def test_numpy_search_matches_a_brute_force_reference():
         assert [h.similarity for h in hits] == pytest.approx([best[i] for i in reference], abs=1e-5)
     top = base.search(["query 3"], k=2, threshold=0.0)
     assert [h.item.content for h in top] == ["item 20", "item 150"]
+
+
+def test_lexical_index_matches_a_dense_tf_idf_reference_as_texts_are_added():
+    texts = ["SLSQP with analytic Jacobians", "pdist of the centres", "the SLSQP step", ""]
+    index = LexicalIndex()
+    index.add(texts[:2])
+    same_words = index.scores(["jacobians analytic with slsqp"])
+    assert same_words.tolist() == [[pytest.approx(1.0), 0.0]], "order and case do not matter"
+    index.add(texts[2:])
+    queries = ["slsqp Jacobians, slsqp!", "the", "unknown words", ""]
+
+    vocab = sorted({w for t in texts for w in t.lower().replace(",", " ").split()})
+    counts = np.array([[t.lower().split().count(w) for w in vocab] for t in texts], float)
+    idf = np.log((1 + len(texts)) / (1 + (counts > 0).sum(axis=0)))
+
+    def tf_idf(matrix: np.ndarray) -> np.ndarray:
+        weights = np.where(matrix > 0, 1 + np.log(np.maximum(matrix, 1)), 0) * idf
+        norms = np.linalg.norm(weights, axis=1, keepdims=True)
+        return np.divide(weights, norms, out=np.zeros_like(weights), where=norms > 0)
+
+    words = [q.lower().replace(",", " ").replace("!", " ").split() for q in queries]
+    query_counts = np.array([[q.count(w) for w in vocab] for q in words], float)
+    reference = tf_idf(query_counts) @ tf_idf(counts).T
+    assert index.scores(queries) == pytest.approx(reference.astype(np.float32), abs=1e-6)
+    assert index.scores(["pdist"]).argmax() == 1 and len(index) == 4
+    everywhere = LexicalIndex()
+    everywhere.add(["the cat", "the dog"])
+    assert not everywhere.scores(["the"]).any(), "a word found in every text weighs nothing"
+
+
+def test_a_shared_rare_word_lifts_an_item_only_with_a_lexical_weight(tmp_path):
+    """The hybrid score: cosine + lexical_weight x TF-IDF cosine, also after add()."""
+    vectors = {"alpha": [1.0, 0.0], "beta pdist": [0.8, 0.6], "query pdist": [1.0, 0.0]}
+    table = TableEmbedder({k: np.asarray(v) for k, v in vectors.items()})
+    for weight, first in ((0.0, "alpha"), (0.5, "beta pdist")):
+        base = CognitionBase(table, lexical_weight=weight)
+        base.load(sqlite_utils.Database(memory=True), [CognitionItem("alpha")])
+        base.add(sqlite_utils.Database(memory=True), [CognitionItem("beta pdist")])
+        hits = base.search(["query pdist"], k=2, threshold=0.0)
+        assert hits[0].item.content == first
+        expected = 0.8 + weight * 2**-0.5  # "pdist" is one of the item's two words
+        beta = next(h for h in hits if h.item.content == "beta pdist")
+        assert beta.similarity == pytest.approx(expected, abs=1e-5)
+    assert make_cognition({"lexical_weight": 0.25}).lexical_weight == 0.25
 
 
 def test_items_with_the_same_text_from_another_writer_are_returned_once(tmp_path):
@@ -262,6 +307,7 @@ def test_cognition_none_disables_retrieval():
 def test_config_defaults_and_backend_errors():
     cfg = compose_config("+task=toy").cognition
     assert (cfg.backend, cfg.dedupe_threshold, cfg.write_back) == ("hashing", 0.9, True)
+    assert cfg.lexical_weight == 0.5
     with pytest.raises(plugins.UnknownNameError, match="Did you mean 'hashing'"):
         make_cognition({"backend": "hashin"})
     with pytest.raises(ValueError, match="cognition.model"):

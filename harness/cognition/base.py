@@ -15,6 +15,7 @@ import sqlite_utils
 
 from harness.cognition import store
 from harness.cognition.embedders import WORD, Embedder, EmbeddingError, normalise_rows
+from harness.cognition.lexical import LexicalIndex
 from harness.task import CognitionItem
 
 EMBED_CHUNK = 256
@@ -38,10 +39,15 @@ class CognitionBase:
 
     ``ids`` and ``items`` are parallel lists in id order (the loop maps stored
     ``cognition_ids`` back to items through them); each item carries its ``id``.
+    ``lexical_weight`` adds that multiple of a TF-IDF cosine (:mod:`.lexical`) to every
+    embedding cosine, so exact rare words shared with a query count too (0: embeddings
+    only).
     """
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: Embedder, lexical_weight: float = 0.0) -> None:
         self.embedder = embedder
+        self.lexical_weight = lexical_weight
+        self._lexical = LexicalIndex()
         self.ids: list[int] = []
         self.items: list[CognitionItem] = []
         self._matrix = np.zeros((0, 0), dtype=np.float32)
@@ -69,6 +75,8 @@ class CognitionBase:
                 vectors[i] = vector
         self.ids = [r.id for r in rows]
         self.items = [r.item for r in rows]
+        self._lexical = LexicalIndex()
+        self._lexical.add(item.content for item in self.items)
         self._matrix = (
             np.stack([v for v in vectors if v is not None])
             if rows
@@ -125,13 +133,16 @@ class CognitionBase:
     def search(self, queries: Sequence[str], k: int, threshold: float) -> list[Hit]:
         """Top ``k`` items over all queries above ``threshold``, each item (and text) once.
 
-        An item's score is its best cosine similarity over the queries; ties go to the
-        older item.
+        An item's score is its best similarity over the queries: the embedding cosine plus
+        ``lexical_weight`` times the TF-IDF cosine. Ties go to the older item.
         """
         queries = [q for q in queries if q.strip()]
         if not queries or not self.ids or k <= 0:
             return []
-        best = (self._matrix @ self._embed(queries).T).max(axis=1)
+        similarity = self._matrix @ self._embed(queries).T
+        if self.lexical_weight:
+            similarity += self.lexical_weight * self._lexical.scores(queries).T
+        best = similarity.max(axis=1)
         eligible = np.flatnonzero((best >= threshold) & self._unique)
         if eligible.size > k:
             kth = np.partition(best[eligible], eligible.size - k)[eligible.size - k]
@@ -175,4 +186,5 @@ class CognitionBase:
         self.items.extend(items)
         self._matrix = np.concatenate([self._matrix, vectors]) if len(self._matrix) else vectors
         self._unique = np.concatenate([self._unique, np.ones(len(ids), dtype=bool)])
+        self._lexical.add(item.content for item in items)
         self._texts.update(normalise_text(item.content) for item in items)

@@ -175,7 +175,7 @@ def list_command(
 def search_command(
     run_dir: Path | None, as_json: bool, k: int, threshold: float, args: tuple[str, ...]
 ) -> None:
-    """Items most similar to QUERY, with their cosine similarity."""
+    """Items most similar to QUERY, with their similarity (cosine + weighted TF-IDF)."""
     overrides, query = split_args(args)
     if not query:
         _fail('give a query, e.g. harness cognition search +task=NAME "escape a plateau"')

@@ -18,4 +18,4 @@ def make_cognition(config: dict[str, Any]) -> CognitionBase | None:
     if not config.get("enabled", True):
         return None
     factory = plugins.get_embedder_factory(str(config.get("backend") or "hashing"))
-    return CognitionBase(factory(config))
+    return CognitionBase(factory(config), float(config.get("lexical_weight", 0.0)))
