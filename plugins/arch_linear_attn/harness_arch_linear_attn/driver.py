@@ -2,9 +2,11 @@
 
 The evaluator (``plugin.py``) sends this file's source into the sandbox with the candidate
 (see ``plugin.compose``), so the candidate's layer is only ever built in the sandboxed
-child. It needs torch and the standard library only, never ``harness`` or this package,
-which the sandbox may hide. Everything returned is plain JSON data; the evaluator validates
-it and computes the score.
+child. It needs torch, numpy and the standard library only, never ``harness`` or this
+package, which the sandbox may hide. What the candidate's process produces can be forged by
+the candidate, so the score never comes from it: training leaves weights, a second process
+leaves logits on held-out inputs, and the evaluator computes every metric from those with
+targets it never hands over (``held_out_set``).
 """
 
 from __future__ import annotations
@@ -270,31 +272,45 @@ def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
     return peak * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
 
 
-def train_once(namespace: dict[str, Any], settings: dict[str, Any], seed: int) -> dict[str, float]:
-    """Train the proxy LM on synthetic text + MQAR for a fixed budget; validation metrics."""
+def build_model(namespace: dict[str, Any], settings: dict[str, Any]) -> ProxyLM:
+    """The proxy LM around the candidate's mixer, on the configured device."""
     cfg = settings["proxy"]
-    lm_vocab, keys = int(cfg["lm_vocab"]), int(cfg["mqar_keys"])
-    vocab = lm_vocab + 2 * keys
-    words = lexicon(lm_vocab, int(cfg["words"]), int(cfg["data_seed"]))
-    train = word_stream(words, int(cfg["train_tokens"]), int(cfg["data_seed"]) + 1)
-    valid = word_stream(words, int(cfg["valid_tokens"]), int(cfg["data_seed"]) + 2)
-    torch.manual_seed(seed)
     model = ProxyLM(
         lambda: build_mixer(
             namespace, settings["hidden_size"], settings["num_heads"], settings["mixer_options"]
         ),
-        vocab,
+        int(cfg["lm_vocab"]) + 2 * int(cfg["mqar_keys"]),
         settings["hidden_size"],
         int(cfg["num_layers"]),
     )
-    device = torch.device(settings.get("device", "cpu"))
-    model.to(device)
+    return model.to(torch.device(settings.get("device", "cpu")))
+
+
+def weights_file(seed: int) -> str:
+    return f"weights-seed{seed}.pt"
+
+
+def logits_file(seed: int) -> str:
+    return f"logits-seed{seed}.npy"
+
+
+HELD_OUT = "held-out.npz"
+
+
+def train_once(namespace: dict[str, Any], settings: dict[str, Any], seed: int) -> ProxyLM:
+    """Train the proxy LM on synthetic text + MQAR for a fixed budget."""
+    cfg = settings["proxy"]
+    lm_vocab, keys = int(cfg["lm_vocab"]), int(cfg["mqar_keys"])
+    words = lexicon(lm_vocab, int(cfg["words"]), int(cfg["data_seed"]))
+    train = word_stream(words, int(cfg["train_tokens"]), int(cfg["data_seed"]) + 1)
+    torch.manual_seed(seed)
+    model = build_model(namespace, settings)
+    device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.1, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(seed)
     steps, batch, length = int(cfg["steps"]), int(cfg["batch_size"]), int(cfg["seq_len"])
     mqar = (int(cfg["mqar_batch_size"]), int(cfg["mqar_pairs"]), int(cfg["mqar_queries"]))
     model.train()
-    tokens, start = 0, time.perf_counter()
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, cfg["lr"], int(cfg["warmup_steps"]))
@@ -310,50 +326,92 @@ def train_once(namespace: dict[str, Any], settings: dict[str, Any], seed: int) -
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        tokens += chunk[:, :-1].numel() + inputs.numel()
-    seconds = time.perf_counter() - start
-    model.eval()
-    eval_gen = torch.Generator().manual_seed(int(cfg["data_seed"]) + 3)
-    with torch.no_grad():
-        losses = []
-        for begin in range(0, len(valid) - length - 1, length * batch):
-            rows = [valid[s : s + length + 1] for s in range(begin, begin + length * batch, length)]
-            rows = torch.stack([r for r in rows if len(r) == length + 1]).to(device)
-            logits = model(rows[:, :-1])
-            losses.append(F.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten()).item())
-        val_loss = sum(losses) / len(losses)
-        correct = total = 0
-        for _ in range(int(cfg["mqar_eval_batches"])):
-            inputs, targets = (t.to(device) for t in mqar_batch(*mqar, lm_vocab, keys, eval_gen))
-            mask = targets != IGNORE
-            correct += int((model(inputs).argmax(-1)[mask] == targets[mask]).sum())
-            total += int(mask.sum())
-    return {
-        "val_loss": val_loss,
-        "recall": correct / total,
-        "tokens_per_s": tokens / seconds,
-        "train_seconds": seconds,
-        "model_params": count_params(model),
-    }
+    return model.eval()
 
 
-def proxy(namespace: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """One training run per seed, each seed's metrics kept; the layer's size and cost too."""
+def train_tokens(settings: dict[str, Any]) -> int:
+    """Tokens one training run reads: its language-model rows and MQAR sequences."""
+    cfg = settings["proxy"]
+    lm = int(cfg["batch_size"]) * int(cfg["seq_len"])
+    mqar = int(cfg["mqar_batch_size"]) * 2 * (int(cfg["mqar_pairs"]) + int(cfg["mqar_queries"]))
+    return int(cfg["steps"]) * (lm + mqar)
+
+
+def held_out_set(
+    settings: dict[str, Any], eval_seed: int
+) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Named held-out batches ``(name, inputs [n, L], targets [n])``.
+
+    The target of a row is the token right after its last input, so no layer can read it,
+    causal or not: language-model rows of several lengths from text drawn with
+    ``eval_seed`` (same lexicon as training), and MQAR prompts cut just after query ``i``'s
+    key, whose value is the target. The evaluator draws them with a seed the candidate's
+    process is never given, and keeps the targets to itself.
+    """
+    cfg = settings["proxy"]
+    lm_vocab, keys = int(cfg["lm_vocab"]), int(cfg["mqar_keys"])
+    pairs, queries = int(cfg["mqar_pairs"]), int(cfg["mqar_queries"])
+    lengths = [int(n) for n in cfg["eval_lengths"]]
+    rows = int(cfg["eval_rows_per_length"])
+    words = lexicon(lm_vocab, int(cfg["words"]), int(cfg["data_seed"]))
+    valid = word_stream(words, rows * (max(lengths) + 1) * 4, eval_seed)
+    gen = torch.Generator().manual_seed(eval_seed)
+    batches = []
+    for length in lengths:
+        chunk = lm_batch(valid, rows, length, gen)
+        batches.append((f"lm{length}", chunk[:, :-1], chunk[:, -1]))
+    per_query = max(1, int(cfg["mqar_eval_examples"]) // queries)
+    for query in range(queries):
+        inputs, targets = mqar_batch(per_query, pairs, queries, lm_vocab, keys, gen)
+        cut = 2 * pairs + 2 * query + 1
+        batches.append((f"mqar{query}", inputs[:, :cut], targets[:, cut - 1]))
+    return batches
+
+
+def proxy_train(namespace: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Train one model per seed and save its weights in the working directory.
+
+    Nothing this returns enters the score: the evaluator scores the weights on its own
+    held-out data (stage ``logits``) and counts their parameters itself.
+    """
     hidden, length = settings["hidden_size"], 4 * int(settings["sanity"]["cost_seq_len"])
     torch.manual_seed(0)
     mixer = build_mixer(namespace, hidden, settings["num_heads"], settings["mixer_options"])
-    return {
-        "runs": [train_once(namespace, settings, int(s)) for s in settings["seeds"]],
-        "mixer_params": count_params(mixer),
-        "flops_per_token": forward_flops(mixer, hidden, length) / length,
-    }
+    flops = forward_flops(mixer, hidden, length) / length
+    for seed in settings["seeds"]:
+        model = train_once(namespace, settings, int(seed))
+        torch.save(model.state_dict(), weights_file(int(seed)))
+    return {"flops_per_token": flops}
+
+
+@torch.no_grad()
+def proxy_logits(namespace: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Each seed's model on the held-out inputs: the last position's logits, saved as
+    ``logits-seed<s>.npy`` with the batches' rows in the file's order."""
+    import numpy as np
+
+    with np.load(HELD_OUT, allow_pickle=False) as data:
+        inputs = [torch.from_numpy(data[name]).long() for name in data.files]
+    for seed in settings["seeds"]:
+        model = build_model(namespace, settings)
+        device = next(model.parameters()).device
+        model.load_state_dict(torch.load(weights_file(int(seed)), weights_only=True))
+        model.eval()
+        rows = [model(batch.to(device))[:, -1].float().cpu() for batch in inputs]
+        np.save(logits_file(int(seed)), torch.cat(rows).numpy())
+    return {"seeds": list(settings["seeds"])}
+
+
+STAGES: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
+    "sanity": sanity,
+    "train": proxy_train,
+    "logits": proxy_logits,
+}
 
 
 def evaluate(stage: str, settings: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
-    """Entry point called in the sandbox: ``stage`` is ``sanity`` or ``proxy``."""
+    """Entry point called in the sandbox: ``stage`` is ``sanity``, ``train`` or ``logits``."""
     torch.set_num_threads(int(settings["threads"]))
-    if stage == "sanity":
-        return sanity(namespace, settings)
-    if stage == "proxy":
-        return proxy(namespace, settings)
-    raise ValueError(f"unknown stage {stage!r}")
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    return STAGES[stage](namespace, settings)

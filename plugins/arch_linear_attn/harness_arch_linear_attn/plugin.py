@@ -10,17 +10,21 @@ the trusted ``driver`` module (see :func:`compose`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import math
 import os
 import time
+import types
 from collections.abc import Callable, Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from harness.hookspecs import hookimpl
 from harness.sandbox import Limits, run_candidate
 from harness.task import Descriptor, EvalResult, Stage, TaskSpec
@@ -88,8 +92,9 @@ change) and sub-quadratic (forward FLOPs and time from T to 4T, T =
 Stage 2, proxy: {proxy["num_layers"]} blocks of [RMSNorm, TokenMixer, RMSNorm, MLP] with a tied
 embedding, trained for {proxy["steps"]} AdamW steps on synthetic text (words of letters; a
 letter is predictable only from the word so far) plus multi-query associative recall
-(MQAR: `k1 v1 .. kn vn`, then queries `k -> v`). Metrics: validation loss and perplexity,
-recall accuracy, training tokens/s. DeltaNet is trained with the same budget, data and
+(MQAR: `k1 v1 .. kn vn`, then queries `k -> v`). Metrics, measured by the evaluator on
+held-out text and MQAR prompts whose answers are never in the input: validation loss and
+perplexity, recall accuracy, training tokens/s. DeltaNet is trained with the same budget, data and
 seeds. score = (DeltaNet val loss - val loss) + recall_weight * (recall - DeltaNet recall):
 0 is DeltaNet, higher is better. The CPU budget is small, so a layer that learns fast
 counts; keep the layer cheap on CPU (python loops over time steps are very slow)."""
@@ -223,19 +228,16 @@ def _proxy(
     config: dict[str, Any], cfg: dict[str, Any], program: str, workdir: Path, limits: Limits
 ) -> EvalResult:
     try:
-        base = baseline(config, cfg, limits, workdir / "baseline")
+        ref = baseline(config, cfg, limits, workdir / "baseline")
     except RuntimeError as exc:
         return EvalResult(success=False, feedback=str(exc), error_class="baseline")
     if program == seed_source(BASELINE):
-        value, extra = base, "this is the DeltaNet baseline itself (cached)"
+        mine, extra = ref, "this is the DeltaNet baseline itself (cached)"
     else:
-        value, extra = run_stage(program, "proxy", cfg, limits, workdir / "candidate")
-    runs = _runs(value)
-    if runs is None:
-        return EvalResult(
-            success=False, feedback=f"proxy training failed:\n{extra}", error_class="exception"
-        )
-    mine, ref = _mean(runs), _mean(base["runs"])
+        try:
+            mine, extra = measure(program, config, cfg, limits, workdir / "candidate")
+        except CandidateFailed as exc:
+            return EvalResult(success=False, feedback=str(exc), error_class=exc.error_class)
     weight = float(config.get("recall_weight", 1.0))
     loss_gain = ref["val_loss"] - mine["val_loss"]
     recall_gain = mine["recall"] - ref["recall"]
@@ -250,9 +252,9 @@ def _proxy(
         "baseline_val_loss": ref["val_loss"],
         "baseline_recall": ref["recall"],
         "baseline_tokens_per_s": ref["tokens_per_s"],
-        "seeds": len(runs),
-        "mixer_params": _number(value.get("mixer_params")),
-        "flops_per_token": _number(value.get("flops_per_token")),
+        "seeds": len(cfg["seeds"]),
+        "mixer_params": mine["mixer_params"],
+        "flops_per_token": mine["flops_per_token"],
         "uses_gating": uses_gating(program),
     }
     feedback = (
@@ -265,6 +267,126 @@ def _proxy(
     )
 
 
+class CandidateFailed(Exception):
+    """Training or scoring a layer failed; the message is the researcher's feedback."""
+
+    def __init__(self, message: str, error_class: str = "exception") -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+
+def measure(
+    program: str, config: dict[str, Any], cfg: dict[str, Any], limits: Limits, workdir: Path
+) -> tuple[dict[str, float], str]:
+    """Train ``program``'s layer and score it: (metrics averaged over seeds, stdout tail).
+
+    Two sandboxed runs touch the candidate: ``train`` leaves one weights file per seed,
+    ``logits`` leaves the last-position logits of those weights on held-out inputs this
+    process drew with ``task.eval_seed``, which the candidate never sees. Loss and recall
+    come from the logits and the targets kept here; parameters are counted from the
+    weights, time is the training run's wall clock measured here. Only ``flops_per_token``
+    (a MAP-Elites axis, not part of the score) is the candidate process's own report.
+    """
+    limits = dataclasses.replace(limits, file_size_mb=max(limits.file_size_mb, 2048))
+    workdir.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in cfg["seeds"]]
+    driver = driver_module()
+    outputs = [driver.weights_file(s) for s in seeds] + [driver.logits_file(s) for s in seeds]
+    for name in [*outputs, driver.HELD_OUT]:
+        (workdir / name).unlink(missing_ok=True)
+    started = time.monotonic()
+    trained, extra = run_stage(program, "train", cfg, limits, workdir)
+    seconds = time.monotonic() - started
+    flops = _number(trained.get("flops_per_token")) if trained else None
+    if trained is None or flops is None:
+        raise CandidateFailed(f"proxy training failed:\n{extra or trained!r}")
+    batches = driver.held_out_set(cfg, int(config.get("eval_seed", 0)))
+    np.savez(workdir / driver.HELD_OUT, **{name: x.numpy() for name, x, _ in batches})
+    targets = np.concatenate([y.numpy() for _, _, y in batches])
+    is_lm = np.concatenate([np.full(len(y), name.startswith("lm")) for name, _, y in batches])
+    scored, more = run_stage(program, "logits", cfg, limits, workdir)
+    if scored is None:
+        raise CandidateFailed(f"scoring the trained model failed:\n{more}")
+    vocab = int(cfg["proxy"]["lm_vocab"]) + 2 * int(cfg["proxy"]["mqar_keys"])
+    losses, recalls, mixer_params, model_params = [], [], set(), set()
+    for seed in seeds:
+        weights = load_weights(workdir / driver.weights_file(seed))
+        mixer_params.add(sum(v.numel() for k, v in weights.items() if k.startswith(MIXER)))
+        model_params.add(sum(v.numel() for v in weights.values()))
+        logits = load_logits(workdir / driver.logits_file(seed), (len(targets), vocab))
+        nll, correct = cross_entropy(logits, targets)
+        losses.append(float(nll[is_lm].mean()))
+        recalls.append(float(correct[~is_lm].mean()))
+    if len(mixer_params) != 1 or len(model_params) != 1:
+        raise CandidateFailed("the seeds' models differ in size", "invalid")
+    metrics = {
+        "val_loss": sum(losses) / len(losses),
+        "recall": sum(recalls) / len(recalls),
+        "tokens_per_s": driver.train_tokens(cfg) * len(seeds) / seconds,
+        "train_seconds": seconds,
+        "model_params": float(model_params.pop()),
+        "mixer_params": float(mixer_params.pop()),
+        "flops_per_token": flops,
+    }
+    return metrics, extra
+
+
+MIXER = "blocks.0.mixer."
+"""State-dict prefix of the first block's candidate layer (its parameter count)."""
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    """A state dict written by the candidate's process: tensors only, no code."""
+    import torch
+
+    if not path.is_file():
+        raise CandidateFailed(f"training left no weights file {path.name}", "invalid")
+    try:
+        weights = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the candidate's fault
+        raise CandidateFailed(f"unreadable weights {path.name}: {exc}", "invalid") from exc
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+    ):
+        raise CandidateFailed(f"{path.name} is not a state dict of tensors", "invalid")
+    return weights
+
+
+def load_logits(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """Logits written by the candidate's process, checked for shape and finiteness."""
+    if not path.is_file():
+        raise CandidateFailed(f"scoring left no logits file {path.name}", "invalid")
+    try:
+        logits = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CandidateFailed(f"unreadable logits {path.name}: {exc}", "invalid") from exc
+    if logits.shape != shape or not np.issubdtype(logits.dtype, np.floating):
+        raise CandidateFailed(
+            f"{path.name}: expected float logits of shape {shape}, got {logits.dtype} "
+            f"{logits.shape}",
+            "invalid",
+        )
+    if not np.isfinite(logits).all():
+        raise CandidateFailed("the trained model gives NaN or inf logits", "nonfinite")
+    return logits.astype(np.float64)
+
+
+def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row negative log-likelihood of ``targets`` and whether the argmax hit it."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    rows = np.arange(len(targets))
+    nll = np.log(np.exp(shifted).sum(axis=1)) - shifted[rows, targets]
+    return nll, logits.argmax(axis=1) == targets
+
+
+@functools.cache
+def driver_module() -> types.ModuleType:
+    """The driver, executed in this process for its data and file-name helpers (torch)."""
+    module = types.ModuleType("harness_arch_linear_attn_driver")
+    exec(compile(driver_source(), "harness_arch_linear_attn_driver.py", "exec"), module.__dict__)
+    return module
+
+
 def uses_gating(program: str) -> int:
     """1 when the evolved block calls a sigmoid (a gate or a beta), the MAP-Elites axis."""
     start, end = program.find("EVOLVE-BLOCK-START"), program.find("EVOLVE-BLOCK-END")
@@ -274,18 +396,20 @@ def uses_gating(program: str) -> int:
 
 def baseline(
     config: dict[str, Any], cfg: dict[str, Any], limits: Limits, workdir: Path
-) -> dict[str, Any]:
-    """DeltaNet's proxy metrics under ``cfg``, trained once and cached on disk.
+) -> dict[str, float]:
+    """DeltaNet's proxy metrics under ``cfg``, measured once and cached on disk.
 
-    The key hashes the settings, the plugin version, the driver and the seed's source and
-    the torch version, so any change that could move the numbers trains it again. A file
-    lock makes concurrent workers wait for one training instead of each running it.
+    The key hashes the settings, the held-out seed, the plugin version, the driver and the
+    seed's source and the torch version, so any change that could move the numbers trains
+    it again. A file lock makes concurrent workers wait for one training instead of each
+    running it.
     """
     import torch
 
     source = seed_source(BASELINE)
     key_data = json.dumps(
-        [cfg, __version__, driver_source(), source, torch.__version__], sort_keys=True
+        [cfg, config.get("eval_seed"), __version__, driver_source(), source, torch.__version__],
+        sort_keys=True,
     )
     key = hashlib.sha256(key_data.encode()).hexdigest()[:24]
     path = cache_dir(config) / f"deltanet-{key}.json"
@@ -293,11 +417,12 @@ def baseline(
     with _locked(path.with_suffix(".lock")):
         if path.exists():
             cached = json.loads(path.read_text())
-            if _runs(cached) is not None:
+            if isinstance(cached, dict) and all(_number(cached.get(k)) is not None for k in _KEYS):
                 return cached
-        value, extra = run_stage(source, "proxy", cfg, limits, workdir)
-        if _runs(value) is None:
-            raise RuntimeError(f"the DeltaNet baseline failed to train:\n{extra}")
+        try:
+            value, _ = measure(source, config, cfg, limits, workdir)
+        except CandidateFailed as exc:
+            raise RuntimeError(f"the DeltaNet baseline failed to train:\n{exc}") from exc
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(value))
         tmp.replace(path)
@@ -319,24 +444,7 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-_RUN_KEYS = ("val_loss", "recall", "tokens_per_s", "train_seconds", "model_params")
-
-
-def _runs(value: Any) -> list[dict[str, float]] | None:
-    """The per-seed runs if every one has finite numbers for every metric, else None."""
-    runs = value.get("runs") if isinstance(value, dict) else None
-    if not isinstance(runs, list) or not runs:
-        return None
-    for run in runs:
-        if not isinstance(run, dict) or any(_number(run.get(k)) is None for k in _RUN_KEYS):
-            return None
-        if not 0.0 <= run["recall"] <= 1.0 or run["val_loss"] < 0:
-            return None
-    return runs
-
-
-def _mean(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {k: sum(float(r[k]) for r in runs) / len(runs) for k in _RUN_KEYS}
+_KEYS = ("val_loss", "recall", "tokens_per_s", "train_seconds", "model_params")
 
 
 def _number(value: Any) -> float | None:

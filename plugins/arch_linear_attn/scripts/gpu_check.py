@@ -25,6 +25,7 @@ import time
 from importlib.resources import files
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -85,11 +86,23 @@ def proxy_steps(ns: dict[str, Any], steps: int) -> dict[str, float]:
     )
     cfg["scale"] = "gpu"
     settings = plugin.settings(cfg)
-    settings["proxy"].update(
-        steps=steps, warmup_steps=max(1, steps // 10), train_tokens=2_000_000, mqar_eval_batches=4
-    )
-    run = driver.train_once(ns, settings, seed=0)
-    return {f"proxy_{k}": float(v) for k, v in run.items()}
+    settings["proxy"].update(steps=steps, warmup_steps=max(1, steps // 10), train_tokens=2_000_000)
+    start = time.perf_counter()
+    model = driver.train_once(ns, settings, seed=0)
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    batches = driver.held_out_set(settings, int(cfg["eval_seed"]))
+    with torch.no_grad():
+        logits = torch.cat([model(x.cuda())[:, -1].float().cpu() for _, x, _ in batches])
+    targets = np.concatenate([y.numpy() for _, _, y in batches])
+    is_lm = np.concatenate([np.full(len(y), name.startswith("lm")) for name, _, y in batches])
+    nll, correct = plugin.cross_entropy(logits.double().numpy(), targets)
+    return {
+        "proxy_train_seconds": seconds,
+        "proxy_tokens_per_s": driver.train_tokens(settings) / seconds,
+        "proxy_val_loss": float(nll[is_lm].mean()),
+        "proxy_recall": float(correct[~is_lm].mean()),
+    }
 
 
 def main() -> int:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -27,8 +28,8 @@ TINY_PROXY = {
     "batch_size": 8,
     "seq_len": 64,
     "train_tokens": 20000,
-    "valid_tokens": 4096,
-    "mqar_eval_batches": 4,
+    "eval_rows_per_length": 64,
+    "mqar_eval_examples": 256,
     "warmup_steps": 5,
 }
 TINY_OVERRIDES = [f"task.scales.cpu.proxy.{k}={v}" for k, v in TINY_PROXY.items()] + [
@@ -186,15 +187,84 @@ def test_synthetic_data_is_deterministic_and_mqar_well_formed() -> None:
         assert [t for i, t in enumerate(target) if i not in (10, 12, 14)] == [-100] * 13
 
 
-def test_tiny_training_run_learns(tmp_path) -> None:
+def test_held_out_targets_never_appear_in_the_inputs(tmp_path) -> None:
     cfg = plugin.settings(config(tmp_path))
-    run = driver.train_once(seed_namespace("deltanet"), cfg, seed=0)
-    assert run["val_loss"] < math.log(32) - 0.5  # well below a uniform guess over letters
-    assert 0.0 <= run["recall"] <= 1.0 and run["tokens_per_s"] > 0
-    assert run == driver.train_once(seed_namespace("deltanet"), cfg, seed=0) | {
-        "tokens_per_s": run["tokens_per_s"],
-        "train_seconds": run["train_seconds"],
-    }
+    batches = driver.held_out_set(cfg, 5)
+    lengths = cfg["proxy"]["eval_lengths"]
+    assert [n for n, _, _ in batches] == [f"lm{n}" for n in lengths] + ["mqar0", "mqar1",
+                                                                         "mqar2", "mqar3"]
+    assert all(x.shape == (64, int(n[2:])) for n, x, _ in batches[: len(lengths)])
+    for name, inputs, targets in batches[len(lengths) :]:
+        query = int(name[4:])
+        assert inputs.shape == (64, 2 * 4 + 2 * query + 1) and targets.shape == (64,)
+        for row, target in zip(inputs.tolist(), targets.tolist(), strict=True):
+            memory = dict(zip(row[0:8:2], row[1:8:2], strict=True))
+            assert memory[row[-1]] == target, "the target is the value of the last key"
+    again = driver.held_out_set(cfg, 5)
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(batches, again, strict=True))
+    other = driver.held_out_set(cfg, 6)
+    assert not torch.equal(batches[0][1], other[0][1]), "another seed, other held-out rows"
+
+
+def test_tiny_training_run_learns_and_is_deterministic(tmp_path) -> None:
+    cfg = plugin.settings(config(tmp_path))
+    model = driver.train_once(seed_namespace("deltanet"), cfg, seed=0)
+    batches = driver.held_out_set(cfg, 5)
+    with torch.no_grad():
+        logits = torch.cat([model(x)[:, -1] for _, x, _ in batches]).double().numpy()
+    targets = torch.cat([y for _, _, y in batches]).numpy()
+    nll, _ = plugin.cross_entropy(logits, targets)
+    lm_rows = sum(len(y) for n, _, y in batches if n.startswith("lm"))
+    assert nll[:lm_rows].mean() < math.log(32) - 0.5  # well below a uniform guess over letters
+    again = driver.train_once(seed_namespace("deltanet"), cfg, seed=0).state_dict()
+    assert all(torch.equal(v, again[k]) for k, v in model.state_dict().items())
+
+
+def test_cross_entropy_matches_torch() -> None:
+    logits, targets = torch.randn(50, 7, dtype=torch.float64) * 5, torch.randint(0, 7, (50,))
+    nll, correct = plugin.cross_entropy(logits.numpy(), targets.numpy())
+    reference = nn.functional.cross_entropy(logits, targets, reduction="none")
+    assert np.allclose(nll, reference.numpy())
+    assert (correct == (logits.argmax(1) == targets).numpy()).all()
+
+
+def test_what_the_candidate_leaves_behind_is_checked(tmp_path) -> None:
+    with pytest.raises(plugin.CandidateFailed, match="no logits file"):
+        plugin.load_logits(tmp_path / "missing.npy", (3, 4))
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 5), np.float32))
+    with pytest.raises(plugin.CandidateFailed, match=r"shape \(3, 4\)"):
+        plugin.load_logits(tmp_path / "wrong.npy", (3, 4))
+    np.save(tmp_path / "nan.npy", np.full((3, 4), np.nan, np.float32))
+    with pytest.raises(plugin.CandidateFailed, match="NaN or inf") as failed:
+        plugin.load_logits(tmp_path / "nan.npy", (3, 4))
+    assert failed.value.error_class == "nonfinite"
+    np.save(tmp_path / "objects.npy", np.array([{"val_loss": 0.0}] * 3), allow_pickle=True)
+    with pytest.raises(plugin.CandidateFailed, match="unreadable"):
+        plugin.load_logits(tmp_path / "objects.npy", (3,))
+    torch.save({"w": torch.zeros(2), "evil": Path("/")}, tmp_path / "pickled.pt")
+    with pytest.raises(plugin.CandidateFailed, match="unreadable weights"):
+        plugin.load_weights(tmp_path / "pickled.pt")
+    torch.save([torch.zeros(2)], tmp_path / "list.pt")
+    with pytest.raises(plugin.CandidateFailed, match="not a state dict"):
+        plugin.load_weights(tmp_path / "list.pt")
+
+
+# Each would have reported a near-perfect loss had the metrics come from its own process:
+# one turns the training loss off and forges nothing else; the other peeks at the next token.
+ZERO_LOSS = "import torch.nn.functional as F\nF.cross_entropy = lambda *a, **k: 0.0 * a[0].sum()\n"
+FORGERIES = {"zero_loss": ZERO_LOSS + plugin.seed_source("deltanet"), "peeking": LEAKING}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FORGERIES)
+def test_a_candidate_cannot_forge_its_proxy_metrics(tmp_path, name) -> None:
+    cfg = config(tmp_path)
+    limits = task_limits(cfg, task_spec(cfg))
+    settings = plugin.settings(cfg)
+    base = plugin.baseline(cfg, settings, limits, tmp_path / "baseline")
+    mine, _ = plugin.measure(FORGERIES[name], cfg, settings, limits, tmp_path / name)
+    assert mine["val_loss"] > base["val_loss"] + 0.2, (mine, base)
+    assert mine["recall"] <= base["recall"] + 0.05
 
 
 @pytest.mark.slow
