@@ -120,8 +120,12 @@ def forward_seconds(mixer: nn.Module, hidden: int, length: int, repeats: int) ->
     return best
 
 
+TIME_ROUNDS = 3
+"""Timing rounds before a layer is called too slow; each keeps the fastest time so far."""
+
+
 def check_cost(mixer: nn.Module, hidden: int, cfg: dict[str, Any]) -> dict[str, float]:
-    """Growth exponents of FLOPs (exact) and time (min of repeats) from T to 4T: 1 is linear."""
+    """Growth exponents of FLOPs (exact) and time (fastest forward) from T to 4T: 1 is linear."""
     short, long = int(cfg["cost_seq_len"]), 4 * int(cfg["cost_seq_len"])
     flops = forward_flops(mixer, hidden, short), forward_flops(mixer, hidden, long)
     flop_exp = math.log(max(flops[1], 1) / max(flops[0], 1)) / math.log(4)
@@ -131,9 +135,14 @@ def check_cost(mixer: nn.Module, hidden: int, cfg: dict[str, Any]) -> dict[str, 
             f"{flops[1]:.3g} at T={long}, i.e. as T^{flop_exp:.2f} (allowed: "
             f"T^{cfg['max_flop_exponent']}); attention over all pairs of positions is quadratic"
         )
-    times = [forward_seconds(mixer, hidden, n, int(cfg["time_repeats"])) for n in (short, long)]
-    time_exp = math.log(times[1] / max(times[0], 1e-9)) / math.log(4)
-    if time_exp > cfg["max_time_exponent"]:
+    times = [math.inf, math.inf]
+    for _ in range(TIME_ROUNDS):  # another round only after a failing one: a busy machine
+        for i, n in enumerate((short, long)):
+            times[i] = min(times[i], forward_seconds(mixer, hidden, n, int(cfg["time_repeats"])))
+        time_exp = math.log(times[1] / max(times[0], 1e-9)) / math.log(4)
+        if time_exp <= cfg["max_time_exponent"]:
+            break
+    else:
         raise CheckFailed(
             f"not sub-quadratic: forward time grows from {times[0] * 1e3:.1f} ms at T={short} "
             f"to {times[1] * 1e3:.1f} ms at T={long}, i.e. as T^{time_exp:.2f} (allowed: "
@@ -295,14 +304,26 @@ def logits_file(seed: int) -> str:
 
 
 HELD_OUT = "held-out.npz"
+TRAIN_TOKENS = "train-tokens.npy"
+"""Real-text training tokens (``task.data.source=datasets``), linked in by the evaluator."""
+
+
+def training_text(settings: dict[str, Any]) -> torch.Tensor:
+    """The training token stream: the evaluator's real text, else generated words."""
+    if settings.get("data", {}).get("source", "synthetic") != "synthetic":
+        import numpy as np
+
+        return torch.from_numpy(np.load(TRAIN_TOKENS, allow_pickle=False).astype(np.int64))
+    cfg = settings["proxy"]
+    words = lexicon(int(cfg["lm_vocab"]), int(cfg["words"]), int(cfg["data_seed"]))
+    return word_stream(words, int(cfg["train_tokens"]), int(cfg["data_seed"]) + 1)
 
 
 def train_once(namespace: dict[str, Any], settings: dict[str, Any], seed: int) -> ProxyLM:
     """Train the proxy LM on synthetic text + MQAR for a fixed budget."""
     cfg = settings["proxy"]
     lm_vocab, keys = int(cfg["lm_vocab"]), int(cfg["mqar_keys"])
-    words = lexicon(lm_vocab, int(cfg["words"]), int(cfg["data_seed"]))
-    train = word_stream(words, int(cfg["train_tokens"]), int(cfg["data_seed"]) + 1)
+    train = training_text(settings)
     torch.manual_seed(seed)
     model = build_model(namespace, settings)
     device = next(model.parameters()).device
@@ -338,13 +359,14 @@ def train_tokens(settings: dict[str, Any]) -> int:
 
 
 def held_out_set(
-    settings: dict[str, Any], eval_seed: int
+    settings: dict[str, Any], eval_seed: int, text: torch.Tensor | None = None
 ) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """Named held-out batches ``(name, inputs [n, L], targets [n])``.
 
     The target of a row is the token right after its last input, so no layer can read it,
-    causal or not: language-model rows of several lengths from text drawn with
-    ``eval_seed`` (same lexicon as training), and MQAR prompts cut just after query ``i``'s
+    causal or not: language-model rows of several lengths from ``text`` (the real-text
+    held-out tokens; by default generated with ``eval_seed`` from the training lexicon),
+    at positions drawn with ``eval_seed``, and MQAR prompts cut just after query ``i``'s
     key, whose value is the target. The evaluator draws them with a seed the candidate's
     process is never given, and keeps the targets to itself.
     """
@@ -353,12 +375,15 @@ def held_out_set(
     pairs, queries = int(cfg["mqar_pairs"]), int(cfg["mqar_queries"])
     lengths = [int(n) for n in cfg["eval_lengths"]]
     rows = int(cfg["eval_rows_per_length"])
-    words = lexicon(lm_vocab, int(cfg["words"]), int(cfg["data_seed"]))
-    valid = word_stream(words, rows * (max(lengths) + 1) * 4, eval_seed)
+    if text is None:
+        words = lexicon(lm_vocab, int(cfg["words"]), int(cfg["data_seed"]))
+        text = word_stream(words, rows * (max(lengths) + 1) * 4, eval_seed)
+    if len(text) <= max(lengths) + 1:
+        raise ValueError(f"{len(text)} held-out tokens cannot fill rows of {max(lengths)}")
     gen = torch.Generator().manual_seed(eval_seed)
     batches = []
     for length in lengths:
-        chunk = lm_batch(valid, rows, length, gen)
+        chunk = lm_batch(text, rows, length, gen)
         batches.append((f"lm{length}", chunk[:, :-1], chunk[:, -1]))
     per_query = max(1, int(cfg["mqar_eval_examples"]) // queries)
     for query in range(queries):
@@ -402,15 +427,56 @@ def proxy_logits(namespace: dict[str, Any], settings: dict[str, Any]) -> dict[st
     return {"seeds": list(settings["seeds"])}
 
 
+ZERO_SHOT = "zero-shot.npz"
+
+
+def loglik_file(seed: int) -> str:
+    return f"loglik-seed{seed}.npy"
+
+
+@torch.no_grad()
+def proxy_loglik(namespace: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """For lm-eval's requests (``zero_shot``): each continuation token's logit, the
+    log-sum-exp and the largest logit of its position, ``(tokens, 3)`` per seed."""
+    import numpy as np
+
+    with np.load(ZERO_SHOT, allow_pickle=False) as data:
+        tokens, offsets = torch.from_numpy(data["tokens"]), data["offsets"].tolist()
+        targets, lengths = torch.from_numpy(data["targets"]), data["lengths"].tolist()
+    starts = [0, *np.cumsum(lengths).tolist()]
+    by_length: dict[int, list[int]] = {}
+    for row in range(len(lengths)):
+        by_length.setdefault(offsets[row + 1] - offsets[row], []).append(row)
+    for seed in settings["seeds"]:
+        model = build_model(namespace, settings)
+        device = next(model.parameters()).device
+        model.load_state_dict(torch.load(weights_file(int(seed)), weights_only=True))
+        model.eval()
+        out = torch.zeros(starts[-1], 3)
+        for length, rows in by_length.items():
+            batch = torch.stack([tokens[offsets[r] : offsets[r] + length] for r in rows])
+            logits = model(batch.to(device)).float().cpu()
+            for i, row in enumerate(rows):
+                n = lengths[row]
+                span = logits[i, length - n :]
+                wanted = targets[starts[row] : starts[row] + n]
+                out[starts[row] : starts[row + 1]] = torch.stack(
+                    [span.gather(1, wanted[:, None])[:, 0], span.logsumexp(1), span.amax(1)], 1
+                )
+        np.save(loglik_file(int(seed)), out.numpy())
+    return {"seeds": list(settings["seeds"])}
+
+
 STAGES: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
     "sanity": sanity,
     "train": proxy_train,
     "logits": proxy_logits,
+    "loglik": proxy_loglik,
 }
 
 
 def evaluate(stage: str, settings: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
-    """Entry point called in the sandbox: ``stage`` is ``sanity``, ``train`` or ``logits``."""
+    """Entry point called in the sandbox: ``stage`` is a key of ``STAGES``."""
     torch.set_num_threads(int(settings["threads"]))
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -29,12 +30,13 @@ from harness.hookspecs import hookimpl
 from harness.sandbox import Limits, run_candidate
 from harness.task import Descriptor, EvalResult, Stage, TaskSpec
 
-from harness_arch_linear_attn import __version__
+from harness_arch_linear_attn import __version__, corpus
 from harness_arch_linear_attn.cognition import COGNITION
+from harness_arch_linear_attn.corpus import Corpus
 
 TASK = "arch_linear_attn"
 ENTRY = "_harness_arch_linear_attn_eval"
-SEEDS = ("deltanet", "linear_attn")
+SEEDS = ("deltanet", "linear_attn", "gated_deltanet")
 BASELINE = "deltanet"
 _STDOUT_TAIL = 800
 
@@ -66,12 +68,18 @@ def settings(config: dict[str, Any]) -> dict[str, Any]:
         "seeds": [int(s) for s in seeds],
         "mixer_options": dict(config.get("mixer_options") or {}),
         "sanity": dict(config["sanity"]),
+        "data": dict(config.get("data") or {"source": "synthetic"}),
     }
 
 
 def describe(cfg: dict[str, Any]) -> str:
     """The researcher's task text."""
-    proxy = cfg["proxy"]
+    proxy, data = cfg["proxy"], cfg["data"]
+    text = (
+        "synthetic text (words of letters; a letter is predictable only from the word so far)"
+        if data.get("source", "synthetic") == "synthetic"
+        else f"text from the dataset {data.get('path')} ({data.get('tokenizer')} tokens)"
+    )
     return f"""\
 Design a causal, sub-quadratic token-mixing layer (linear attention, state-space model,
 delta rule, gating...) that beats DeltaNet in a small language model.
@@ -90,8 +98,7 @@ change) and sub-quadratic (forward FLOPs and time from T to 4T, T =
 {cfg["sanity"]["cost_seq_len"]}). A failure stops the evaluation with the reason.
 
 Stage 2, proxy: {proxy["num_layers"]} blocks of [RMSNorm, TokenMixer, RMSNorm, MLP] with a tied
-embedding, trained for {proxy["steps"]} AdamW steps on synthetic text (words of letters; a
-letter is predictable only from the word so far) plus multi-query associative recall
+embedding, trained for {proxy["steps"]} AdamW steps on {text} plus multi-query associative recall
 (MQAR: `k1 v1 .. kn vn`, then queries `k -> v`). Metrics, measured by the evaluator on
 held-out text and MQAR prompts whose answers are never in the input: validation loss and
 perplexity, recall accuracy, training tokens/s. DeltaNet is trained with the same budget, data and
@@ -180,7 +187,11 @@ def harness_evaluate(
     started = time.monotonic()
     cfg = settings(config)
     if stage == "proxy":
-        result = _proxy(config, cfg, program, workdir, limits)
+        try:
+            text = real_text(config, cfg)
+        except Exception as exc:  # noqa: BLE001 - a download or tokenizer problem of the setup
+            return EvalResult(success=False, feedback=f"task.data: {exc}", error_class="config")
+        result = _proxy(config, cfg, program, workdir, limits, text)
     else:
         result = _sanity(cfg, program, workdir, limits)
     result.metrics["eval_seconds"] = round(time.monotonic() - started, 2)
@@ -224,18 +235,38 @@ def _sanity(cfg: dict[str, Any], program: str, workdir: Path, limits: Limits) ->
     return EvalResult(success=True, metrics=metrics, feedback=feedback)
 
 
+def real_text(config: dict[str, Any], cfg: dict[str, Any]) -> Corpus | None:
+    """The ``datasets`` corpus when ``task.data.source`` asks for one (its vocabulary then
+    replaces ``proxy.lm_vocab`` in ``cfg``), else None for the generated text."""
+    source = cfg["data"].get("source", "synthetic")
+    if source == "synthetic":
+        if (config.get("zero_shot") or {}).get("tasks"):
+            raise ValueError("zero_shot.tasks needs real text: set task.data.source=datasets")
+        return None
+    if source != "datasets":
+        raise ValueError(f"source must be synthetic or datasets, got {source!r}")
+    found = corpus.prepare(cfg["data"], cache_dir(config))
+    cfg["proxy"] = {**cfg["proxy"], "lm_vocab": found.vocab}
+    return found
+
+
 def _proxy(
-    config: dict[str, Any], cfg: dict[str, Any], program: str, workdir: Path, limits: Limits
+    config: dict[str, Any],
+    cfg: dict[str, Any],
+    program: str,
+    workdir: Path,
+    limits: Limits,
+    text: Corpus | None = None,
 ) -> EvalResult:
     try:
-        ref = baseline(config, cfg, limits, workdir / "baseline")
+        ref = baseline(config, cfg, limits, workdir / "baseline", text)
     except RuntimeError as exc:
         return EvalResult(success=False, feedback=str(exc), error_class="baseline")
     if program == seed_source(BASELINE):
         mine, extra = ref, "this is the DeltaNet baseline itself (cached)"
     else:
         try:
-            mine, extra = measure(program, config, cfg, limits, workdir / "candidate")
+            mine, extra = measure(program, config, cfg, limits, workdir / "candidate", text)
         except CandidateFailed as exc:
             return EvalResult(success=False, feedback=str(exc), error_class=exc.error_class)
     weight = float(config.get("recall_weight", 1.0))
@@ -257,6 +288,9 @@ def _proxy(
         "flops_per_token": mine["flops_per_token"],
         "uses_gating": uses_gating(program),
     }
+    metrics |= {k: v for k, v in mine.items() if k.startswith("zs_")}
+    if "zs_mean" in ref:
+        metrics["baseline_zs_mean"] = ref["zs_mean"]
     feedback = (
         f"val loss {mine['val_loss']:.4f} (DeltaNet {ref['val_loss']:.4f}), recall "
         f"{mine['recall']:.3f} (DeltaNet {ref['recall']:.3f}), {mine['tokens_per_s']:.0f} "
@@ -276,7 +310,12 @@ class CandidateFailed(Exception):
 
 
 def measure(
-    program: str, config: dict[str, Any], cfg: dict[str, Any], limits: Limits, workdir: Path
+    program: str,
+    config: dict[str, Any],
+    cfg: dict[str, Any],
+    limits: Limits,
+    workdir: Path,
+    text: Corpus | None = None,
 ) -> tuple[dict[str, float], str]:
     """Train ``program``'s layer and score it: (metrics averaged over seeds, stdout tail).
 
@@ -286,21 +325,28 @@ def measure(
     come from the logits and the targets kept here; parameters are counted from the
     weights, time is the training run's wall clock measured here. Only ``flops_per_token``
     (a MAP-Elites axis, not part of the score) is the candidate process's own report.
+    With real ``text``, its training tokens are copied in (a link would let the candidate
+    rewrite the cached file) and its held-out tokens never leave this process.
     """
+    import torch
+
     limits = dataclasses.replace(limits, file_size_mb=max(limits.file_size_mb, 2048))
     workdir.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in cfg["seeds"]]
     driver = driver_module()
     outputs = [driver.weights_file(s) for s in seeds] + [driver.logits_file(s) for s in seeds]
-    for name in [*outputs, driver.HELD_OUT]:
+    for name in [*outputs, driver.HELD_OUT, driver.TRAIN_TOKENS]:
         (workdir / name).unlink(missing_ok=True)
+    if text is not None:
+        shutil.copyfile(text.train, workdir / driver.TRAIN_TOKENS)
     started = time.monotonic()
     trained, extra = run_stage(program, "train", cfg, limits, workdir)
     seconds = time.monotonic() - started
     flops = _number(trained.get("flops_per_token")) if trained else None
     if trained is None or flops is None:
         raise CandidateFailed(f"proxy training failed:\n{extra or trained!r}")
-    batches = driver.held_out_set(cfg, int(config.get("eval_seed", 0)))
+    valid = None if text is None else torch.from_numpy(text.valid)
+    batches = driver.held_out_set(cfg, int(config.get("eval_seed", 0)), valid)
     np.savez(workdir / driver.HELD_OUT, **{name: x.numpy() for name, x, _ in batches})
     targets = np.concatenate([y.numpy() for _, _, y in batches])
     is_lm = np.concatenate([np.full(len(y), name.startswith("lm")) for name, _, y in batches])
@@ -313,13 +359,18 @@ def measure(
         weights = load_weights(workdir / driver.weights_file(seed))
         mixer_params.add(sum(v.numel() for k, v in weights.items() if k.startswith(MIXER)))
         model_params.add(sum(v.numel() for v in weights.values()))
-        logits = load_logits(workdir / driver.logits_file(seed), (len(targets), vocab))
+        logits = load_floats(workdir / driver.logits_file(seed), (len(targets), vocab))
         nll, correct = cross_entropy(logits, targets)
         losses.append(float(nll[is_lm].mean()))
         recalls.append(float(correct[~is_lm].mean()))
     if len(mixer_params) != 1 or len(model_params) != 1:
         raise CandidateFailed("the seeds' models differ in size", "invalid")
-    metrics = {
+    zero_shot_tasks = list((config.get("zero_shot") or {}).get("tasks") or [])
+    if zero_shot_tasks:
+        metrics = zero_shot_metrics(program, config, cfg, limits, workdir, seeds[0])
+    else:
+        metrics = {}
+    metrics |= {
         "val_loss": sum(losses) / len(losses),
         "recall": sum(recalls) / len(recalls),
         "tokens_per_s": driver.train_tokens(cfg) * len(seeds) / seconds,
@@ -329,6 +380,63 @@ def measure(
         "flops_per_token": flops,
     }
     return metrics, extra
+
+
+def zero_shot_metrics(
+    program: str,
+    config: dict[str, Any],
+    cfg: dict[str, Any],
+    limits: Limits,
+    workdir: Path,
+    seed: int,
+) -> dict[str, float]:
+    """lm-eval accuracies (``zs_<task>_acc``) of one seed's model (zero_shot.py)."""
+    from harness_arch_linear_attn import zero_shot
+
+    settings = dict(config.get("zero_shot") or {})
+    model = zero_shot.SandboxedProxyLM(
+        corpus.tokenizer(str(cfg["data"].get("tokenizer") or corpus.BYTES)),
+        int(cfg["proxy"]["seq_len"]),
+        loglik_scorer(program, cfg, limits, workdir, seed),
+    )
+    try:
+        found = zero_shot.evaluate(
+            list(settings["tasks"]), model, settings.get("limit"), settings.get("include_path")
+        )
+    except CandidateFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - lm-eval's own errors: unknown task, no data...
+        raise CandidateFailed(f"lm-eval failed: {type(exc).__name__}: {exc}", "zero_shot") from exc
+    if not found:
+        raise CandidateFailed(f"lm-eval reported no accuracy for {settings['tasks']}", "invalid")
+    return {f"zs_{name}": value for name, value in found.items()} | {
+        "zs_mean": sum(found.values()) / len(found)
+    }
+
+
+def loglik_scorer(
+    program: str, cfg: dict[str, Any], limits: Limits, workdir: Path, seed: int
+) -> Callable[[list[list[int]], list[list[int]]], np.ndarray]:
+    """Scores token rows with seed ``seed``'s trained model in the sandbox (stage
+    ``loglik``): per continuation token its logit, log-sum-exp and largest logit."""
+    driver = driver_module()
+
+    def score_rows(rows: list[list[int]], targets: list[list[int]]) -> np.ndarray:
+        np.savez(
+            workdir / driver.ZERO_SHOT,
+            tokens=np.concatenate([np.asarray(r, np.int64) for r in rows]),
+            offsets=np.cumsum([0, *(len(r) for r in rows)]),
+            targets=np.concatenate([np.asarray(t, np.int64) for t in targets]),
+            lengths=np.asarray([len(t) for t in targets]),
+        )
+        (workdir / driver.loglik_file(seed)).unlink(missing_ok=True)
+        value, extra = run_stage(program, "loglik", {**cfg, "seeds": [seed]}, limits, workdir)
+        if value is None:
+            raise CandidateFailed(f"zero-shot scoring failed:\n{extra}")
+        total = sum(len(t) for t in targets)
+        return load_floats(workdir / driver.loglik_file(seed), (total, 3))
+
+    return score_rows
 
 
 MIXER = "blocks.0.mixer."
@@ -352,23 +460,23 @@ def load_weights(path: Path) -> dict[str, Any]:
     return weights
 
 
-def load_logits(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """Logits written by the candidate's process, checked for shape and finiteness."""
+def load_floats(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """An array written by the candidate's process, checked for shape and finiteness."""
     if not path.is_file():
-        raise CandidateFailed(f"scoring left no logits file {path.name}", "invalid")
+        raise CandidateFailed(f"scoring left no file {path.name}", "invalid")
     try:
-        logits = np.load(path, allow_pickle=False)
+        values = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise CandidateFailed(f"unreadable logits {path.name}: {exc}", "invalid") from exc
-    if logits.shape != shape or not np.issubdtype(logits.dtype, np.floating):
+        raise CandidateFailed(f"unreadable {path.name}: {exc}", "invalid") from exc
+    if values.shape != shape or not np.issubdtype(values.dtype, np.floating):
         raise CandidateFailed(
-            f"{path.name}: expected float logits of shape {shape}, got {logits.dtype} "
-            f"{logits.shape}",
+            f"{path.name}: expected floats of shape {shape}, got {values.dtype} "
+            f"{values.shape}",
             "invalid",
         )
-    if not np.isfinite(logits).all():
-        raise CandidateFailed("the trained model gives NaN or inf logits", "nonfinite")
-    return logits.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise CandidateFailed(f"the trained model gives NaN or inf in {path.name}", "nonfinite")
+    return values.astype(np.float64)
 
 
 def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -395,7 +503,11 @@ def uses_gating(program: str) -> int:
 
 
 def baseline(
-    config: dict[str, Any], cfg: dict[str, Any], limits: Limits, workdir: Path
+    config: dict[str, Any],
+    cfg: dict[str, Any],
+    limits: Limits,
+    workdir: Path,
+    text: Corpus | None = None,
 ) -> dict[str, float]:
     """DeltaNet's proxy metrics under ``cfg``, measured once and cached on disk.
 
@@ -408,7 +520,8 @@ def baseline(
 
     source = seed_source(BASELINE)
     key_data = json.dumps(
-        [cfg, config.get("eval_seed"), __version__, driver_source(), source, torch.__version__],
+        [cfg, config.get("eval_seed"), config.get("zero_shot"), __version__, driver_source(),
+         source, torch.__version__],  # fmt: skip
         sort_keys=True,
     )
     key = hashlib.sha256(key_data.encode()).hexdigest()[:24]
@@ -420,7 +533,7 @@ def baseline(
             if isinstance(cached, dict) and all(_number(cached.get(k)) is not None for k in _KEYS):
                 return cached
         try:
-            value, _ = measure(source, config, cfg, limits, workdir)
+            value, _ = measure(source, config, cfg, limits, workdir, text)
         except CandidateFailed as exc:
             raise RuntimeError(f"the DeltaNet baseline failed to train:\n{exc}") from exc
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

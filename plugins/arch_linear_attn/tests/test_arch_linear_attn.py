@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from harness.evaluation import evaluate_program
 from harness.loop import task_limits, task_spec
 from torch import nn
 
-from harness_arch_linear_attn import driver, plugin
+from harness_arch_linear_attn import corpus, driver, plugin, zero_shot
 
 CONF = Path(plugin.__file__).parent / "conf" / "task" / "arch_linear_attn.yaml"
 
@@ -104,7 +105,8 @@ def seed_namespace(name: str) -> dict[str, Any]:
 
 def test_task_spec_declares_the_cascade_and_descriptors(tmp_path) -> None:
     spec = task_spec(config(tmp_path))
-    assert spec.name == "arch_linear_attn" and spec.seeds == ("deltanet", "linear_attn")
+    assert spec.name == "arch_linear_attn"
+    assert spec.seeds == ("deltanet", "linear_attn", "gated_deltanet")
     assert [s.name for s in spec.stages] == ["sanity", "proxy"]
     assert {d.name for d in spec.descriptors} == {"mixer_params", "flops_per_token", "uses_gating"}
     assert len(spec.cognition) >= 30 and all(item.source for item in spec.cognition)
@@ -133,6 +135,18 @@ def test_delta_rule_seed_matches_the_recurrent_reference() -> None:
     naive = namespace["load_naive"]("delta_rule")
     reference, _ = naive.delta_rule_recurrence(*(t.transpose(1, 2) for t in (q, k, v, beta)))
     torch.testing.assert_close(chunked, reference.transpose(1, 2), atol=1e-5, rtol=1e-4)
+
+
+def test_gated_delta_rule_seed_matches_the_recurrent_reference() -> None:
+    """The chunkwise call (T not a multiple of the chunk) equals fla's recurrence."""
+    namespace = seed_namespace("gated_deltanet")
+    q, k = (nn.functional.normalize(torch.randn(2, 50, 2, 16), dim=-1) for _ in range(2))
+    v, beta = torch.randn(2, 50, 2, 16), torch.rand(2, 50, 2)
+    g = -torch.rand(2, 50, 2)  # log decay
+    chunked = namespace["gated_delta_rule"](q, k, v, g, beta, 16)
+    naive = namespace["load_naive"]("gated_delta_rule")
+    reference, _ = naive.naive_recurrent_gated_delta_rule(q, k, v, beta, g)
+    torch.testing.assert_close(chunked, reference, atol=1e-5, rtol=1e-4)
 
 
 def test_leaking_layer_is_rejected_at_the_first_stage(tmp_path) -> None:
@@ -229,24 +243,140 @@ def test_cross_entropy_matches_torch() -> None:
 
 
 def test_what_the_candidate_leaves_behind_is_checked(tmp_path) -> None:
-    with pytest.raises(plugin.CandidateFailed, match="no logits file"):
-        plugin.load_logits(tmp_path / "missing.npy", (3, 4))
+    with pytest.raises(plugin.CandidateFailed, match="left no file"):
+        plugin.load_floats(tmp_path / "missing.npy", (3, 4))
     np.save(tmp_path / "wrong.npy", np.zeros((3, 5), np.float32))
     with pytest.raises(plugin.CandidateFailed, match=r"shape \(3, 4\)"):
-        plugin.load_logits(tmp_path / "wrong.npy", (3, 4))
+        plugin.load_floats(tmp_path / "wrong.npy", (3, 4))
     np.save(tmp_path / "nan.npy", np.full((3, 4), np.nan, np.float32))
     with pytest.raises(plugin.CandidateFailed, match="NaN or inf") as failed:
-        plugin.load_logits(tmp_path / "nan.npy", (3, 4))
+        plugin.load_floats(tmp_path / "nan.npy", (3, 4))
     assert failed.value.error_class == "nonfinite"
     np.save(tmp_path / "objects.npy", np.array([{"val_loss": 0.0}] * 3), allow_pickle=True)
     with pytest.raises(plugin.CandidateFailed, match="unreadable"):
-        plugin.load_logits(tmp_path / "objects.npy", (3,))
+        plugin.load_floats(tmp_path / "objects.npy", (3,))
     torch.save({"w": torch.zeros(2), "evil": Path("/")}, tmp_path / "pickled.pt")
     with pytest.raises(plugin.CandidateFailed, match="unreadable weights"):
         plugin.load_weights(tmp_path / "pickled.pt")
     torch.save([torch.zeros(2)], tmp_path / "list.pt")
     with pytest.raises(plugin.CandidateFailed, match="not a state dict"):
         plugin.load_weights(tmp_path / "list.pt")
+
+
+DOCS = sorted(str(p) for p in (Path(plugin.__file__).parents[3] / "docs").glob("*.md"))
+
+
+def docs_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``task.data`` for the repository's docs as a streamed local ``text`` dataset."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf")
+    return {"source": "datasets", "path": "text", "data_files": DOCS, "split": "train",
+            "streaming": True, "text_field": "text", "tokenizer": "bytes",
+            "train_tokens": 36000, "valid_tokens": 8000}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_real_text_through_datasets_trains_and_keeps_its_held_out_tail(
+    tmp_path, monkeypatch
+) -> None:
+    """The repository's docs as a local, streamed ``text`` dataset, byte tokens: nothing is
+    downloaded or cached outside tmp_path."""
+    data = docs_data(tmp_path, monkeypatch)
+    docs = data["data_files"]
+    cfg = config(tmp_path, data=data)
+    settings = plugin.settings(cfg)
+    text = plugin.real_text(cfg, settings)
+    assert text is not None and text.vocab == settings["proxy"]["lm_vocab"] == 256
+    assert cfg["scales"]["cpu"]["proxy"]["lm_vocab"] == 32, "the task config is not changed"
+    train = np.load(text.train)
+    first = next(line for line in Path(docs[0]).read_text().splitlines() if line.strip())
+    assert bytes(train[: len(first.encode())].tolist()) == first.encode()
+    assert len(train) == 36000 and len(text.valid) == 8000
+    assert plugin.real_text(cfg, plugin.settings(cfg)).train == text.train, "cached"
+
+    limits = task_limits(cfg, task_spec(cfg))
+    work = tmp_path / "work"
+    mine, _ = plugin.measure(plugin.seed_source("deltanet"), cfg, settings, limits, work, text)
+    assert mine["val_loss"] < math.log(256) - 1.5, mine
+    assert np.array_equal(np.load(work / "train-tokens.npy"), train)
+    with np.load(work / "held-out.npz") as held_out:
+        rows = [held_out[name] for name in held_out.files if name.startswith("lm")]
+    tail = text.valid.tobytes()
+    assert all(row.astype(np.int64).tobytes() in tail for batch in rows for row in batch[:4])
+
+    too_long = cfg | {"data": data | {"train_tokens": 10**8}}
+    with pytest.raises(ValueError, match="fewer than"):
+        plugin.real_text(too_long, plugin.settings(too_long))
+
+
+def test_zero_shot_without_real_text_is_a_clear_configuration_error(tmp_path) -> None:
+    cfg = config(tmp_path, zero_shot={"tasks": ["piqa"]})
+    result = evaluate_program(cfg, plugin.seed_source("deltanet"), task_limits(cfg, task_spec(cfg)))
+    assert not result.success and "task.data.source=datasets" in result.feedback
+    assert [s["stage"] for s in result.stages] == ["sanity", "proxy"]
+
+
+TASK_YAML = """\
+task: docs_choice
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{context}}}}"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: "{{{{label}}}}"
+metric_list:
+  - metric: acc
+"""
+
+
+@pytest.mark.slow
+def test_zero_shot_through_lm_eval_scores_the_sandboxed_model(tmp_path, monkeypatch) -> None:
+    """A local lm-eval task (which sentence continues the docs text), scored through the
+    sandbox; the adapter's log-likelihoods equal the trained model's own."""
+    text = " ".join(Path(DOCS[0]).read_text().split())
+    rng = np.random.default_rng(0)
+    rows = []
+    for start in rng.integers(0, len(text) - 200, 12).tolist():
+        true, other = text[start + 60 : start + 80], text[start + 140 : start + 160]
+        label = int(rng.integers(2))
+        choices = [true, other] if label == 0 else [other, true]
+        rows.append({"context": text[start : start + 60], "choices": choices, "label": label})
+    questions = tmp_path / "docs_choice.jsonl"
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "docs_choice.yaml").write_text(TASK_YAML.format(data=questions))
+    zero = {"tasks": ["docs_choice"], "limit": None, "include_path": str(tmp_path / "tasks")}
+    cfg = config(tmp_path, data=docs_data(tmp_path, monkeypatch), zero_shot=zero)
+    settings = plugin.settings(cfg)
+    text_corpus = plugin.real_text(cfg, settings)
+    limits = task_limits(cfg, task_spec(cfg))
+    work = tmp_path / "work"
+    program = plugin.seed_source("deltanet")
+    mine, _ = plugin.measure(program, cfg, settings, limits, work, text_corpus)
+    accuracy = mine["zs_docs_choice_acc"]
+    assert 0.0 <= accuracy <= 1.0 and mine["zs_mean"] == accuracy
+
+    requests = [SimpleNamespace(args=(r["context"], c)) for r in rows[:3] for c in r["choices"]]
+    model = driver.build_model(seed_namespace("deltanet"), settings)
+    model.load_state_dict(torch.load(work / "weights-seed0.pt", weights_only=True))
+    model.eval()
+    scorer = plugin.loglik_scorer(program, settings, limits, work, 0)
+    lm = zero_shot.SandboxedProxyLM(corpus.tokenizer("bytes"), 64, scorer)
+    got = lm.loglikelihood(requests)
+    for request, (logprob, greedy) in zip(requests, got, strict=True):
+        context, continuation = request.args
+        ids = [0, *context.encode(), *continuation.encode()]
+        with torch.no_grad():
+            logp = model(torch.tensor([ids[:-1][-64:]])).log_softmax(-1)[0]
+        n = len(continuation.encode())
+        wanted = torch.tensor(ids[-n:])
+        expected = logp[-n:].gather(1, wanted[:, None]).sum().item()
+        assert logprob == pytest.approx(expected, abs=1e-3)
+        assert greedy == bool((logp[-n:].argmax(1) == wanted).all())
 
 
 # Each would have reported a near-perfect loss had the metrics come from its own process:
