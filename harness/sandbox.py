@@ -341,15 +341,18 @@ def _execute(
 
 
 def _bwrap_argv(bwrap: str, workdir: Path, info_fd: int) -> list[str]:
-    """Read-only root, hidden private directories, writable workdir, no network, no capabilities.
+    """Read-only root, hidden private directories, writable workdir, no network, no capabilities;
+    the GPU device nodes (:func:`gpu_devices`) on top of bubblewrap's minimal ``/dev``.
 
     ``--cap-drop ALL`` matters when the evaluator runs as root: bwrap then keeps the caller's
     capabilities, and CAP_SYS_ADMIN lets the candidate remount / read-write and escape.
     """
     wd = str(workdir)
+    devices = [arg for node in gpu_devices() for arg in ("--dev-bind", str(node), str(node))]
     return [
         bwrap,
         *_PROBE,
+        *devices,
         *_hiding_args(workdir),
         *_PROBE_FLAGS,
         "--new-session",
@@ -358,6 +361,18 @@ def _bwrap_argv(bwrap: str, workdir: Path, info_fd: int) -> list[str]:
         "--chdir", wd,
         "--",
     ]  # fmt: skip
+
+
+GPU_DEVICE_PATTERNS = ("nvidia*", "nvidia-caps/*", "dri/*", "kfd")
+"""Device nodes of NVIDIA (CUDA), DRM and AMD (ROCm) GPUs under ``/dev``."""
+
+
+def gpu_devices(dev: Path = Path("/dev")) -> list[Path]:
+    """The GPU device nodes present, which bubblewrap binds into its otherwise minimal
+    ``/dev``: without them a candidate that trains on a GPU (the GPU scales of the
+    architecture and RL tasks) sees no device."""
+    return sorted({p for pattern in GPU_DEVICE_PATTERNS for p in dev.glob(pattern)
+                   if not p.is_dir()})  # fmt: skip
 
 
 def hidden_dirs() -> list[Path]:

@@ -389,6 +389,33 @@ def test_bwrap_filesystem_is_read_only_outside_workdir(
             Path(path).unlink(missing_ok=True)
 
 
+def test_gpu_device_nodes_are_found_and_nothing_else(tmp_path: Path) -> None:
+    for name in ("nvidia0", "nvidiactl", "nvidia-uvm", "nvidia-caps/nvidia-cap1", "dri/card0",
+                 "dri/renderD128", "kfd", "null", "loop0", "kvm"):  # fmt: skip
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).touch()
+    found = [p.relative_to(tmp_path).as_posix() for p in sandbox.gpu_devices(tmp_path)]
+    assert found == ["dri/card0", "dri/renderD128", "kfd", "nvidia-caps/nvidia-cap1",
+                     "nvidia-uvm", "nvidia0", "nvidiactl"]  # fmt: skip
+
+
+HOST_ONLY_DEVICES = [p for p in (Path("/dev/loop-control"), Path("/dev/kvm")) if p.exists()]
+
+
+@needs_bwrap
+@pytest.mark.skipif(not HOST_ONLY_DEVICES, reason="no device node outside bwrap's minimal /dev")
+def test_bwrap_binds_the_gpu_device_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node bwrap's minimal /dev lacks (standing in for /dev/nvidia0 on a machine without a
+    GPU) is visible to the candidate exactly when gpu_devices() lists it."""
+    monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
+    node = str(HOST_ONLY_DEVICES[0])
+    code = f"import os\n\ndef main():\n    return os.path.exists({node!r})\n"
+    assert run(code, tmp_path / "plain").value is False
+    monkeypatch.setattr(sandbox, "gpu_devices", lambda: [Path(node)])
+    bound = run(code, tmp_path / "gpu")
+    assert bound.ok and bound.sandboxed and bound.value is True, bound.feedback()
+
+
 @needs_bwrap
 def test_bwrap_has_no_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")

@@ -186,6 +186,10 @@ def harness_evaluate(
 ) -> EvalResult:
     started = time.monotonic()
     cfg = settings(config)
+    # A scale may set its own limits: GPU training runs longer, and CUDA maps far more
+    # address space (what memory_mb caps) than it uses.
+    scaled = {k: type(getattr(limits, k))(cfg[k]) for k in ("timeout_s", "memory_mb") if k in cfg}
+    limits = dataclasses.replace(limits, **scaled)
     if stage == "proxy":
         try:
             text = real_text(config, cfg)
