@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ pm = pluggy.PluginManager("harness")
 pm.add_hookspecs(hookspecs)
 
 _loaded = False
+_loading = threading.Lock()
 _tasks: dict[str, object] = {}
 _samplers: dict[str, Callable[..., Any]] = {}
 _proposers: dict[str, Callable[..., Any]] = {}
@@ -53,21 +55,25 @@ def load_plugins() -> pluggy.PluginManager:
 
     Raises :class:`pluggy.PluginValidationError` when a plugin implements a hook that does
     not exist (a misspelled ``harness_*`` function fails loudly instead of being ignored).
+    Thread-safe: evaluation threads that start at once load the plugins once.
     """
     global _loaded
     if _loaded:
         return pm
-    for module_name in DEFAULT_PLUGINS:
-        if pm.get_plugin(module_name) is None:
-            pm.register(importlib.import_module(module_name), name=module_name)
-    for ep in allowed_entry_points():
-        pm.load_setuptools_entrypoints("harness", name=ep.name)
-    for module_name in extra_plugin_modules():
-        if pm.get_plugin(module_name) is None:
-            pm.register(importlib.import_module(module_name), name=module_name)
-    pm.check_pending()
-    _collect_registrations()
-    _loaded = True
+    with _loading:
+        if _loaded:
+            return pm
+        for module_name in DEFAULT_PLUGINS:
+            if pm.get_plugin(module_name) is None:
+                pm.register(importlib.import_module(module_name), name=module_name)
+        for ep in allowed_entry_points():
+            pm.load_setuptools_entrypoints("harness", name=ep.name)
+        for module_name in extra_plugin_modules():
+            if pm.get_plugin(module_name) is None:
+                pm.register(importlib.import_module(module_name), name=module_name)
+        pm.check_pending()
+        _collect_registrations()
+        _loaded = True
     return pm
 
 

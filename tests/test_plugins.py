@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 from harness import plugins
+from harness.confpaths import allowed_entry_points
 from harness.hookspecs import hookimpl
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugin-hooks.md"
@@ -102,3 +104,30 @@ def test_plugins_can_add_commands(tmp_path, cli):
            "PYTHONPATH": f"{tmp_path}:{Path(__file__).parent / 'toy'}"}
     result = cli("hello", env=env)
     assert result.returncode == 0 and result.stdout.strip() == "hello from a plugin"
+
+
+def test_plugins_load_once_when_threads_start_together():
+    """Evaluation threads that first look up a task at the same moment must not register
+    an entry-point plugin twice ("Plugin name already registered")."""
+    names = [ep.name for ep in allowed_entry_points()]
+    assert names, "the toy plugin is installed for the tests"
+    for name in names:
+        plugins.pm.unregister(name=name)
+    plugins.reset()
+    barrier, errors = threading.Barrier(8), []
+
+    def load() -> None:
+        barrier.wait()
+        try:
+            plugins.load_plugins()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(plugins.pm.get_plugin(name) is not None for name in names)
+    assert plugins.task_hook("toy", "harness_task_spec") is not None
