@@ -127,20 +127,20 @@ def sampler_names() -> list[str]:
     return sorted(_samplers)
 
 
-def get_sampler_factory(name: str) -> Callable[..., Any]:
+def _factory(table: dict[str, Callable[..., Any]], kind: str, name: str) -> Callable[..., Any]:
+    """The factory registered under ``name``, or an "Unknown <kind>" error with a hint."""
     load_plugins()
-    if name not in _samplers:
-        raise UnknownNameError(f"Unknown sampler {name!r}." + did_you_mean(name, list(_samplers)))
-    return _samplers[name]
+    if name not in table:
+        raise UnknownNameError(f"Unknown {kind} {name!r}." + did_you_mean(name, list(table)))
+    return table[name]
+
+
+def get_sampler_factory(name: str) -> Callable[..., Any]:
+    return _factory(_samplers, "sampler", name)
 
 
 def get_proposer_factory(name: str) -> Callable[..., Any]:
-    load_plugins()
-    if name not in _proposers:
-        raise UnknownNameError(
-            f"Unknown llm back-end {name!r}." + did_you_mean(name, list(_proposers))
-        )
-    return _proposers[name]
+    return _factory(_proposers, "llm back-end", name)
 
 
 def embedder_names() -> list[str]:
@@ -149,12 +149,7 @@ def embedder_names() -> list[str]:
 
 
 def get_embedder_factory(name: str) -> Callable[..., Any]:
-    load_plugins()
-    if name not in _embedders:
-        raise UnknownNameError(
-            f"Unknown cognition backend {name!r}." + did_you_mean(name, list(_embedders))
-        )
-    return _embedders[name]
+    return _factory(_embedders, "cognition backend", name)
 
 
 def task_hook(task: str, hook_name: str) -> Any:
