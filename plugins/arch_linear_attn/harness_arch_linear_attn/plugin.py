@@ -9,9 +9,7 @@ the trusted ``driver`` module (see :func:`compose`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import functools
 import hashlib
 import json
@@ -20,12 +18,13 @@ import os
 import shutil
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 from harness.hookspecs import hookimpl
 from harness.sandbox import Limits, run_candidate
 from harness.task import Descriptor, EvalResult, Stage, TaskSpec
@@ -200,14 +199,6 @@ def harness_evaluate(
         result = _sanity(cfg, program, workdir, limits)
     result.metrics["eval_seconds"] = round(time.monotonic() - started, 2)
     return result
-
-
-@hookimpl
-def harness_score(config: dict[str, Any], result: EvalResult) -> float | None:
-    if not result.success:
-        return None
-    score = result.metrics.get("score")
-    return float(score) if isinstance(score, (int, float)) and math.isfinite(score) else None
 
 
 def _sanity(cfg: dict[str, Any], program: str, workdir: Path, limits: Limits) -> EvalResult:
@@ -531,7 +522,7 @@ def baseline(
     key = hashlib.sha256(key_data.encode()).hexdigest()[:24]
     path = cache_dir(config) / f"deltanet-{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.with_suffix(".lock")):
+    with FileLock(path.with_suffix(".lock")):
         if path.exists():
             cached = json.loads(path.read_text())
             if isinstance(cached, dict) and all(_number(cached.get(k)) is not None for k in _KEYS):
@@ -549,16 +540,6 @@ def baseline(
 def cache_dir(config: dict[str, Any]) -> Path:
     raw = config.get("cache_dir")
     return Path(raw).expanduser() if raw else Path.home() / ".cache" / "harness-arch-linear-attn"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 _KEYS = ("val_loss", "recall", "tokens_per_s", "train_seconds", "model_params")

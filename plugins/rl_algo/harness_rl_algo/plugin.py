@@ -16,9 +16,7 @@ the training child is never given. A candidate can change the weights, nothing e
 from __future__ import annotations
 
 import ast
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import math
@@ -27,12 +25,13 @@ import shutil
 import stat
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.metadata import version
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from harness.hookspecs import hookimpl
 from harness.sandbox import Limits, run_candidate
 from harness.task import Descriptor, EvalResult, Stage, TaskSpec
@@ -228,14 +227,6 @@ def harness_evaluate(
         result = _contract(cfg, program, workdir, _limits(cfg, limits))
     result.metrics["eval_seconds"] = round(time.monotonic() - started, 2)
     return result
-
-
-@hookimpl
-def harness_score(config: dict[str, Any], result: EvalResult) -> float | None:
-    if not result.success:
-        return None
-    score = result.metrics.get("score")
-    return float(score) if isinstance(score, (int, float)) and math.isfinite(score) else None
 
 
 # ----------------------------------------------------------------- sources and the sandbox
@@ -510,7 +501,7 @@ def base_policy(
     key = cache_key(parts, trusted_source("policy"))
     path = cache_dir(config) / f"base-{key}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.with_suffix(".lock")):
+    with FileLock(path.with_suffix(".lock")):
         if path.exists():
             return path
         value, why = run_trusted("warm_up", (train_settings(cfg),), limits, workdir)
@@ -537,7 +528,7 @@ def reference(
                     base.name if base else None)  # fmt: skip
     path = cache_dir(config) / f"grpo-{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.with_suffix(".lock")):
+    with FileLock(path.with_suffix(".lock")):
         if path.exists():
             cached = json.loads(path.read_text())
             if _reference_ok(cached, len(cfg["seeds"])):
@@ -561,16 +552,6 @@ def cache_key(*parts: Any) -> str:
 def cache_dir(config: dict[str, Any]) -> Path:
     raw = config.get("cache_dir")
     return Path(raw).expanduser() if raw else Path.home() / ".cache" / "harness-rl-algo"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ----------------------------------------------------------------- validation of reports
