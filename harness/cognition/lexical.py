@@ -32,8 +32,7 @@ class LexicalIndex:
         self._vocab: dict[str, int] = {}
         self._terms: list[np.ndarray] = []
         self._counts: list[np.ndarray] = []
-        self._postings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._idf = np.zeros(0)
+        self._postings: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self._terms)
@@ -51,7 +50,7 @@ class LexicalIndex:
         result = np.zeros((len(queries), len(self)), dtype=np.float32)
         if not len(self):
             return result
-        starts, docs, weights = self._index()
+        starts, docs, weights, idf = self._index()
         for row, query in enumerate(queries):
             counts = Counter(
                 self._vocab[w] for w in WORD.findall(query.lower()) if w in self._vocab
@@ -60,7 +59,7 @@ class LexicalIndex:
                 continue
             terms = np.fromiter(counts, dtype=np.int64)
             query_weights = (1 + np.log(np.fromiter(counts.values(), dtype=np.float64)))
-            query_weights *= self._idf[terms]
+            query_weights *= idf[terms]
             norm = math.sqrt(float(query_weights @ query_weights))
             if norm == 0:
                 continue
@@ -69,18 +68,19 @@ class LexicalIndex:
                 result[row, docs[span]] += weight * weights[span]
         return result
 
-    def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Postings sorted by term: (start offset per term, document, normalised weight)."""
+    def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Postings sorted by term (start offset per term, document, normalised weight),
+        then the inverse document frequency of each term."""
         if self._postings is None:
             terms = np.concatenate(self._terms)
             docs = np.repeat(np.arange(len(self._terms)), [t.size for t in self._terms])
             frequency = np.bincount(terms, minlength=len(self._vocab))
-            self._idf = np.log((1 + len(self)) / (1 + frequency))
-            weights = (1 + np.log(np.concatenate(self._counts))) * self._idf[terms]
+            idf = np.log((1 + len(self)) / (1 + frequency))
+            weights = (1 + np.log(np.concatenate(self._counts))) * idf[terms]
             norms = np.sqrt(np.bincount(docs, weights=weights**2, minlength=len(self)))
             norms = norms[docs]
             weights = np.divide(weights, norms, out=np.zeros_like(weights), where=norms > 0)
             order = np.argsort(terms, kind="stable")
             starts = np.searchsorted(terms[order], np.arange(len(self._vocab) + 1))
-            self._postings = (starts, docs[order], weights[order])
+            self._postings = (starts, docs[order], weights[order], idf)
         return self._postings
