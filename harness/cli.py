@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,8 @@ def run(overrides: tuple[str, ...]) -> None:
         return
     if "--hydra-help" not in overrides and "--info" not in overrides:
         check_overrides(overrides)
+        if not any(item.startswith("-") for item in overrides):  # -m sweeps: Hydra's own
+            _check_single_run(overrides)
     from harness import app
 
     sys.argv = ["harness", *overrides]
@@ -118,20 +121,54 @@ def _override_key(item: str) -> str:
 
 
 def _compose_or_fail(overrides: list[str]) -> Any:
+    """The composed config, or a usage error for a bad override or an out-of-range value."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from harness.config import compose_config
+    from harness.config import compose_config, range_problems
 
     try:
-        return compose_config(overrides)
+        cfg = compose_config(overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         _fail(f"Bad override: {exc}")
+    problems = range_problems(cfg)
+    if problems:
+        _fail("; ".join(problems))
+    return cfg
+
+
+def _check_single_run(overrides: tuple[str, ...]) -> None:
+    """Refuse what the run would refuse before Hydra creates its directory (a stray one) or
+    rewrites ``.hydra/`` in a directory that holds a run (its next resume would take the
+    refused overrides): out-of-range values, and a ``hydra.run.dir`` that holds a run."""
+    from harness import db as store
+    from harness.config import compose_config, range_problems
+    from harness.sandbox import unisolated_refusal
+
+    for item in overrides:
+        if _override_key(item) == "hydra.run.dir" and "${" not in item:
+            run_dir = Path(item.split("=", 1)[1])
+            if (run_dir / store.DB_NAME).exists():
+                raise click.ClickException(
+                    f"{run_dir} already holds a run; continue it with "
+                    f"`harness resume {run_dir}` or choose another hydra.run.dir"
+                )
+    try:
+        cfg = compose_config(list(overrides))
+    except Exception:  # noqa: BLE001 - Hydra itself reports what does not compose
+        return
+    problems = range_problems(cfg)
+    if problems:
+        _fail("; ".join(problems))
+    refusal = unisolated_refusal(str(cfg.llm.name), str(cfg.get("sandbox") or "auto"))
+    if refusal:  # the machine, not the command line, is at fault: exit 1, no usage
+        raise click.ClickException(refusal)
 
 
 def resume_config(run_dir: Path, overrides: tuple[str, ...]) -> tuple[Any, list[str]]:
     """Recompose the run's config from its saved overrides plus the new ones (new wins),
-    so schemas still apply, and save the result for the next resume."""
+    so schemas still apply. Nothing is saved here: the run saves them for the next resume
+    once it holds the run directory and has accepted them."""
     from omegaconf import OmegaConf
 
     hydra_dir = run_dir / ".hydra"
@@ -141,10 +178,7 @@ def resume_config(run_dir: Path, overrides: tuple[str, ...]) -> tuple[Any, list[
     replaced = {_override_key(item) for item in overrides}
     saved = [str(item) for item in OmegaConf.load(hydra_dir / "overrides.yaml")]
     merged = [item for item in saved if _override_key(item) not in replaced] + list(overrides)
-    cfg = _compose_or_fail(merged)
-    OmegaConf.save(OmegaConf.create(merged), hydra_dir / "overrides.yaml")
-    OmegaConf.save(cfg, hydra_dir / "config.yaml")
-    return cfg, merged
+    return _compose_or_fail(merged), merged
 
 
 @cli.command()
@@ -168,12 +202,17 @@ def resume(run_dir: Path, overrides: tuple[str, ...]) -> None:
         handlers=[logging.StreamHandler(sys.stdout), logging.FileHandler(run_dir / "resume.log")],
     )
     try:
-        summary = asyncio.run(Run(cfg, run_dir, merged, resume=True).execute())
+        run = Run(cfg, run_dir, merged, resume=True)
+        summary = asyncio.run(run.execute())
     except RunError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(
         f"best {summary['best_score']} (node {summary['best_node']}), {summary['nodes']} nodes"
     )
+    code, message = run.exit_status
+    if code:
+        click.echo(message, err=True)
+        raise SystemExit(code)
 
 
 def _task_spec_or_none(task: str | None) -> Any:
@@ -194,9 +233,16 @@ def status(run_dir: Path, as_json: bool) -> None:
     """Progress of the run in RUN_DIR: nodes, best score, failures, LLM usage."""
     from harness import db as store
 
-    if not (run_dir / store.DB_NAME).exists():
+    path = run_dir / store.DB_NAME
+    if not path.exists():
         _fail(f"{run_dir} has no {store.DB_NAME}.")
-    summary = store.summary(store.open_db(run_dir, migrate=False))
+    try:
+        summary = store.summary(store.open_db(run_dir, migrate=False))
+    except store.StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except sqlite3.Error as exc:
+        damaged = store.damaged(path, exc) if store.is_damaged(exc) else None
+        raise click.ClickException(str(damaged or f"cannot read {path}: {exc}")) from exc
     spec = _task_spec_or_none(summary["task"])
     summary["best_known"] = spec.best_known if spec else None
     if summary["best_known"] and summary["best_score"] is not None:
@@ -299,6 +345,7 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
     """
     from omegaconf import OmegaConf
 
+    from harness.evaluation import undecodable
     from harness.executors.local import LocalExecutor
     from harness.loop import RunError, task_limits, task_spec
 
@@ -309,13 +356,15 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
         spec = task_spec(task)
     except RunError as exc:
         raise click.ClickException(str(exc)) from exc
-    executor = LocalExecutor(1)
-    try:
-        result = asyncio.run(
-            executor.evaluate(task, program_path.read_text(), task_limits(task, spec))
-        )
-    finally:
-        executor.shutdown()
+    # A file that is not UTF-8 is a failed candidate like any other, not a crash.
+    result = undecodable(program_path.read_bytes())
+    if result is None:
+        program = program_path.read_text(encoding="utf-8")
+        executor = LocalExecutor(1)
+        try:
+            result = asyncio.run(executor.evaluate(task, program, task_limits(task, spec)))
+        finally:
+            executor.shutdown()
     payload = {
         "task": spec.name,
         "program": str(program_path),

@@ -143,7 +143,10 @@ def best_so_far(rows: Iterable[tuple[Any, Any]]) -> list[float]:
 
 def load_run(run_dir: Path) -> RunCurve:
     """Read one run store without migrating it (a running orchestrator may hold it)."""
-    db = store.open_db(run_dir, migrate=False)
+    try:
+        db = store.open_db(run_dir, migrate=False)
+    except (store.StoreError, sqlite3.Error) as exc:  # empty, damaged, not SQLite
+        raise click.ClickException(f"{run_dir}: cannot read {store.DB_NAME}: {exc}") from exc
     try:
         run = db.execute("select task, overrides, seed from runs order by id limit 1").fetchone()
         task, overrides_json, seed = run if run else (None, None, None)

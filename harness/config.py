@@ -13,7 +13,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 @dataclass
@@ -216,6 +216,44 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "executor": {"local": LocalExecutorConf, "dask": DaskExecutorConf},
     "run": {"default": RunConf},
 }
+
+
+#: Numbers a run cannot work with outside their range, checked before a run directory exists
+#: (schemas check types only): key -> (lowest value, whether the lowest itself is allowed,
+#: what the number is). ``null`` stays allowed where the schema allows it (no limit).
+RANGES: dict[str, tuple[float, bool, str]] = {
+    "run.max_evaluations": (1, True, "evaluations, the seed's included"),
+    "run.max_rounds": (0, True, "rounds"),
+    "run.max_seconds": (0, False, "seconds"),
+    "run.max_cost_usd": (0, True, "US dollars"),
+    "run.workers": (1, True, "rounds evaluated at once"),
+    "run.buffer": (0, True, "rounds proposed ahead"),
+    "run.context_nodes": (1, True, "nodes shown to the LLM"),
+    "run.max_consecutive_failures": (0, True, "rounds; 0 is no limit"),
+    "run.llm_pause_s": (0, True, "seconds"),
+    "run.max_llm_outage_s": (0, True, "seconds"),
+    "run.repair_attempts": (0, True, "attempts"),
+    "task.timeout_s": (0, False, "seconds per evaluation"),
+    # Below about 64 MiB the sandboxed Python interpreter cannot even start.
+    "task.memory_mb": (64, True, "MiB per candidate; Python needs about 64 to start"),
+    "task.max_processes": (1, True, "processes per candidate"),
+}
+
+
+def range_problems(cfg: DictConfig) -> list[str]:
+    """What in ``cfg`` is out of :data:`RANGES`, one message per key, naming the key and the
+    allowed range (a negative budget or a 1 MiB memory limit would only fail later, oddly)."""
+    problems = []
+    for key, (low, inclusive, unit) in RANGES.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and (value >= low if inclusive else value > low):
+            continue
+        bound = f"at least {low:g}" if inclusive else f"above {low:g}"
+        problems.append(f"{key}={value} is out of range: it must be a number {bound} ({unit})")
+    return problems
 
 
 def register_schemas() -> None:

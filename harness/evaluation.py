@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import plugins
+from harness.redact import redact_data
 from harness.sandbox import Limits
 from harness.task import EvalResult, Stage
 
@@ -95,6 +96,22 @@ def _cascade(config: dict[str, Any], program: str, limits: Limits) -> EvalResult
     return result
 
 
+def undecodable(data: bytes) -> EvalResult | None:
+    """A failed result for program bytes that are not UTF-8 text (a Latin-1 file, a binary),
+    naming where the first bad byte is so it can be found; ``None`` when they decode."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        feedback = (
+            f"the program is not valid UTF-8 text: byte 0x{data[exc.start]:02x} at byte "
+            f"offset {exc.start} (line {line}, column {column}): {exc.reason}; save it as UTF-8"
+        )
+        return EvalResult(success=False, feedback=feedback, error_class="encoding")
+    return None
+
+
 def evaluate_program(config: dict[str, Any], program: str, limits: Limits) -> EvalResult:
     """Evaluate ``program`` for the task in ``config`` (through its cascade, if any).
 
@@ -112,4 +129,13 @@ def evaluate_program(config: dict[str, Any], program: str, limits: Limits) -> Ev
             feedback=f"The task's evaluator raised {type(exc).__name__}: {exc}\n{tail}",
         )
     result.metrics.setdefault("eval_seconds", round(time.monotonic() - started, 4))
+    return redact_result(result)
+
+
+def redact_result(result: EvalResult) -> EvalResult:
+    """``result`` with the values of the harness's secrets masked in all it reports: a
+    candidate that read a key (possible only unisolated) cannot get it stored or sent."""
+    result.feedback, result.metrics, result.artifacts = redact_data(
+        (result.feedback, result.metrics, result.artifacts)
+    )
     return result

@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,8 +37,11 @@ from harness.analyzer import deterministic_analysis, raw_evaluation
 from harness.canonical import canonical_hash
 from harness.cognition import CognitionBase, EmbeddingError, build_queries, make_cognition
 from harness.cognition.files import read_items
+from harness.config import range_problems
+from harness.evaluation import redact_result
 from harness.executors import ExecutorError, make_executor
 from harness.features import REFERENCE_SIZE, FeatureSpace
+from harness.lifetime import make_undumpable
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
@@ -52,8 +56,9 @@ from harness.llm.base import (
     RepairRequest,
 )
 from harness.progress import Progress
+from harness.redact import declare as declare_secrets
 from harness.samplers.base import Candidate, Sampler, Selection
-from harness.sandbox import Limits, isolation
+from harness.sandbox import MODES, Limits, isolation, unisolated_refusal
 from harness.task import CognitionItem, EvalResult, TaskSpec
 
 log = logging.getLogger("harness")
@@ -143,21 +148,46 @@ def task_limits(config: dict[str, Any], spec: TaskSpec) -> Limits:
 
 
 @contextlib.contextmanager
-def hidden_from_candidates(path: Path) -> Iterator[None]:
-    """Add ``path`` to the directories bubblewrap hides from candidates while the run lasts
-    (the run directory, with its database, may lie outside the working directory, which is
-    hidden anyway). Evaluation workers started meanwhile inherit the variable."""
-    before = os.environ.get("HARNESS_SANDBOX_HIDE")
-    target = str(path.resolve())
-    if target not in (before or "").split(os.pathsep):
-        os.environ["HARNESS_SANDBOX_HIDE"] = os.pathsep.join(filter(None, [before, target]))
+def _environ(name: str, value: str | None) -> Iterator[None]:
+    """``os.environ[name] = value`` while the run lasts (None: left alone), restored after;
+    evaluation workers started meanwhile inherit it."""
+    before = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
     try:
         yield
     finally:
         if before is None:
-            os.environ.pop("HARNESS_SANDBOX_HIDE", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["HARNESS_SANDBOX_HIDE"] = before
+            os.environ[name] = before
+
+
+def sandbox_choice(mode: str) -> contextlib.AbstractContextManager[None]:
+    """The run's ``sandbox`` choice as ``HARNESS_SANDBOX`` while the run lasts (``auto``
+    leaves the variable as the user set it)."""
+    return _environ("HARNESS_SANDBOX", None if mode == "auto" else mode)
+
+
+def hidden_from_candidates(path: Path) -> contextlib.AbstractContextManager[None]:
+    """Add ``path`` to the directories the sandbox hides from candidates while the run lasts
+    (the run directory, with its database, may lie outside the working directory, which is
+    hidden anyway)."""
+    before = os.environ.get("HARNESS_SANDBOX_HIDE")
+    target = str(path.resolve())
+    if target in (before or "").split(os.pathsep):
+        return _environ("HARNESS_SANDBOX_HIDE", None)
+    return _environ("HARNESS_SANDBOX_HIDE", os.pathsep.join(filter(None, [before, target])))
+
+
+def _key_variables(config: Any) -> list[str]:
+    """Every ``api_key_env`` named anywhere in a config: the variables holding its keys."""
+    if isinstance(config, dict):
+        found = [str(v) for k, v in config.items() if k == "api_key_env" and v]
+        return found + [name for v in config.values() for name in _key_variables(v)]
+    if isinstance(config, list):
+        return [name for v in config for name in _key_variables(v)]
+    return []
 
 
 def plugin_versions() -> dict[str, str | None]:
@@ -177,6 +207,9 @@ class Run:
         if "task" not in cfg or cfg.task is None:
             raise RunError("No task selected. Add +task=NAME." + plugins.did_you_mean(
                 "", plugins.task_names()))
+        problems = range_problems(cfg)
+        if problems:
+            raise RunError("; ".join(problems))
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.overrides = overrides or []
@@ -187,15 +220,11 @@ class Run:
         self.budget = Budget.from_config(self.run_config)
         self.workers = int(self.run_config.get("workers", 1))
         self.context_nodes = int(self.run_config.get("context_nodes", 3))
-        if self.workers < 1 or self.context_nodes < 1:
-            raise RunError("run.workers and run.context_nodes must be at least 1")
         buffer = self.run_config.get("buffer")
         # Rounds proposed ahead of a free evaluation slot. One worker and no buffer make
         # a run reproducible (every round sees all earlier ones), so that is the default.
         auto = 0 if self.workers == 1 else max(1, self.workers // 4)
         self.buffer = auto if buffer is None else int(buffer)
-        if self.buffer < 0:
-            raise RunError("run.buffer must be at least 0")
         self.analyzer_mode = OmegaConf.to_container(cfg.analyzer, enum_to_str=True)["mode"]
         self.spec = task_spec(self.task_config)
         self.seed_name = str(self.task_config.get("seed_program") or (self.spec.seeds or ("",))[0])
@@ -205,7 +234,14 @@ class Run:
                 + plugins.did_you_mean(self.seed_name, list(self.spec.seeds))
             )
         self.limits = task_limits(self.task_config, self.spec)
+        self.sandbox = str(cfg.get("sandbox") or "auto")
+        if self.sandbox not in MODES:
+            raise RunError(
+                f"sandbox={self.sandbox} is not a sandbox mode ({', '.join(MODES)})."
+                + plugins.did_you_mean(self.sandbox, list(MODES))
+            )
         llm_config = OmegaConf.to_container(cfg.llm, resolve=True, enum_to_str=True)
+        self.llm_name = str(llm_config["name"])
         sampler_config = OmegaConf.to_container(cfg.sampler, resolve=True, enum_to_str=True)
         try:
             self.proposer: Proposer = plugins.get_proposer_factory(llm_config["name"])(llm_config)
@@ -213,6 +249,7 @@ class Run:
                 sampler_config, self.seed, task=self.spec
             )
             self.cognition_config = OmegaConf.to_container(cfg.cognition, resolve=True)
+            declare_secrets(_key_variables([llm_config, self.cognition_config]))
             self.cognition: CognitionBase | None = make_cognition(self.cognition_config)
         except (plugins.UnknownNameError, ValueError) as exc:
             raise RunError(str(exc)) from exc
@@ -235,6 +272,9 @@ class Run:
         self.failures_in_row = 0
         self.progress = Progress()
         self.stop_reason: str | None = None
+        self.status: str | None = None
+        #: The signal that stopped the run (SIGINT, SIGTERM), if one did.
+        self.signal: int | None = None
 
     # ----------------------------------------------------------------- set-up
     def _start_run_row(self) -> int:
@@ -255,12 +295,13 @@ class Run:
             return self.db["runs"].insert(
                 {"task": self.spec.name, "started_at": store.now(), "sessions": 1, **fields}
             ).last_pk
-        if row["task"] != self.spec.name:
-            raise RunError(f"{self.run_dir} holds a {row['task']!r} run, not {self.spec.name!r}")
         self.db["runs"].update(row["id"], {**fields, "sessions": (row["sessions"] or 0) + 1})
         return row["id"]
 
     def _load_state(self) -> None:
+        row = self.db.execute("select task from runs order by id limit 1").fetchone()
+        if row is not None and row[0] != self.spec.name:
+            raise RunError(f"{self.run_dir} holds a {row[0]!r} run, not {self.spec.name!r}")
         seed = self.db.execute("select program from nodes where id = 0").fetchone()
         if seed is not None and seed[0] is not None:
             programs = self.db.execute(
@@ -419,6 +460,7 @@ class Run:
         """Evaluate in a free slot and commit; ``attempt`` counts repairs before this one."""
         async with self.slots:
             result = await self.executor.evaluate(self.task_config, program, self.limits)
+        redact_result(result)  # again here: a remote worker may not know the local keys
         if attempt:
             result.metrics["repair_attempts"] = attempt
         store.update_node(
@@ -812,20 +854,90 @@ class Run:
         return stack
 
     def _check_sandbox(self) -> None:
+        """Log how candidates are isolated; refuse to run LLM-written programs unisolated
+        unless the user chose that (``sandbox=none`` or ``HARNESS_SANDBOX=none``)."""
         try:
-            bwrap = isolation()
+            isolated = isolation()
         except (ValueError, RuntimeError) as exc:
             raise RunError(f"sandbox: {exc}") from exc
-        if bwrap:
-            log.info("candidates run under bubblewrap (%s): read-only filesystem, no network",
-                     bwrap)
+        if isolated is not None:
+            log.info(
+                "candidates run isolated (%s): read-only filesystem, no network, no other "
+                "process visible",
+                isolated,
+            )
+            return
+        refusal = unisolated_refusal(self.llm_name)
+        if refusal:
+            raise RunError(refusal)
 
     async def execute(self) -> dict[str, Any]:
-        with self._claim_run_dir():
+        make_undumpable()  # candidates running as this user cannot read its keys from /proc
+        with self._claim_run_dir(), sandbox_choice(self.sandbox):
             self._check_sandbox()
-            self.db = store.open_db(self.run_dir)
-            with hidden_from_candidates(self.run_dir):
-                return await self._execute()
+            try:
+                self.db = store.open_db(self.run_dir)
+                with hidden_from_candidates(self.run_dir):
+                    return await self._execute()
+            except store.StoreError as exc:
+                raise RunError(str(exc)) from exc
+            except (OSError, sqlite3.Error) as exc:
+                if store.is_disk_full(exc):
+                    raise RunError(
+                        f"the disk holding {self.run_dir} is full ({exc}); the run stopped and "
+                        "its store keeps every completed node: free some space, then "
+                        f"`harness resume {self.run_dir}`"
+                    ) from exc
+                if store.is_damaged(exc):
+                    raise RunError(str(store.damaged(self.run_dir / store.DB_NAME, exc))) from exc
+                raise
+
+    @property
+    def exit_status(self) -> tuple[int, str | None]:
+        """The process's exit code after :meth:`execute` returned, and the line to print:
+        0 when the run finished, 1 when it failed (its seed), 128 + the signal's number when
+        a signal stopped it (a shell's convention: 143 for SIGTERM, 130 for SIGINT)."""
+        if self.status == "interrupted" and self.signal is not None:
+            return 128 + self.signal, (
+                f"Stopped: {self.stop_reason}; continue with `harness resume {self.run_dir}`"
+            )
+        if self.status == "failed":
+            return 1, f"Error: {self.stop_reason}"
+        return 0, None
+
+    def _save_resume_config(self) -> None:
+        """Keep a resume's merged overrides and config for the next resume, only now that
+        this process holds the run directory and the run accepted them: a refused resume
+        must leave them as they were. Written beside and renamed, so never half-written."""
+        hydra_dir = self.run_dir / ".hydra"
+        hydra_dir.mkdir(exist_ok=True)
+        for name, content in (
+            ("overrides.yaml", OmegaConf.create(list(self.overrides))),
+            ("config.yaml", self.cfg),
+        ):
+            partial = hydra_dir / f".{name}.partial"
+            OmegaConf.save(content, partial)
+            os.replace(partial, hydra_dir / name)
+
+    def _seed_failure(self) -> str | None:
+        """Why the run cannot go on from its seed, if it cannot: evolving from a program that
+        does not work, or from an evaluator that does not, would only fail every round."""
+        seed = store.get_node(self.db, 0)
+        if seed["success"] or seed["error_class"] == "cascade":  # it works, below a filter
+            return None
+        if seed["error_class"] in EVALUATOR_FAILURES:
+            return "the task's evaluator failed on the seed program (see node 0's feedback)"
+        lines = [line.strip() for line in (seed["feedback"] or "").splitlines() if line.strip()]
+        detail = f": {lines[-1][:300]}" if lines else ""
+        return (
+            f"the seed program {self.seed_name!r} failed its evaluation "
+            f"({seed['error_class'] or 'failed'}{detail}); fix the seed or choose another with "
+            "task.seed_program, then start a new run (node 0 holds the full feedback)"
+        )
+
+    def _on_signal(self, sig: int, stop: asyncio.Event) -> None:
+        self.signal = sig
+        stop.set()
 
     async def _execute(self) -> dict[str, Any]:
         self.started = time.monotonic()
@@ -835,6 +947,8 @@ class Run:
         except (ExecutorError, ValueError) as exc:
             raise RunError(str(exc)) from exc
         try:
+            if self.resume:
+                self._save_resume_config()
             self.run_id = self._start_run_row()
         except BaseException:
             self.executor.shutdown(kill=True)
@@ -846,32 +960,39 @@ class Run:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, self._on_signal, sig, stop)
         try:
             await self._seed_round()
-            seed = store.get_node(self.db, 0)
-            if seed["error_class"] in EVALUATOR_FAILURES:
-                status = "failed"
-                self.stop_reason = (
-                    "the task's evaluator failed on the seed program (see node 0's feedback)"
-                )
+            failure = self._seed_failure()
+            if failure:
+                status, self.stop_reason = "failed", failure
             else:
                 await self._drive(stop)
             if stop.is_set():
-                status, self.stop_reason = "interrupted", "interrupted by a signal"
-        except BaseException:
+                name = signal.Signals(self.signal).name if self.signal else "a signal"
+                status, self.stop_reason = "interrupted", f"interrupted by {name}"
+        except BaseException as exc:
             status = "crashed"
+            if store.is_disk_full(exc):
+                # Logging to a file on the full disk would print a traceback per line.
+                logging.raiseExceptions = False
             raise
         finally:
+            self.status = status
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             self.executor.shutdown(kill=status != "finished")
             await self.proposer.aclose()
-            self.db["runs"].update(
-                self.run_id,
-                {"status": status, "stop_reason": self.stop_reason, "finished_at": store.now()},
-            )
+            try:
+                self.db["runs"].update(
+                    self.run_id,
+                    {"status": status, "stop_reason": self.stop_reason, "finished_at": store.now()},
+                )
+            except sqlite3.Error as exc:
+                if status != "crashed":  # else the first error is the one to report
+                    raise
+                log.debug("run row not updated: %s", exc)
             self.progress.finish(status, self.stop_reason, self._stats())
         return store.summary(self.db)
 
@@ -893,23 +1014,27 @@ class Run:
             scored = [p for p in parents if p.score is not None]
             await self._analyze(node_id, max(scored, key=lambda p: p.score, default=None))
         stopper = asyncio.create_task(stop.wait())
-        while True:
-            while not stop.is_set() and len(in_flight) < self.workers + self.buffer:
-                self.stop_reason = self._should_stop(len(in_flight))
-                if self.stop_reason:
+        try:
+            while True:
+                while not stop.is_set() and len(in_flight) < self.workers + self.buffer:
+                    self.stop_reason = self._should_stop(len(in_flight))
+                    if self.stop_reason:
+                        break
+                    in_flight.add(asyncio.create_task(self._round(self._new_round_row())))
+                if not in_flight:
                     break
-                in_flight.add(asyncio.create_task(self._round(self._new_round_row())))
-            if not in_flight:
-                break
-            done, _ = await asyncio.wait(
-                in_flight | {stopper}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done - {stopper}:
-                in_flight.discard(task)
-                task.result()
-            if stop.is_set():
-                for task in in_flight:
-                    task.cancel()
-                await asyncio.gather(*in_flight, return_exceptions=True)
-                break
-        stopper.cancel()
+                done, _ = await asyncio.wait(
+                    in_flight | {stopper}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done - {stopper}:
+                    in_flight.discard(task)
+                    task.result()
+                if stop.is_set():
+                    break
+        finally:
+            # On a stop, and on a round's error (a full disk): the other rounds end here, so
+            # none is left running or with an exception that nobody retrieves.
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            stopper.cancel()

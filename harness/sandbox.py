@@ -2,19 +2,21 @@
 
 The trusted evaluator calls :func:`run_candidate`; the LLM-written program runs in a child
 (``python -I _sandbox_runner.py``) in its own session, under rlimits, with a scrubbed
-environment, output going to files, a cap on its processes (see :func:`process_cap`), and -
-where bubblewrap works - inside a read-only, network-less mount/pid namespace that also hides
-the evaluator's private directories (see :func:`hidden_dirs`). Only the entry function's
-JSON-decoded return value comes back; the evaluator validates and scores it, so a candidate
-can never report its own score. Candidate failures come back as a :class:`CandidateRun` with
-an ``error_class``; only harness misconfiguration (bad ``HARNESS_SANDBOX``, forced bwrap
-missing) raises.
+environment, output going to files, a cap on its processes (see :func:`process_cap`), and
+isolated (see :func:`isolation`): under bubblewrap where it works, else under the kernel's
+namespaces set up by ``_sandbox_ns.py`` (user, mount, pid, network, IPC, UTS): a read-only
+filesystem that hides the evaluator's private directories (see :func:`hidden_dirs`), a
+fresh ``/proc``, no network, no capabilities. Only the entry function's JSON-decoded return
+value comes back; the evaluator validates and scores it, so a candidate can never report
+its own score. Candidate failures come back as a :class:`CandidateRun` with an
+``error_class``; only harness misconfiguration (bad ``HARNESS_SANDBOX``, a forced isolation
+that is unusable, a namespace that could not be set up) raises. docs/sandbox.md has the
+threat model.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import json
 import logging
@@ -29,6 +31,8 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -36,10 +40,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness._sandbox_runner import jsonable
+from harness.lifetime import prctl as _prctl
+from harness.redact import EXTRA_ENV as SECRET_ENV_LIST
+from harness.redact import is_secret_name, redact, redact_data, secret_values
 
 log = logging.getLogger(__name__)
 
 RUNNER = Path(__file__).with_name("_sandbox_runner.py")
+NS_LAUNCHER = Path(__file__).with_name("_sandbox_ns.py")
+#: Values of HARNESS_SANDBOX: ``auto`` picks bwrap, else namespaces, else none.
+MODES = ("auto", "bwrap", "namespace", "none")
+#: The variable that marks every process of one plain-mode candidate run (see _kill_adopted).
+RUN_MARK = "HARNESS_SANDBOX_RUN"
 
 #: Every value ``CandidateRun.error_class`` can take (None when ok).
 ERROR_CLASSES = frozenset(
@@ -59,7 +71,6 @@ ERROR_CLASSES = frozenset(
 _RUNNER_KINDS = frozenset(
     {"exception", "syntax", "missing_entry", "unserializable", "memory", "file_size"}
 )
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 _MEMORY_HINTS = (
     "MemoryError",
     "Cannot allocate memory",
@@ -86,6 +97,9 @@ _ERROR_CHARS = 1000
 
 _warned_unisolated = False
 _warned_uncapped = False
+#: The candidates this process is running now, by run token: what to kill if it must go.
+_running: dict[str, tuple[int, _Cgroup | None]] = {}
+_running_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,8 @@ class CandidateRun:
     seconds: float = 0.0
     sandboxed: bool = False
     returncode: int | None = None
+    #: "bwrap", "namespace" or "none".
+    isolation: str = "none"
 
     def feedback(self, max_lines: int = 20) -> str:
         """Compact summary for the LLM researcher: what failed, where, and what was printed."""
@@ -137,6 +153,17 @@ class CandidateRun:
         return "\n".join(parts)
 
 
+def redact_run(run: CandidateRun) -> CandidateRun:
+    """``run`` with the values of the harness's secrets masked in all it carries back."""
+    values = secret_values()
+    if values:
+        run.stdout, run.stderr = redact(run.stdout, values), redact(run.stderr, values)
+        run.traceback = redact(run.traceback, values)
+        run.error = None if run.error is None else redact(run.error, values)
+        run.value = redact_data(run.value, values)
+    return run
+
+
 def scrubbed_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for a candidate: no secret-looking variables, deterministic, one BLAS thread.
 
@@ -144,7 +171,9 @@ def scrubbed_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     otherwise breaks ``import numpy`` under RLIMIT_AS.
     """
     source = os.environ if base is None else base
-    env = {k: v for k, v in source.items() if not _SECRET_NAME.search(k)}
+    env = {
+        k: v for k, v in source.items() if k != SECRET_ENV_LIST and not is_secret_name(k, source)
+    }
     env.update(
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONHASHSEED="0",
@@ -155,10 +184,19 @@ def scrubbed_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (not the candidate): misconfigured or could not be set up."""
+
+
 def bwrap_available() -> bool:
     """Whether bubblewrap is on PATH and can create the sandbox here (probe cached per process)."""
     path = shutil.which("bwrap")
     return path is not None and _bwrap_problem(path) is None
+
+
+def namespace_available() -> bool:
+    """Whether the namespace launcher can isolate candidates here (probe cached per process)."""
+    return _namespace_problem() is None
 
 
 @functools.cache
@@ -174,28 +212,105 @@ def _bwrap_problem(path: str) -> str | None:
     return None
 
 
-def _resolve_bwrap() -> str | None:
-    """Path of bwrap to use, or None for plain rlimits, following HARNESS_SANDBOX."""
-    mode = os.environ.get("HARNESS_SANDBOX", "auto").strip().lower() or "auto"
-    if mode not in ("auto", "none", "bwrap"):
-        raise ValueError(f"HARNESS_SANDBOX must be one of none, bwrap, auto; got {mode!r}")
-    path = shutil.which("bwrap") if mode != "none" else None
-    problem = "bwrap not found on PATH" if path is None else _bwrap_problem(path)
-    if problem is None:
-        return path
-    if mode == "bwrap":
-        raise RuntimeError(f"HARNESS_SANDBOX=bwrap but bubblewrap is unusable: {problem}")
-    _warn_unisolated(problem if mode == "auto" else "HARNESS_SANDBOX=none")
+@functools.cache
+def _namespace_problem() -> str | None:
+    """Run the launcher once around ``python -c pass``; None if it works, else why not."""
+    if not sys.platform.startswith("linux"):
+        return f"namespaces are Linux-only (this is {sys.platform})"
+    with tempfile.TemporaryDirectory(prefix="harness-probe-") as tmp:
+        workdir = Path(tmp).resolve()
+        spec_r, spec_w = os.pipe()
+        info_r, info_w = os.pipe()
+        try:
+            os.write(spec_w, json.dumps(_namespace_spec(workdir)).encode())
+            os.close(spec_w)
+            cmd = _namespace_argv(spec_r, info_w, [sys.executable, "-I", "-c", "pass"])
+            try:
+                proc = subprocess.run(
+                    cmd, cwd=workdir, capture_output=True, text=True, timeout=30,
+                    pass_fds=(spec_r, info_w), env=scrubbed_env(),
+                )  # fmt: skip
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return f"the namespace launcher failed: {exc}"
+            os.close(info_w)
+            info = os.read(info_r, 4096).decode(errors="replace")
+        finally:
+            for fd in (spec_r, info_r, info_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+    if proc.returncode != 0:
+        why = info if "error" in info else proc.stderr.strip()[-500:]
+        return f"the namespace launcher exited {proc.returncode}: {why}"
     return None
 
 
-def isolation() -> str | None:
-    """The bwrap binary candidates will run under, or None for plain limits.
+def _mode() -> str:
+    mode = os.environ.get("HARNESS_SANDBOX", "auto").strip().lower() or "auto"
+    if mode not in MODES:
+        raise ValueError(f"HARNESS_SANDBOX must be one of {', '.join(MODES)}; got {mode!r}")
+    return mode
 
-    Call it once where the run is logged: in plain mode it warns (once per process) that
-    candidates are not isolated. Raises for a misconfigured ``HARNESS_SANDBOX``.
+
+def _resolve() -> tuple[str | None, str | None]:
+    """(isolation, bwrap path) following HARNESS_SANDBOX: ("bwrap", path), ("namespace",
+    None) or (None, None) for plain limits."""
+    mode = _mode()
+    if mode == "none":
+        _warn_unisolated("HARNESS_SANDBOX=none")
+        return None, None
+    problems = []
+    if mode in ("auto", "bwrap"):
+        path = shutil.which("bwrap")
+        problem = "bwrap not found on PATH" if path is None else _bwrap_problem(path)
+        if problem is None:
+            return "bwrap", path
+        if mode == "bwrap":
+            raise SandboxError(f"HARNESS_SANDBOX=bwrap but bubblewrap is unusable: {problem}")
+        problems.append(problem)
+    problem = _namespace_problem()
+    if problem is None:
+        return "namespace", None
+    if mode == "namespace":
+        raise SandboxError(f"HARNESS_SANDBOX=namespace but namespaces are unusable: {problem}")
+    problems.append(problem)
+    _warn_unisolated("; ".join(problems))
+    return None, None
+
+
+def isolation() -> str | None:
+    """How candidates will be isolated: ``"bwrap"``, ``"namespace"``, or None (plain limits).
+
+    Call it once where the run is logged: without isolation it warns (once per process).
+    Raises for a misconfigured ``HARNESS_SANDBOX`` or a forced isolation that cannot work.
     """
-    return _resolve_bwrap()
+    return _resolve()[0]
+
+
+def unisolated_reason() -> str:
+    """Why :func:`isolation` found nothing (for an error message)."""
+    path = shutil.which("bwrap")
+    bwrap = "bwrap not found on PATH" if path is None else _bwrap_problem(path)
+    return f"bubblewrap: {bwrap}; namespaces: {_namespace_problem()}"
+
+
+def unisolated_refusal(proposer: str, choice: str = "auto") -> str | None:
+    """Why a run whose programs ``proposer`` writes must not start, or None when it may:
+    where nothing can isolate, LLM-written programs run only if the user chose ``none``
+    (``choice``, the run's ``sandbox`` setting, else ``HARNESS_SANDBOX``). The offline
+    proposer only changes numbers in the user's own seed."""
+    try:
+        mode = choice if choice != "auto" else _mode()
+    except ValueError:
+        return None  # reported where the sandbox is resolved
+    if mode != "auto" or proposer == "offline" or bwrap_available() or namespace_available():
+        return None
+    return (
+        f"candidates cannot be isolated on this machine ({unisolated_reason()}), and "
+        f"llm={proposer} writes this run's programs: the run does not start unisolated. "
+        "Install bubblewrap (`apt-get install bubblewrap`) or allow unprivileged user "
+        "namespaces (docs/sandbox.md), or pass sandbox=none to run LLM-written code with "
+        "only rlimits and a timeout."
+    )
 
 
 def _warn_unisolated(reason: str) -> None:
@@ -204,7 +319,8 @@ def _warn_unisolated(reason: str) -> None:
         _warned_unisolated = True
         log.warning(
             "candidate programs run WITHOUT filesystem/network isolation (%s); only rlimits, a "
-            "timeout and a scrubbed environment apply. Install bubblewrap (bwrap) to sandbox them.",
+            "timeout and a scrubbed environment apply. Install bubblewrap (bwrap) or allow "
+            "user namespaces to sandbox them (docs/sandbox.md).",
             reason,
         )
 
@@ -230,13 +346,15 @@ def run_candidate(
 ) -> CandidateRun:
     """Run ``entry(*args, **kwargs)`` from ``program`` in a limited child (one run per workdir
     at a time). Candidate failures come back as ``ok=False``; they never raise."""
-    bwrap = _resolve_bwrap()
+    isolated, bwrap = _resolve()
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
     env = scrubbed_env()
     env["HOME"] = str(_real_dir(workdir / "home"))
     env["TMPDIR"] = str(_real_dir(workdir / "tmp"))
-    token = secrets.token_hex(16)
+    if isolated is None:
+        env[RUN_MARK] = token
     candidate = workdir / "candidate.py"
     request = workdir / f".input-{token}.json"
     result = workdir / f".result-{token}.json"
@@ -252,9 +370,8 @@ def run_candidate(
         _warn_uncapped()
     try:
         with _fresh_file(workdir / "stdout.txt") as out, _fresh_file(workdir / "stderr.txt") as err:
-            returncode, timed_out, seconds = _execute(
-                cmd, bwrap, workdir, env, out, err, limits, cgroup
-            )
+            started = _Start(cmd, isolated, bwrap, workdir, env, token)
+            returncode, timed_out, seconds = _execute(started, out, err, limits, cgroup)
             stdout = _read_tail(out, limits.max_output_bytes)
             stderr = _read_tail(err, limits.max_output_bytes)
         capped = cgroup is not None and cgroup.limit_hit()
@@ -266,8 +383,9 @@ def run_candidate(
         stdout=stdout,
         stderr=stderr,
         seconds=seconds,
-        sandboxed=bwrap is not None,
+        sandboxed=isolated is not None,
         returncode=returncode,
+        isolation=isolated or "none",
     )
     payload = _read_result(result, limits.file_size_mb << 20)
     for path in (request, result):
@@ -277,46 +395,72 @@ def run_candidate(
     elif payload is not None and payload["ok"] == (returncode == 0):
         _apply_payload(run, payload, limits)
     else:
-        run.error_class, run.error = _classify_death(returncode, bwrap is not None, stderr, limits)
+        run.error_class, run.error = _classify_death(
+            returncode, isolated is not None, stderr, limits
+        )
     if capped and not run.ok:  # whatever it died of, running out of processes came first
         run.error_class, run.error = (
             "processes",
             f"process limit exceeded ({limits.max_processes} processes and threads); "
             f"then {run.error}",
         )
-    return run
+    return redact_run(run)
+
+
+@dataclass(frozen=True)
+class _Start:
+    """What to start for one candidate run, and how it is isolated."""
+
+    cmd: list[str]
+    isolated: str | None
+    bwrap: str | None
+    workdir: Path
+    env: dict[str, str]
+    token: str
 
 
 def _execute(
-    cmd: list[str],
-    bwrap: str | None,
-    workdir: Path,
-    env: dict[str, str],
+    start: _Start,
     out: IO[bytes],
     err: IO[bytes],
     limits: Limits,
     cgroup: _Cgroup | None = None,
 ) -> tuple[int, bool, float]:
-    """Start the child, wait up to the timeout, then kill everything it left; (rc, timed out, s)."""
+    """Start the child, wait up to the timeout, then kill everything it left; (rc, timed out, s).
+
+    Isolated, the child reports its namespace's pid 1 on a pipe (bwrap's ``--info-fd``, the
+    launcher's INFO_FD); killing that pid 1 kills everything inside. In plain mode this
+    process adopts orphaned descendants (a subreaper) and kills those carrying this run's
+    mark, never another thread's candidate.
+    """
     nproc = None
     if cgroup is None and os.getuid() != 0:  # RLIMIT_NPROC counts all the user's tasks
         nproc = _user_tasks() + limits.max_processes
     cgroup_fd = cgroup.procs_fd if cgroup is not None else -1
+    cmd = start.cmd
     with contextlib.ExitStack() as cleanup:
-        info_r = info_w = -1
-        if bwrap:  # bwrap reports the sandbox's pid-1 on this pipe (see _namespace_init)
+        info_r = info_w = spec_r = -1
+        if start.isolated is not None:
             info_r, info_w = os.pipe()
             cleanup.callback(os.close, info_r)
-            cmd = [*_bwrap_argv(bwrap, workdir, info_w), *cmd]
+        if start.isolated == "bwrap":
+            assert start.bwrap is not None
+            cmd = [*_bwrap_argv(start.bwrap, start.workdir, info_w), *cmd]
+        elif start.isolated == "namespace":
+            spec_r, spec_w = os.pipe()
+            with os.fdopen(spec_w, "w") as spec:
+                json.dump(_namespace_spec(start.workdir), spec)
+            cmd = _namespace_argv(spec_r, info_w, cmd)
         elif _become_subreaper():
-            cleanup.callback(_kill_adopted, _children())
-        start = time.monotonic()
-        deadline = start + limits.timeout_s
+            cleanup.callback(_kill_adopted, _children(), start.token)
+        fds = tuple(fd for fd in (info_w, spec_r) if fd >= 0)
+        began = time.monotonic()
+        deadline = began + limits.timeout_s
         try:
             proc = subprocess.Popen(
                 cmd,
-                cwd=workdir,
-                env=env,
+                cwd=start.workdir,
+                env=start.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
@@ -324,20 +468,54 @@ def _execute(
                 preexec_fn=functools.partial(
                     _set_rlimits, _rlimits(limits, nproc), _prctl(), cgroup_fd, os.getpid()
                 ),
-                pass_fds=(info_w,) if bwrap else (),
+                pass_fds=fds,
             )
         finally:
-            if bwrap:
-                os.close(info_w)
+            for fd in fds:
+                os.close(fd)
         namespace_init = None
+        with _running_lock:
+            _running[start.token] = (proc.pid, cgroup)
         try:
-            if bwrap:
+            if start.isolated is not None:
                 namespace_init = _namespace_init(info_r, deadline)
             exited = _wait_exit(proc.pid, deadline)
-            seconds = time.monotonic() - start
+            seconds = time.monotonic() - began
         finally:
             returncode = _kill_all(proc, namespace_init, cgroup)
+            with _running_lock:
+                _running.pop(start.token, None)
     return returncode, not exited, seconds
+
+
+def kill_running_candidates() -> None:
+    """SIGKILL every candidate this process is running, with all it started (its process
+    group, its cgroup, its escaped orphans): for a worker whose orchestrator is gone. An
+    isolated candidate also dies with its launcher, which dies with this process."""
+    with _running_lock:
+        running = list(_running.items())
+    for token, (pgid, cgroup) in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        if cgroup is not None:
+            cgroup.kill_all()
+        _kill_adopted(set(), token)
+
+
+def _namespace_argv(spec_fd: int, info_fd: int, cmd: list[str]) -> list[str]:
+    return [sys.executable, "-I", "-S", str(NS_LAUNCHER), str(spec_fd), str(info_fd), "--", *cmd]
+
+
+def _namespace_spec(workdir: Path) -> dict[str, Any]:
+    """What the namespace launcher mounts: the same plan as bubblewrap's (see _mount_plan)."""
+    mounts, readonly = _mount_plan(workdir)
+    return {
+        "workdir": str(workdir),
+        "mounts": [[kind, str(path)] for kind, path in mounts],
+        "keep": [str(path) for kind, path in mounts if kind == "keep"],
+        "readonly": [str(path) for path in readonly],
+        "devices": [str(node) for node in gpu_devices()],
+    }
 
 
 def _bwrap_argv(bwrap: str, workdir: Path, info_fd: int) -> list[str]:
@@ -349,11 +527,18 @@ def _bwrap_argv(bwrap: str, workdir: Path, info_fd: int) -> list[str]:
     """
     wd = str(workdir)
     devices = [arg for node in gpu_devices() for arg in ("--dev-bind", str(node), str(node))]
+    mounts, readonly = _mount_plan(workdir)
+    hiding = []
+    for kind, path in mounts:
+        hiding += ["--tmpfs", str(path)] if kind == "tmpfs" else ["--ro-bind", str(path), str(path)]
+    hiding += ["--bind", wd, wd]
+    for path in readonly:  # after every mount point inside it has been made
+        hiding += ["--remount-ro", str(path)]
     return [
         bwrap,
         *_PROBE,
         *devices,
-        *_hiding_args(workdir),
+        *hiding,
         *_PROBE_FLAGS,
         "--new-session",
         "--cap-drop", "ALL",
@@ -401,10 +586,12 @@ def hidden_dirs() -> list[Path]:
     return sorted(found)
 
 
-def _hiding_args(workdir: Path) -> list[str]:
-    """bwrap mounts for :func:`hidden_dirs`: empty tmpfs over each (read-only but for /tmp),
-    the interpreter and runner bound back read-only where they lie inside one, the workdir on
-    top. Mounts go parents first, so a hidden directory inside a kept one is hidden too."""
+def _mount_plan(workdir: Path) -> tuple[list[tuple[str, Path]], list[Path]]:
+    """The mounts that hide :func:`hidden_dirs`, for bubblewrap and the namespace launcher
+    alike: ``("tmpfs", dir)`` an empty tmpfs over each, ``("keep", dir)`` the interpreter
+    and runner bound back read-only where they lie inside one; then (not listed) the workdir
+    on top; then the second list, the tmpfs to make read-only (all but /tmp). Mounts go
+    parents first, so a hidden directory inside a kept one is hidden too."""
     hidden = [path for path in hidden_dirs() if not path.is_relative_to(workdir)]
     needed = {
         Path(sys.prefix).resolve(),
@@ -433,14 +620,8 @@ def _hiding_args(workdir: Path) -> list[str]:
         [(path, 0) for path in hidden] + [(path, 1) for path in keep],
         key=lambda mount: (len(mount[0].parts), mount[1], mount[0]),
     )
-    args = []
-    for path, kind in mounts:
-        args += ["--tmpfs", str(path)] if kind == 0 else ["--ro-bind", str(path), str(path)]
-    args += ["--bind", str(workdir), str(workdir)]
-    for path in hidden:
-        if path != Path("/tmp"):  # after every mount point inside it has been made
-            args += ["--remount-ro", str(path)]
-    return args
+    plan = [("tmpfs" if kind == 0 else "keep", path) for path, kind in mounts]
+    return plan, [path for path in hidden if path != Path("/tmp")]
 
 
 def _rlimits(limits: Limits, nproc: int | None = None) -> list[tuple[int, int, int]]:
@@ -466,15 +647,6 @@ def _rlimits(limits: Limits, nproc: int | None = None) -> list[tuple[int, int, i
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
-
-
-@functools.cache
-def _prctl() -> Any:
-    """libc's prctl, resolved once before any fork; None where it does not exist."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
 
 
 def _set_rlimits(
@@ -524,9 +696,23 @@ def _children() -> set[int]:
     return found
 
 
-def _kill_adopted(before: set[int]) -> None:
-    """SIGKILL and reap children that appeared during the run (adopted escaped candidates)."""
+def _kill_adopted(before: set[int], token: str) -> None:
+    """SIGKILL and reap the children that appeared during the run and carry its mark: this
+    run's escaped candidates, adopted by this subreaper. Not the other children that
+    appeared meanwhile (another thread's candidate or a subprocess of an evaluator), whose
+    environment has no mark or another one; a process whose environment cannot be read
+    (it made itself non-dumpable) only a candidate would be."""
+    mark = f"{RUN_MARK}={token}".encode()
     for pid in _children() - before:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                ours = mark in handle.read().split(b"\0")
+        except PermissionError:
+            ours = True
+        except OSError:
+            continue
+        if not ours:
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
@@ -534,10 +720,11 @@ def _kill_adopted(before: set[int]) -> None:
 
 
 def _namespace_init(info_r: int, deadline: float) -> int | None:
-    """pidfd of the sandbox's pid-1 process, read from bwrap's --info-fd.
+    """pidfd of the sandbox's pid-1 process, read from bwrap's --info-fd (or the launcher's).
 
     bwrap exits as soon as the candidate does, slightly *before* its pid-1 dies and the kernel
-    kills the rest of the pid namespace; waiting on this pidfd closes that gap.
+    kills the rest of the pid namespace; waiting on this pidfd closes that gap. A setup
+    failure the launcher reports raises :class:`SandboxError`.
     """
     data = b""
     while b"}" not in data:
@@ -547,7 +734,13 @@ def _namespace_init(info_r: int, deadline: float) -> int | None:
             return None
         data += chunk
     try:
-        return os.pidfd_open(int(json.loads(data)["child-pid"]))
+        info = json.loads(data)
+    except ValueError:
+        return None
+    if isinstance(info, dict) and "error" in info:
+        raise SandboxError(f"the candidate's namespace could not be set up: {info['error']}")
+    try:
+        return os.pidfd_open(int(info["child-pid"]))
     except (ValueError, KeyError, TypeError, OSError):
         return None
 

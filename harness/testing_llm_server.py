@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-__all__ = ["FakeLLMServer", "Fault", "Reply"]
+__all__ = ["LOGIN_PAGE", "FakeLLMServer", "Fault", "Reply"]
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,11 @@ class Fault:
     - ``kind="length"``: answer ``content`` with ``finish_reason="length"``, like a model
       that ran out of ``max_tokens``.
     - ``kind="disconnect"``: close the connection without answering.
+    - ``kind="html"``: answer 200 with ``Content-Type: text/html`` and the page ``content``
+      (default: :data:`LOGIN_PAGE`), like a proxy's login page or a web UI.
     """
 
-    kind: Literal["status", "malformed", "timeout", "length", "disconnect"] = "status"
+    kind: Literal["status", "malformed", "timeout", "length", "disconnect", "html"] = "status"
     status: int = 500
     retry_after: float | None = None
     delay: float = 5.0
@@ -54,6 +56,12 @@ class Fault:
 
 Reply = str | Fault
 """A queued reply: the assistant's content, or a :class:`Fault`."""
+
+LOGIN_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n"
+    '<body><form action="/login"><input name="user"></form></body></html>\n'
+)
+"""The HTML page served by ``Fault(kind="html")`` and ``FakeLLMServer(html=True)``."""
 
 
 class FakeLLMServer:
@@ -69,7 +77,10 @@ class FakeLLMServer:
     ``models`` are the ids ``GET /v1/models`` lists (default: ``[model]``); with
     ``models_endpoint=False`` that path answers 404, like a server without it. With
     ``api_key`` set, a request without ``Authorization: Bearer <api_key>`` gets HTTP 401
-    (and is neither recorded nor served from the queue).
+    (and is neither recorded nor served from the queue). With ``html`` set (a page, or
+    ``True`` for :data:`LOGIN_PAGE`), every request gets that page with status 200 and
+    ``Content-Type: text/html``, like a base URL that points at a web UI or a proxy's
+    login page; nothing is recorded.
     """
 
     def __init__(
@@ -80,8 +91,10 @@ class FakeLLMServer:
         models: Sequence[str] | None = None,
         models_endpoint: bool = True,
         api_key: str | None = None,
+        html: str | bool | None = None,
     ) -> None:
         self.model = model
+        self.html = LOGIN_PAGE if html is True else (html or None)
         self.models = [model] if models is None else list(models)
         self.models_endpoint = models_endpoint
         self.api_key = api_key
@@ -222,6 +235,9 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             return False
 
         def do_GET(self) -> None:
+            if server.html is not None:
+                self._send_html(server.html)
+                return
             if self.path.rstrip("/") != "/v1/models" or not server.models_endpoint:
                 self._send_json(404, _error("not found", "invalid_request_error"))
                 return
@@ -236,6 +252,9 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            if server.html is not None:
+                self._send_html(server.html)
+                return
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._send_json(404, _error("not found", "invalid_request_error"))
                 return
@@ -271,6 +290,8 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 self._answer(body, late)
             elif reply.kind == "length":
                 self._send_json(200, server._completion(body, reply.content or "", "length"))
+            elif reply.kind == "html":
+                self._send_html(LOGIN_PAGE if reply.content is None else reply.content)
             else:  # disconnect
                 self.close_connection = True
 
@@ -279,10 +300,19 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         ) -> None:
             self._send_raw(status, json.dumps(payload).encode(), extra or {})
 
-        def _send_raw(self, status: int, data: bytes, extra: dict[str, str]) -> None:
+        def _send_html(self, page: str) -> None:
+            self._send_raw(200, page.encode(), {}, "text/html; charset=utf-8")
+
+        def _send_raw(
+            self,
+            status: int,
+            data: bytes,
+            extra: dict[str, str],
+            content_type: str = "application/json",
+        ) -> None:
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in extra.items():
                     self.send_header(name, value)

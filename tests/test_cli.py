@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_missing_task_lists_installed_tasks(cli):
     result = cli("run")
@@ -67,6 +69,30 @@ def test_eval_usage_errors_exit_non_zero(tmp_path, cli):
     assert cli("eval", "+task=nope", "--program", str(prog)).returncode == 2
 
 
+def test_eval_of_a_file_that_is_not_utf8_is_a_failed_result(tmp_path, cli):
+    latin1 = tmp_path / "latin1.py"
+    data = "def f():\n    return 4.0  # café\n".encode("latin-1")
+    latin1.write_bytes(data)
+    offset = data.index(b"\xe9")
+    result = cli("eval", "+task=toy", "--program", str(latin1), "--json")
+    assert "Traceback" not in result.stderr, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["success"] is False and payload["score"] is None
+    assert payload["error_class"] == "encoding"
+    feedback = payload["feedback"]
+    assert "not valid UTF-8" in feedback and f"byte offset {offset} (line 2" in feedback
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    raise ValueError('nope')\n")
+    failed = cli("eval", "+task=toy", "--program", str(bad), "--json")
+    assert result.returncode == failed.returncode  # exits as any failed evaluation does
+
+    text = cli("eval", "+task=toy", "--program", str(latin1))
+    assert text.returncode == failed.returncode and "Traceback" not in text.stderr
+    rows = [line.split() for line in text.stdout.splitlines()]
+    assert ["success", "False"] in rows and ["error", "encoding"] in rows
+    assert f"byte offset {offset} (line 2" in text.stdout
+
+
 def test_status_of_a_non_run_directory_is_an_error(tmp_path, cli):
     assert cli("status", str(tmp_path)).returncode == 2
 
@@ -96,3 +122,21 @@ def test_a_misconfigured_sandbox_stops_before_the_run(tmp_path, cli):
         "run", "+task=toy", f"hydra.run.dir={tmp_path}", env={"HARNESS_SANDBOX": "chroot"}
     )
     assert result.returncode == 1 and "HARNESS_SANDBOX" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "override", ["run.workers=0", "task.memory_mb=1", "run.max_evaluations=-3", "task.timeout_s=0"]
+)
+def test_out_of_range_settings_stop_a_run_before_its_directory_exists(tmp_path, cli, override):
+    run_dir = tmp_path / "run"
+    result = cli("run", "+task=toy", override, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 2, result.stderr
+    assert f"{override.split('=')[0]}=" in result.stderr and "Traceback" not in result.stderr
+    assert not run_dir.exists(), "a refused run left a stray run directory"
+
+
+def test_eval_refuses_an_out_of_range_limit(tmp_path, cli):
+    prog = tmp_path / "p.py"
+    prog.write_text("def f():\n    return 1\n")
+    result = cli("eval", "+task=toy", "task.memory_mb=1", "--program", str(prog))
+    assert result.returncode == 2 and "task.memory_mb=1" in result.stderr, result.stderr

@@ -59,6 +59,7 @@ MEMORY_MB = 256
 SECRET_PREFIX = "sk-hostile-"  # what the probes look for: the secret is in no program
 SECRET = SECRET_PREFIX + secrets.token_hex(12)
 BWRAP_OK = sandbox.bwrap_available()
+NS_OK = sandbox.namespace_available()
 CAP = sandbox.process_cap()
 CGROUP_PARENT = sandbox._pids_cgroup_parent() or Path("/nonexistent")
 TOY_PLUGIN = Path(harness_toy.__file__ or "").resolve()
@@ -103,7 +104,7 @@ FORK_BOMB = (  # with RLIMIT_NPROC, forks fail just the same but nothing tells t
 class Adversary:
     name: str
     program: str  # a string.Template: $mark, $secret, $db, ... (see Context.values)
-    bwrap: Outcome
+    isolated: Outcome  # under bubblewrap, and under the namespace launcher
     plain: Outcome | None  # None: never run without isolation (destructive or outward-facing)
     check: Callable[[Context, dict[str, Any], str], None] | None = None
 
@@ -285,15 +286,23 @@ def f():
                     if name.isdigit():
                         try:
                             with open(f"/proc/{name}/environ", "rb") as fh:
-                                found += [name] if SECRET.encode() in fh.read() else []
+                                for var in fh.read().split(b"\\0"):
+                                    if SECRET.encode() in var:  # print it, to be stored
+                                        found.append(name)
+                                        print("leaked:", var.decode())
                         except OSError:
                             pass
                 return found
 
+            def _dotenv():
+                text = open($dotenv).read()
+                print("leaked:", text)
+                return SECRET in text
+
             def f():
                 _try("own environment", lambda: any(SECRET in v for v in os.environ.values()))
                 _try("/proc/*/environ", _environ_files)
-                _try(".env in the orchestrator's cwd", lambda: SECRET in open($dotenv).read())
+                _try(".env in the orchestrator's cwd", _dotenv)
                 _try("~/.netrc of the evaluator", lambda: SECRET in open($netrc).read())
                 return _verdict()
             """
@@ -627,7 +636,7 @@ BENIGN_AFTER = [
 
 
 def adversaries(mode: str) -> list[Adversary]:
-    chosen = [a for a in ADVERSARIES if mode == "bwrap" or a.plain is not None]
+    chosen = [a for a in ADVERSARIES if mode != "none" or a.plain is not None]
     if CAP is None:  # no process cap here: a real fork bomb would take the machine down
         chosen = [a for a in chosen if a.name != "fork_bomb"]
     return chosen
@@ -735,7 +744,7 @@ class Context:
 
     def cleanup(self) -> None:
         self.listeners.close()
-        for mode in ("bwrap", "none"):
+        for mode in ("bwrap", "none"):  # the targets of every isolated mode are bwrap's
             for target in self.write_targets(mode):
                 with contextlib.suppress(OSError):
                     os.unlink(target)
@@ -797,6 +806,13 @@ def bwrap_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileRun]:
 
 
 @pytest.fixture(scope="module")
+def namespace_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileRun]:
+    if not NS_OK:
+        pytest.skip("user namespaces unusable here")
+    yield from hostile_run("namespace", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
 def plain_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileRun]:
     yield from hostile_run("none", tmp_path_factory)
 
@@ -817,7 +833,7 @@ def hostile_run(mode: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         """No grace where the sandbox waits for the last process to be gone (a cgroup or a pid
         namespace); otherwise SIGKILL, or the kernel's parent-death signal when the candidate
         killed its worker, takes effect a moment later."""
-        waited = mode == "bwrap" or CAP == "cgroup"
+        waited = mode != "none" or CAP == "cgroup"
         grace = 0.0 if waited and node.error_class != "worker_crash" else 2.0
         deadline = time.monotonic() + grace
         while (found := candidate_processes(ctx.mark)) and time.monotonic() < deadline:
@@ -859,9 +875,12 @@ def hostile_run(mode: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 # ----------------------------------------------------------------------------- the tests
-@pytest.mark.parametrize("mode", ["bwrap", "none"])
+RUNS = {"bwrap": "bwrap_run", "namespace": "namespace_run", "none": "plain_run"}
+
+
+@pytest.mark.parametrize("mode", list(RUNS))
 def test_the_run_goes_on_to_its_budget(mode: str, request: pytest.FixtureRequest) -> None:
-    run = request.getfixturevalue("bwrap_run" if mode == "bwrap" else "plain_run")
+    run = request.getfixturevalue(RUNS[mode])
     summary = run.summary
     expected = adversaries(run.mode)
     assert summary["status"] == "finished", summary
@@ -870,7 +889,7 @@ def test_the_run_goes_on_to_its_budget(mode: str, request: pytest.FixtureRequest
     assert list(run.nodes) == [a.name for a in expected] + [n for n, _ in BENIGN_AFTER]
     for name, score in (("benign_after_1", 2.5), ("benign_after_2", 3.5)):
         assert run.nodes[name]["status"] == "evaluated" and run.nodes[name]["score"] == score
-    claimed = [o.score for a in expected if (o := a.bwrap if run.mode == "bwrap" else a.plain)]
+    claimed = [o.score for a in expected if (o := a.plain if run.mode == "none" else a.isolated)]
     assert summary["best_score"] == max(s for s in [*claimed, 3.5] if s is not None)
     assert not candidate_processes(run.ctx.mark)
     print(f"\n{run.mode}: {len(run.nodes)} rounds in {run.seconds:.1f} s")
@@ -881,13 +900,34 @@ def test_adversary_is_contained_under_bwrap(bwrap_run: HostileRun, adversary: Ad
     check_contained(bwrap_run, adversary)
 
 
+@pytest.mark.parametrize("adversary", adversaries("namespace"), ids=lambda a: a.name)
+def test_adversary_is_contained_in_namespaces(
+    namespace_run: HostileRun, adversary: Adversary
+) -> None:
+    check_contained(namespace_run, adversary)
+
+
+@pytest.mark.parametrize("mode", list(RUNS))
+def test_no_secret_value_is_stored_anywhere(mode: str, request: pytest.FixtureRequest) -> None:
+    """``grep -r`` of the whole run directory (store, WAL, artifacts, logs) for the API key:
+    never there, whether the candidates could not read it (isolated) or printed it (plain
+    mode, where the harness masks it)."""
+    run = request.getfixturevalue(RUNS[mode])
+    found = subprocess.run(
+        ["grep", "-rl", "--", SECRET, str(run.ctx.run_dir)], capture_output=True, text=True
+    )
+    assert found.returncode == 1 and not found.stdout, found.stdout
+    leaked = run.nodes["read_secrets"]["feedback"]
+    assert ("[REDACTED]" in leaked) == (mode == "none"), leaked
+
+
 @pytest.mark.parametrize("adversary", adversaries("none"), ids=lambda a: a.name)
 def test_adversary_is_contained_in_plain_mode(plain_run: HostileRun, adversary: Adversary) -> None:
     check_contained(plain_run, adversary)
 
 
 def check_contained(run: HostileRun, adversary: Adversary) -> None:
-    expected = adversary.bwrap if run.mode == "bwrap" else adversary.plain
+    expected = adversary.plain if run.mode == "none" else adversary.isolated
     assert expected is not None
     node = run.nodes[adversary.name]
     described = f"{node['status']} [{node['error_class']}] {node['score']}\n{node['feedback']}"
@@ -911,6 +951,9 @@ needs_cgroup = pytest.mark.skipif(CAP != "cgroup", reason="no writable pids cgro
         pytest.param(
             "bwrap",
             marks=pytest.mark.skipif(not BWRAP_OK, reason="bubblewrap missing or its probe failed"),
+        ),
+        pytest.param(
+            "namespace", marks=pytest.mark.skipif(not NS_OK, reason="user namespaces unusable")
         ),
     ]
 )
@@ -1031,9 +1074,15 @@ def test_hidden_dirs_never_include_system_dirs(
     assert sandbox.hidden_dirs().count(tmp_path.resolve()) == 1
 
 
-@pytest.mark.skipif(not BWRAP_OK, reason="bubblewrap missing or its probe failed")
-def test_bwrap_hides_home_cwd_run_and_listed_dirs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+ISOLATED = [
+    pytest.param("bwrap", marks=pytest.mark.skipif(not BWRAP_OK, reason="no usable bubblewrap")),
+    pytest.param("namespace", marks=pytest.mark.skipif(not NS_OK, reason="no user namespaces")),
+]
+
+
+@pytest.mark.parametrize("isolated", ISOLATED)
+def test_isolation_hides_home_cwd_run_and_listed_dirs(
+    isolated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = outside_tmp_root()
     try:
@@ -1041,7 +1090,7 @@ def test_bwrap_hides_home_cwd_run_and_listed_dirs(
         for path in dirs.values():
             path.mkdir()
             (path / "secret.txt").write_text(SECRET)
-        monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
+        monkeypatch.setenv("HARNESS_SANDBOX", isolated)
         monkeypatch.setenv("HOME", str(dirs["home"]))
         monkeypatch.setenv("HARNESS_SANDBOX_HIDE", str(dirs["elsewhere"]))
         monkeypatch.chdir(dirs["project"])
@@ -1082,9 +1131,9 @@ def test_bwrap_hides_home_cwd_run_and_listed_dirs(
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.skipif(not BWRAP_OK, reason="bubblewrap missing or its probe failed")
+@pytest.mark.parametrize("isolated", ISOLATED)
 def test_a_run_directory_outside_the_working_directory_is_hidden_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    isolated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The loop adds its run directory to HARNESS_SANDBOX_HIDE while it runs, wherever it is."""
     from harness.testing_llm_server import FakeLLMServer
@@ -1095,7 +1144,7 @@ def test_a_run_directory_outside_the_working_directory_is_hidden_too(
         f"    try:\n        open({str(run_dir / 'harness.db')!r}, 'rb').read(16)\n"
         "        return 9.0\n    except OSError:\n        return 2.0\n"
     )
-    monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
+    monkeypatch.setenv("HARNESS_SANDBOX", isolated)
     monkeypatch.setenv("HARNESS_SANDBOX_HIDE", "")  # restored after the test
     try:
         with FakeLLMServer() as server:

@@ -146,6 +146,22 @@ def test_malformed_and_empty_answers_fail(cli):
     assert_clean(cut_off)
 
 
+def test_an_html_page_is_named_as_such(cli):
+    # A base URL without /v1 often reaches a web UI or a proxy's login page (HTTP 200).
+    with FakeLLMServer(html=True) as fake:
+        everywhere = check(cli, fake.base_url, "llm.model=fake-model")
+    with FakeLLMServer(default="ok") as fake:
+        fake.enqueue(Fault(kind="html"))
+        chat_only = check(cli, fake.base_url, "llm.model=fake-model")
+    for result in (everywhere, chat_only):
+        assert result.returncode == 1
+        assert "returned HTML (status 200, content-type text/html)" in result.stdout
+        assert "check llm.base_url" in result.stdout and "/v1" in result.stdout
+        assert "no choices" not in result.stdout and "AttributeError" not in result.stdout
+        assert_clean(result)
+    assert "models    FAIL" in everywhere.stdout
+
+
 def test_offline_needs_no_endpoint(cli):
     result = cli("llm", "check", "llm=offline")
     assert result.returncode == 0 and "needs no endpoint" in result.stdout

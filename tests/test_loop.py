@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from helpers import compose_config, run_loop
@@ -76,11 +77,16 @@ def test_no_analyzer_ablation_stores_the_raw_evaluation_output(tmp_path):
         assert f"score {row['score']:.6g}" in row["analysis"]
 
 
-def test_a_failing_seed_is_recorded_and_the_run_goes_on(tmp_path):
-    summary = run_loop(tmp_path, "+task=toy", "task.seed_program=broken", "run.max_rounds=2")
-    node0 = store.get_node(store.open_db(tmp_path), 0)
+def test_a_failing_seed_stops_the_run_with_a_clear_message(tmp_path, cli):
+    summary = run_loop(tmp_path / "a", "+task=toy", "task.seed_program=broken", "run.max_rounds=2")
+    node0 = store.get_node(store.open_db(tmp_path / "a"), 0)
     assert node0["status"] == "failed" and node0["error_class"] == "syntax"
-    assert summary["nodes"] == 3
+    assert summary["status"] == "failed" and summary["nodes"] == 1, "no evolving from nothing"
+    assert "seed program 'broken' failed" in summary["stop_reason"]
+    assert "syntax" in summary["stop_reason"]
+    result = cli("run", "+task=toy", "task.seed_program=broken", f"hydra.run.dir={tmp_path / 'c'}")
+    assert result.returncode == 1, result.stderr
+    assert "seed program 'broken' failed" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unknown_seed_program_is_a_clear_error(tmp_path):
@@ -110,3 +116,22 @@ def test_an_evaluator_that_fails_on_the_seed_stops_the_run(tmp_path):
 def test_nonsense_run_settings_are_refused(tmp_path, override):
     with pytest.raises(RunError, match="at least 1"):
         Run(compose_config("+task=toy", override), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "run.max_evaluations=-1",
+        "run.max_seconds=-5",
+        "run.max_seconds=0",
+        "task.timeout_s=0",
+        "task.timeout_s=-1",
+        "task.memory_mb=1",
+        "run.workers=0",
+    ],
+)
+def test_out_of_range_settings_are_refused_naming_the_key(tmp_path, override):
+    key = override.split("=")[0]
+    with pytest.raises(RunError, match=rf"{re.escape(key)}=\S+ is out of range: it must be"):
+        Run(compose_config("+task=toy", override), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -184,6 +184,29 @@ def test_transport_faults_give_clear_errors(server, fault, expected):
     assert result.llm_calls[0].error == result.error
 
 
+def test_html_answer_is_reported_as_html_not_as_no_choices(server):
+    server.enqueue(Fault(kind="html"))
+    result = propose(make(server))
+    assert result.program is None
+    assert "returned HTML (status 200, content-type text/html)" in result.error
+    assert "not an OpenAI-compatible JSON answer" in result.error
+    assert "llm.base_url" in result.error and "/v1" in result.error
+    assert "'Sign in'" in result.error  # the page's title says what answered
+    assert result.llm_calls[0].retryable is False
+
+
+def test_lone_surrogates_in_an_answer_become_replacement_characters(server):
+    # JSON may escape a lone surrogate ("\ud800"); SQLite and files refuse it.
+    server.enqueue(
+        "<name>odd\ud800</name><code>\ndef solve(n):  # caf\udce9\n    return 0\n</code>"
+    )
+    result = propose(make(server, edit_mode="full"))
+    assert result.error is None, result.error
+    assert result.name == "odd\ufffd" and "# caf\ufffd" in result.program
+    assert "\ufffd" in result.llm_calls[0].response
+    result.llm_calls[0].response.encode("utf-8")
+
+
 def test_empty_content_is_an_error(server):
     server.enqueue("   ")
     result = propose(make(server))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 
+from helpers import openai_run, toy_answer
+
 from harness import db as store
 from harness.testing_llm_server import FakeLLMServer, Fault
 
@@ -86,3 +88,56 @@ def test_hostile_and_broken_answers_become_failed_nodes(tmp_path, cli, llm_serve
     feedback = " ".join(n["feedback"] for n in failed_proposals)
     assert "neither" in feedback and "500" in feedback and "SEARCH" in feedback
     assert store.summary(db)["status"] == "finished"
+
+
+def test_fenced_program_answers_from_open_models_are_evaluated(tmp_path):
+    # What llama.cpp/vLLM/Ollama models answer most often: no tags, one ```python fence.
+    numbers = itertools.count()
+
+    def fenced(request: dict) -> str:
+        if "<analysis>" in json.dumps(request["messages"]):
+            return ANALYSIS
+        program = f"# EVOLVE-BLOCK-START\ndef f():\n    return 6.0 + 0 * {next(numbers)}\n"
+        return f"Sure! Here it is:\n\n```python\n{program}# EVOLVE-BLOCK-END\n\n```\n"
+
+    with FakeLLMServer(default=fenced) as server:
+        summary = openai_run(tmp_path, server, "llm.max_retries=0", "run.max_evaluations=3")
+    children = list(store.open_db(tmp_path)["nodes"].rows_where("id > 0"))
+    assert len(children) == 2, summary
+    assert all(node["success"] and node["score"] == 6.0 for node in children), children
+
+
+def test_an_html_page_from_the_endpoint_is_named_in_the_feedback(tmp_path):
+    # A base URL that reaches a proxy's login page (HTTP 200, text/html) is a config
+    # error: the feedback says so instead of "no choices".
+    with FakeLLMServer(html=True) as server:
+        openai_run(tmp_path, server, "llm.max_retries=0", "run.max_rounds=2")
+    failed = list(store.open_db(tmp_path)["nodes"].rows_where("error_class = 'proposal'"))
+    assert failed
+    for node in failed:
+        assert "returned HTML (status 200, content-type text/html)" in node["feedback"]
+        assert "llm.base_url" in node["feedback"] and "no choices" not in node["feedback"]
+
+
+def test_lone_surrogates_in_answers_and_errors_do_not_crash_the_run(tmp_path):
+    # JSON may carry "\ud800", which no UTF-8 store or file accepts: such text becomes
+    # U+FFFD wherever it comes from (answer, analysis, an endpoint's error message).
+    numbers = itertools.count()
+
+    def answer(request: dict) -> str:
+        if "<analysis>" in json.dumps(request["messages"]):
+            return "<analysis>bad \ud800 text</analysis>"
+        body = f"def f():\n    # caf\udce9 \ud800\n    return 7.0 + 0 * {next(numbers)}\n"
+        return toy_answer(body, name="odd\ud800name")
+
+    with FakeLLMServer(default=answer) as server:
+        server.enqueue(Fault(status=400, message="refused \udcff"))  # the seed's analysis
+        summary = openai_run(tmp_path, server, "llm.max_retries=0", "run.max_evaluations=3")
+    assert summary["status"] == "finished", summary
+    seed, *nodes = store.open_db(tmp_path)["nodes"].rows_where(order_by="id")
+    assert "refused \ufffd" in seed["analysis"]
+    assert all(node["analysis"].startswith("bad \ufffd text") for node in nodes)
+    evaluated = [node for node in nodes if node["success"]]
+    assert evaluated and all(node["score"] == 7.0 for node in evaluated)
+    assert all(node["name"] == "odd\ufffdname" for node in evaluated)
+    assert all("# caf\ufffd \ufffd" in node["program"] for node in evaluated)

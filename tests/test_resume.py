@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import sqlite3
 import subprocess
 import time
 
+import pytest
 from conftest import HARNESS
 from omegaconf import OmegaConf
 
@@ -112,7 +114,10 @@ def _wait_for_pending(run_dir, count):
     raise AssertionError("the run never had rounds in flight")
 
 
-def test_sigterm_stops_promptly_and_resume_finishes(tmp_path, cli):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_promptly_with_128_plus_its_number_and_resume_finishes(
+    tmp_path, cli, sig, code
+):
     run_dir = tmp_path / "run"
     proc = _start(
         run_dir, "task.sleep_s=60", "run.max_evaluations=5", "run.workers=2", "run.buffer=1"
@@ -120,12 +125,14 @@ def test_sigterm_stops_promptly_and_resume_finishes(tmp_path, cli):
     try:
         _wait_for_pending(run_dir, 3)
         began = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=20)
         assert time.monotonic() - began < 20, "stopping must not wait for the evaluations"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == code, stderr
+    assert "harness resume" in stderr and "Traceback" not in stderr, stderr
     summary = store.summary(store.open_db(run_dir))
     # two rounds evaluating and one proposed ahead of a free slot (run.buffer=1)
     assert summary["status"] == "interrupted" and summary["pending"] == 3
@@ -146,3 +153,32 @@ def test_a_run_directory_in_use_cannot_be_resumed(tmp_path, cli):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def _saved_config(run_dir):
+    hydra = run_dir / ".hydra"
+    return {name: (hydra / name).read_bytes() for name in ("overrides.yaml", "config.yaml")}
+
+
+def test_a_refused_resume_or_run_leaves_the_saved_config_alone(tmp_path, cli):
+    run_dir = tmp_path / "run"
+    island = ("sampler=island", "sampler.islands=2")
+    first = cli("run", "+task=toy", "run.max_evaluations=3", *island, f"hydra.run.dir={run_dir}")
+    assert first.returncode == 0, first.stderr
+    saved = _saved_config(run_dir)
+    with open(run_dir / ".lock", "w") as lock:  # a live run holds this lock
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        live = cli("resume", str(run_dir), "run.max_evaluations=5")
+    assert live.returncode == 1 and "another harness process" in live.stderr, live.stderr
+    assert _saved_config(run_dir) == saved, "a resume refused as live rewrote the config"
+    for bad in ("run.workers=0", "sampler.islands=3"):
+        refused = cli("resume", str(run_dir), bad)
+        assert refused.returncode in (1, 2) and "Traceback" not in refused.stderr, refused.stderr
+        assert _saved_config(run_dir) == saved, f"a refused {bad} rewrote the config"
+    rerun = cli("run", "+task=toy", "run.max_evaluations=5", f"hydra.run.dir={run_dir}")
+    assert rerun.returncode != 0 and "harness resume" in rerun.stderr
+    assert _saved_config(run_dir) == saved, "a refused run into the directory rewrote it"
+    plain = cli("resume", str(run_dir))
+    assert plain.returncode == 0, plain.stderr
+    summary = store.summary(store.open_db(run_dir))
+    assert summary["evaluated"] == 3, "the plain resume kept the run's own budget"

@@ -1,4 +1,5 @@
-"""Tests for harness.sandbox: real child processes, real limits, real bubblewrap where it works."""
+"""Tests for harness.sandbox: real child processes, real limits, real bubblewrap where it works,
+and the kernel namespaces of ``_sandbox_ns.py`` where they work."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 import resource
 import secrets
 import socket
+import subprocess
 import textwrap
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +24,22 @@ from harness.sandbox import CandidateRun, Limits, run_candidate, scrubbed_env
 
 FAST = Limits(timeout_s=20)
 BWRAP_OK = sandbox.bwrap_available()
+NS_OK = sandbox.namespace_available()
 needs_bwrap = pytest.mark.skipif(not BWRAP_OK, reason="bubblewrap missing or its probe failed")
+needs_ns = pytest.mark.skipif(not NS_OK, reason="user namespaces unusable here")
+ISOLATED = [pytest.param("bwrap", marks=needs_bwrap), pytest.param("namespace", marks=needs_ns)]
 
 
-@pytest.fixture(
-    params=["none", pytest.param("bwrap", marks=needs_bwrap)],
-)
+@pytest.fixture(params=["none", *ISOLATED])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test once without isolation and once inside bubblewrap."""
+    """Run the test without isolation, inside bubblewrap, and inside the namespace launcher."""
+    monkeypatch.setenv("HARNESS_SANDBOX", request.param)
+    return request.param
+
+
+@pytest.fixture(params=ISOLATED)
+def isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test in each isolating mode."""
     monkeypatch.setenv("HARNESS_SANDBOX", request.param)
     return request.param
 
@@ -99,7 +110,7 @@ def test_returns_value_numpy_and_kwargs(mode: str, tmp_path: Path) -> None:
     assert r.value["arr"] == [0, 2, 4]
     assert r.value["x"] == 2.0 and r.value["t"] == [1, 2]
     assert r.value["nan"] != r.value["nan"]
-    assert r.sandboxed == (mode == "bwrap")
+    assert r.sandboxed == (mode != "none") and r.isolation == mode
     assert r.error_class is None and r.seconds > 0
 
 
@@ -177,7 +188,7 @@ def test_timeout_kills_whole_process_group(mode: str, tmp_path: Path) -> None:
     assert r.error_class == "timeout" and r.error == "timed out after 1 s"
     assert 1 <= r.seconds < 5
     pids = json.loads((tmp_path / "work" / "pids.json").read_text())
-    grace = 0.0 if mode == "bwrap" else 2.0
+    grace = 0.0 if mode != "none" else 2.0
     assert eventually(lambda: not processes_with(tag), grace), processes_with(tag)
     if mode == "none":  # under bwrap these are pid-namespace pids, meaningless out here
         assert eventually(lambda: all(gone(pid) for pid in pids))
@@ -196,7 +207,7 @@ def test_background_child_killed_after_normal_return(mode: str, tmp_path: Path) 
         tmp_path,
     )
     assert r.ok and r.value == "done"
-    grace = 0.0 if mode == "bwrap" else 2.0
+    grace = 0.0 if mode != "none" else 2.0
     assert eventually(lambda: not processes_with(tag), grace), processes_with(tag)
 
 
@@ -343,11 +354,7 @@ def test_reused_workdir_left_booby_trapped(mode: str, tmp_path: Path) -> None:
     assert target.read_text() == "precious"
 
 
-@needs_bwrap
-def test_bwrap_filesystem_is_read_only_outside_workdir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
+def test_filesystem_is_read_only_outside_workdir(isolated: str, tmp_path: Path) -> None:
     scores = tmp_path / "scores.json"  # an evaluator file next to the workdir, under /tmp
     scores.write_text('{"best": 0.5}')
     name = f"harness-sandbox-{secrets.token_hex(4)}"
@@ -402,12 +409,12 @@ def test_gpu_device_nodes_are_found_and_nothing_else(tmp_path: Path) -> None:
 HOST_ONLY_DEVICES = [p for p in (Path("/dev/loop-control"), Path("/dev/kvm")) if p.exists()]
 
 
-@needs_bwrap
-@pytest.mark.skipif(not HOST_ONLY_DEVICES, reason="no device node outside bwrap's minimal /dev")
-def test_bwrap_binds_the_gpu_device_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A node bwrap's minimal /dev lacks (standing in for /dev/nvidia0 on a machine without a
+@pytest.mark.skipif(not HOST_ONLY_DEVICES, reason="no device node outside the minimal /dev")
+def test_the_gpu_device_nodes_are_bound(
+    isolated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node the minimal /dev lacks (standing in for /dev/nvidia0 on a machine without a
     GPU) is visible to the candidate exactly when gpu_devices() lists it."""
-    monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
     node = str(HOST_ONLY_DEVICES[0])
     code = f"import os\n\ndef main():\n    return os.path.exists({node!r})\n"
     assert run(code, tmp_path / "plain").value is False
@@ -416,9 +423,7 @@ def test_bwrap_binds_the_gpu_device_nodes(tmp_path: Path, monkeypatch: pytest.Mo
     assert bound.ok and bound.sandboxed and bound.value is True, bound.feedback()
 
 
-@needs_bwrap
-def test_bwrap_has_no_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HARNESS_SANDBOX", "bwrap")
+def test_no_network(isolated: str, tmp_path: Path) -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -464,3 +469,31 @@ def test_sandbox_mode_misconfiguration_raises(
     monkeypatch.setenv("HARNESS_SANDBOX", "chroot")
     with pytest.raises(ValueError, match="HARNESS_SANDBOX"):
         run("def main():\n    return 1\n", tmp_path)
+
+
+def test_concurrent_runs_in_threads_never_disturb_each_other(mode: str, tmp_path: Path) -> None:
+    """Several long-lived evaluations at once in one process (a Dask worker's threads, the
+    rl_algo plugin's paired evaluations), beside an evaluator's own subprocess: none may
+    take another's candidate for an orphan it adopted, kill it or reap it."""
+    program = """
+    import subprocess, time
+
+    def main(i):
+        time.sleep(0.2)
+        subprocess.run(["true"], check=True)  # a child of the candidate, reaped by it
+        time.sleep(0.2)
+        return i
+    """
+
+    def evaluator_subprocess() -> int:
+        return subprocess.run(["sleep", "0.6"], check=False).returncode
+
+    for wave in range(6):
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            helper = pool.submit(evaluator_subprocess)
+            futures = [pool.submit(run, program, tmp_path / f"{wave}-{i}", args=(i,))
+                       for i in range(4)]  # fmt: skip
+            runs = [future.result() for future in futures]
+            assert helper.result() == 0, "an evaluator's own subprocess was killed"
+        assert [r.value for r in runs] == [0, 1, 2, 3], [r.feedback() for r in runs]
+        assert all(r.ok for r in runs)

@@ -79,8 +79,8 @@ def _evaluate_on_worker(
     Pickling here, not in Dask, means that a result which cannot leave the worker is
     reported as an ``evaluator_error`` evaluation, as on the local executor. Never raises.
     """
-    if sandbox == "bwrap":  # the orchestrator demands bubblewrap: so does every worker
-        os.environ["HARNESS_SANDBOX"] = "bwrap"
+    if sandbox in ("bwrap", "namespace"):  # the orchestrator demands it: so does every worker
+        os.environ["HARNESS_SANDBOX"] = sandbox
     try:
         result = evaluate_program(config, program, limits)
     except BaseException as exc:  # noqa: BLE001 - e.g. sys.exit() in an evaluator
@@ -99,10 +99,11 @@ def _evaluate_on_worker(
 
 
 def _probe_worker() -> dict[str, Any]:
-    """Runs on a remote worker at start-up: can it import harness, and sandbox with bwrap?"""
-    from harness.sandbox import bwrap_available
+    """Runs on a remote worker at start-up: can it import harness, and isolate candidates
+    (bubblewrap, or the kernel's namespaces)?"""
+    from harness.sandbox import bwrap_available, namespace_available
 
-    return {"bwrap": bwrap_available(), "pid": os.getpid()}
+    return {"bwrap": bwrap_available(), "namespace": namespace_available(), "pid": os.getpid()}
 
 
 def _quiet_worker() -> None:
@@ -318,10 +319,15 @@ class DaskExecutor:
                         "and the task's plugin in the workers' environment",
                         self.address, type(exc).__name__, exc)
             return
-        plain = sorted(addr for addr, probe in probes.items() if not probe.get("bwrap"))
+        plain = sorted(
+            addr
+            for addr, probe in probes.items()
+            if not probe.get("bwrap") and not probe.get("namespace")
+        )
         if plain:
-            log.warning("%d of %d Dask workers have no usable bubblewrap: candidates there run "
-                        "without filesystem/network isolation (%s)",
+            log.warning("%d of %d Dask workers can isolate nothing (no usable bubblewrap, no "
+                        "user namespaces): candidates there run without filesystem/network "
+                        "isolation (%s)",
                         len(plain), len(probes), ", ".join(plain[:5]))
 
     async def evaluate(self, config: dict[str, Any], program: str, limits: Limits) -> EvalResult:

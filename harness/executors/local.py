@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -13,15 +14,19 @@ from typing import Any
 
 from harness import plugins
 from harness.evaluation import evaluate_program
-from harness.sandbox import Limits
+from harness.lifetime import guard_worker, make_undumpable
+from harness.sandbox import Limits, kill_running_candidates
 from harness.task import EvalResult
 
 
-def _worker_init() -> None:
+def _worker_init(orchestrator: int) -> None:
     """Workers leave Ctrl-C to the orchestrator, which stops the run cleanly, and leave the
-    one "no isolation" warning to the orchestrator's log."""
+    one "no isolation" warning to the orchestrator's log. They end, with their candidates,
+    when the orchestrator is gone (even killed with SIGKILL), and hide their memory."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("harness.sandbox").setLevel(logging.ERROR)
+    guard_worker(orchestrator, kill_running_candidates)
+    make_undumpable()
 
 
 def _warm() -> None:
@@ -57,6 +62,7 @@ class LocalExecutor:
             max_workers=processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
 
     def _replace_pool(self, generation: int) -> None:
@@ -69,9 +75,7 @@ class LocalExecutor:
         loop = asyncio.get_running_loop()
         generation = self._generation
         try:
-            return await loop.run_in_executor(
-                self._pool, evaluate_program, config, program, limits
-            )
+            return await loop.run_in_executor(self._pool, evaluate_program, config, program, limits)
         except BrokenProcessPool:
             self._replace_pool(generation)
         except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
@@ -109,4 +113,3 @@ def _unreturnable(exc: Exception) -> EvalResult:
         error_class="evaluator_error",
         feedback=f"The evaluation could not be returned from its worker: {tail}",
     )
-

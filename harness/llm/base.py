@@ -8,6 +8,29 @@ from typing import Any, Protocol, runtime_checkable
 from harness.task import CognitionItem, TaskSpec
 
 
+def storable(text: str) -> str:
+    """``text`` with each lone surrogate (JSON's ``"\\ud800"``, bytes decoded with
+    ``surrogateescape``) replaced by U+FFFD: SQLite, files and HTTP bodies take only
+    valid UTF-8, and no answer of a back-end may crash the run that stores it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+class _Storable:
+    """Text fields (and lists of texts) pass through :func:`storable` when set, so what
+    any back-end (plugins' included) returns can be stored and sent on."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, str):
+            value = storable(value)
+        elif isinstance(value, list) and any(isinstance(item, str) for item in value):
+            value = [storable(item) if isinstance(item, str) else item for item in value]
+        super().__setattr__(name, value)
+
+
 @dataclass
 class NodeView:
     """One stored node as the researcher and analyzer see it."""
@@ -26,7 +49,7 @@ class NodeView:
 
 
 @dataclass
-class LLMCall:
+class LLMCall(_Storable):
     """One exchange with a model, stored in the ``llm_calls`` table."""
 
     role: str
@@ -60,7 +83,7 @@ class ProposalRequest:
 
 
 @dataclass
-class Proposal:
+class Proposal(_Storable):
     """A candidate program, or the reason why none could be produced.
 
     ``program`` is ``None`` when the answer could not be turned into a program (a failed
@@ -108,7 +131,7 @@ class RepairRequest:
 
 
 @dataclass
-class Analysis:
+class Analysis(_Storable):
     """The analyzer's answer: the analysis stored with the node, and ``lessons`` (general,
     reusable insights, written back to the cognition base) and ``directions`` to try next."""
 

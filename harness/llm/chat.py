@@ -22,6 +22,7 @@ from harness.llm.base import (
     Proposal,
     ProposalRequest,
     RepairRequest,
+    storable,
 )
 from harness.llm.edits import EditError, build_program, parse_answer
 from harness.llm.prompts import (
@@ -31,6 +32,7 @@ from harness.llm.prompts import (
     repair_prompt,
     researcher_prompt,
 )
+from harness.redact import redact_data
 
 
 @dataclass
@@ -105,6 +107,15 @@ class ChatProposer:
         """One recorded exchange for ``role``; errors in ``call.error``, never raised."""
         raise NotImplementedError
 
+    async def _ask(self, role: str, messages: list[dict[str, str]]) -> Reply:
+        """:meth:`_chat` of the prompt with the harness's secret values masked (a candidate's
+        output in it could carry one, see :mod:`harness.redact`), its answer made valid UTF-8
+        (see :func:`storable`) before it is parsed, compiled or stored: JSON can carry lone
+        surrogates."""
+        reply = await self._chat(role, redact_data(messages))
+        reply.text = storable(reply.text)
+        return reply
+
     async def propose(self, request: ProposalRequest) -> Proposal:
         """Ask for one edit of the parent; a failure is returned as ``program=None``."""
         if "researcher" in self.by_role:
@@ -117,7 +128,7 @@ class ChatProposer:
             templates=self.templates,
         )
         with _in_exchange(request.node_id, request.seed):
-            reply = await self._chat("researcher", messages)
+            reply = await self._ask("researcher", messages)
         return self._proposal(
             reply, request.parent.program, f"node-{request.node_id}", request.task.language
         )
@@ -130,7 +141,7 @@ class ChatProposer:
             request, self.edit_mode, self.prompt_budget_chars, templates=self.templates
         )
         with _in_exchange(request.node.id, request.seed + request.attempt):
-            reply = await self._chat("repair", messages)
+            reply = await self._ask("repair", messages)
         return self._proposal(
             reply, request.node.program, f"{request.node.name}-fix", request.task.language
         )
@@ -141,7 +152,7 @@ class ChatProposer:
             return await self.by_role["analyzer"].analyze(request)
         messages = analyzer_prompt(request, self.prompt_budget_chars, templates=self.templates)
         with _in_exchange(request.node.id, request.node.id):
-            reply = await self._chat("analyzer", messages)
+            reply = await self._ask("analyzer", messages)
         if reply.call.error is not None:
             return Analysis(
                 text=f"analysis unavailable: {reply.call.error}", llm_calls=[reply.call]

@@ -26,6 +26,7 @@ from typing import Any
 
 import openai
 
+from harness.llm.openai_proposer import not_json_reason
 from harness.plugins import did_you_mean
 
 PROMPT = "Reply with the word ok."
@@ -144,7 +145,9 @@ class _Context:
 async def _models_step(client: Any, model: str, step: Step, context: _Context) -> bool:
     """Fill ``step``; return True when the chat step is pointless (unreachable, auth)."""
     try:
-        names = [item.id async for item in client.models.list()]
+        raw = await client.models.with_raw_response.list()
+        reason = not_json_reason(raw.status_code, raw.headers, raw.text)
+        names = [] if reason else [item.id async for item in raw.parse()]
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line
         failure = _describe(exc, "GET /models", context)
         if failure.status in _NO_MODELS_ENDPOINT:
@@ -153,6 +156,9 @@ async def _models_step(client: Any, model: str, step: Step, context: _Context) -
             return False
         step.status, step.error = "fail", str(failure)
         return failure.fatal
+    if reason:  # the chat step would get the same page
+        step.status, step.error = "fail", f"GET /models: {context.mask(reason)}"
+        return True
     step.details = {"count": len(names), "listed": model in names, "models": names}
     if model not in names:
         step.status = "fail"
@@ -167,14 +173,20 @@ async def _chat_step(client: Any, proposer: Any, step: Step, context: _Context) 
     options = proposer.request_options()  # exactly what a research round sends
     started = time.monotonic()
     try:
-        response = await client.chat.completions.create(
+        raw = await client.chat.completions.with_raw_response.create(
             model=proposer.model, messages=[{"role": "user", "content": PROMPT}], **options
         )
+        reason = not_json_reason(raw.status_code, raw.headers, raw.text)
+        response = None if reason else raw.parse()
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line
         step.details = {"latency_s": round(time.monotonic() - started, 3)}
         step.status, step.error = "fail", str(_describe(exc, "chat completion", context))
         return
     latency = time.monotonic() - started
+    if reason:
+        step.details = {"latency_s": round(latency, 3)}
+        step.status, step.error = "fail", f"chat completion: {context.mask(reason)}"
+        return
     usage = getattr(response, "usage", None)
     choices = getattr(response, "choices", None) or []
     first = choices[0] if choices else None

@@ -26,6 +26,24 @@ _DIFF_RE = re.compile(
     re.DOTALL | re.MULTILINE,
 )
 _FENCE_RE = re.compile(r"^\s*```[\w+.-]*[ \t]*$")
+_OPEN_FENCE_RE = re.compile(r"^\s*(`{3,})[ \t]*([\w+.-]*)[ \t]*$")
+# Fences that may hold the program: Python, or no language named.
+_PROGRAM_FENCES = frozenset({"", "python", "py", "python3"})
+_FORMATS = """Answer in one of these formats:
+- the whole new program in a <code> block:
+<code>
+...the complete program...
+</code>
+- or SEARCH/REPLACE blocks editing the parent:
+<<<<<<< SEARCH
+lines copied exactly from the parent
+=======
+the lines that replace them
+>>>>>>> REPLACE
+- or the whole new program as the answer's only ```python block:
+```python
+...the complete program...
+```"""
 
 
 class EditError(ValueError):
@@ -41,6 +59,9 @@ class ParsedAnswer:
     code: str | None = None
     diffs: list[tuple[str, str]] = field(default_factory=list)
     inspired_by: str = ""
+    #: Markdown-fenced code blocks (Python or no language) outside the tags, read only
+    #: when there is neither ``<code>`` nor a diff: open models often answer that way
+    fenced: list[str] = field(default_factory=list)
 
     @property
     def citations(self) -> list[tuple[str, int]]:
@@ -109,7 +130,75 @@ def parse_answer(text: str) -> ParsedAnswer:
     if not diffs and code is not None and _find_diffs(code):
         # Diff blocks wrapped in <code> by mistake: they are clearly not a program.
         code, diffs = None, _find_diffs(code)
-    return ParsedAnswer(fields["name"], fields["motivation"], code, diffs, fields["inspired_by"])
+    fenced = _fenced_blocks(rest) if code is None and not diffs else []
+    return ParsedAnswer(
+        fields["name"], fields["motivation"], code, diffs, fields["inspired_by"], fenced
+    )
+
+
+def _fenced_blocks(text: str) -> list[str]:
+    """The bodies of the Markdown fences that may hold a program (Python or no language);
+    an unclosed fence runs to the end (the syntax check then catches a truncated answer)."""
+    lines = text.split("\n")
+    blocks: list[str] = []
+    start = 0
+    while start < len(lines):
+        match = _OPEN_FENCE_RE.match(lines[start])
+        if match is None:
+            start += 1
+            continue
+        ticks = match.group(1)  # a longer fence may hold ``` lines (prompts use them)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if _closes(lines[i], ticks)), len(lines)
+        )
+        if match.group(2).lower() in _PROGRAM_FENCES:
+            blocks.append("\n".join(lines[start + 1 : end]))
+        start = end + 1
+    return blocks
+
+
+def _closes(line: str, ticks: str) -> bool:
+    text = line.strip()
+    return len(text) >= len(ticks) and set(text) == {"`"}
+
+
+def _fenced_program(parent: str, blocks: list[str]) -> str:
+    """The one fenced block that looks like a whole program, else an error saying which
+    answer formats are understood.
+
+    A block looks like a whole program when it has EVOLVE-BLOCK markers (parents with
+    markers) or at least half as many non-blank lines as the parent (parents without).
+    """
+    if not blocks:
+        raise EditError(
+            "answer contains neither a <code> block nor SEARCH/REPLACE blocks (nor a "
+            f"```python block with the whole program). {_FORMATS}"
+        )
+    marked = _outside_evolve_blocks(parent) is not None
+    parent_lines = sum(1 for line in parent.splitlines() if line.strip())
+
+    def whole(block: str) -> bool:
+        if marked:
+            return _outside_evolve_blocks(block) is not None
+        return 2 * sum(1 for line in block.splitlines() if line.strip()) >= max(1, parent_lines)
+
+    programs = [block for block in blocks if whole(block)]
+    if len(programs) == 1:
+        return programs[0]
+    if len(blocks) == 1:
+        why = (
+            "has no EVOLVE-BLOCK-START/EVOLVE-BLOCK-END markers"
+            if marked
+            else "is much shorter than the parent"
+        )
+        problem = f"the answer's only fenced code block {why}, so it is not the whole program"
+    else:
+        found = "none" if not programs else str(len(programs))
+        problem = (
+            f"the answer has {len(blocks)} fenced code blocks and no <code> block; {found} of "
+            "them looks like the whole program"
+        )
+    raise EditError(f"{problem}. {_FORMATS}")
 
 
 def _find_diffs(text: str) -> list[tuple[str, str]]:
@@ -197,51 +286,99 @@ def apply_diffs(base: str, diffs: list[tuple[str, str]]) -> str:
     return text
 
 
-def _outside_evolve_blocks(program: str) -> list[str] | None:
-    """The lines outside EVOLVE-BLOCKs, markers kept and each block body collapsed to one
-    placeholder; ``None`` when the program has no markers at all."""
+_BODY = "\0evolve-block\0"
+"""Stands for a whole EVOLVE-BLOCK body in a program's skeleton."""
+
+
+def _outside_evolve_blocks(program: str) -> list[tuple[int, str]] | None:
+    """``(line number, text)`` of the lines outside EVOLVE-BLOCKs, markers kept and each
+    block body collapsed to one :data:`_BODY`; ``None`` when the program has no markers.
+
+    Lines are normalised as a reader sees them: trailing whitespace and the blank lines
+    opening or closing the program do not count (models add them before a closing fence).
+    """
     lines = program.splitlines()
     if not any(EVOLVE_START in line or EVOLVE_END in line for line in lines):
         return None
-    skeleton: list[str] = []
+    skeleton: list[tuple[int, str]] = []
     inside = False
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         if not inside and EVOLVE_START in line:
-            skeleton += [line, "\0evolve-block\0"]
+            skeleton += [(number, line.rstrip()), (number + 1, _BODY)]
             inside = True
         elif inside and EVOLVE_END in line:
-            skeleton.append(line)
+            skeleton.append((number, line.rstrip()))
             inside = False
         elif not inside:
-            skeleton.append(line)
+            skeleton.append((number, line.rstrip()))
+    while skeleton and not skeleton[-1][1]:
+        skeleton.pop()
+    while skeleton and not skeleton[0][1]:
+        skeleton.pop(0)
     return skeleton
 
 
 def check_evolve_blocks(parent: str, child: str) -> None:
-    """Reject a child that changed the parent's text outside its EVOLVE-BLOCK markers."""
+    """Reject a child that changed the parent's text outside its EVOLVE-BLOCK markers.
+
+    The error names the first changed line (parent's and new program's line numbers,
+    expected and found text), so the model can fix exactly that in its next answer.
+    """
     frozen = _outside_evolve_blocks(parent)
     if frozen is None:
         return
-    changed = _outside_evolve_blocks(child) or child.splitlines()
-    if changed == frozen:
+    rule = (
+        "only code between the EVOLVE-BLOCK-START and EVOLVE-BLOCK-END markers may change; "
+        "every other line must stay exactly as in the parent"
+    )
+    changed = _outside_evolve_blocks(child)
+    if changed is None:
+        raise EditError(
+            "the new program has no EVOLVE-BLOCK-START/EVOLVE-BLOCK-END markers: keep the "
+            f"parent's marker lines and everything outside them; {rule}"
+        )
+    want = [text for _, text in frozen]
+    got = [text for _, text in changed]
+    if want == got:
         return
-    for want, got in zip(frozen, changed, strict=False):
-        if want != got:
-            detail = f"expected {_show(want)}, found {_show(got)}"
-            break
+    matcher = difflib.SequenceMatcher(None, want, got, autojunk=False)
+    op, i1, i2, j1, j2 = next(op for op in matcher.get_opcodes() if op[0] != "equal")
+    if op == "insert":
+        where = f"after parent line {frozen[i1 - 1][0]}" if i1 else "at the start"
+        added = _lines(changed, j1, j2, "new program")
+        detail = f"{added} {_is(j2 - j1)} not in the parent (added {where})"
+    elif op == "delete":
+        where = f"before line {changed[j1][0]}" if j1 < len(changed) else "at the end"
+        missing = _lines(frozen, i1, i2, "parent")
+        detail = f"{missing} {_is(i2 - i1)} missing from the new program ({where})"
     else:
-        shorter, longer = sorted((frozen, changed), key=len)
-        extra = longer[len(shorter)]
-        what = "missing" if longer is frozen else "unexpected"
-        detail = f"{what} {_show(extra)}"
+        detail = (
+            f"expected {_lines(frozen, i1, i2, 'parent')}, "
+            f"found {_lines(changed, j1, j2, 'new program')}"
+        )
     raise EditError(
-        "edit changed code outside the EVOLVE-BLOCK-START/EVOLVE-BLOCK-END markers "
-        f"(only code between them may change): {detail}"
+        f"edit changed code outside the EVOLVE-BLOCK-START/EVOLVE-BLOCK-END markers: {detail}; "
+        f"{rule}"
     )
 
 
+def _lines(skeleton: list[tuple[int, str]], start: int, stop: int, whose: str) -> str:
+    """``parent line 7 'x = 1'`` or ``new program lines 7-9 'a', 'b', 'c'`` (a few shown)."""
+    first, last = skeleton[start][0], skeleton[stop - 1][0]
+    numbers = f"line {first}" if first == last else f"lines {first}-{last}"
+    shown = ", ".join(_show(text) for _, text in skeleton[start : min(stop, start + 3)])
+    more = ", ..." if stop - start > 3 else ""
+    return f"{whose} {numbers} {shown}{more}"
+
+
+def _is(count: int) -> str:
+    return "is" if count == 1 else "are"
+
+
 def _show(line: str) -> str:
-    return "an EVOLVE-BLOCK body" if line == "\0evolve-block\0" else repr(line)
+    if line == _BODY:
+        return "(an EVOLVE-BLOCK body)"
+    return repr(line) if line else "(a blank line)"
 
 
 def check_syntax(program: str) -> None:
@@ -276,19 +413,20 @@ def build_program(
     """Build and check the child program; return ``(program, edit_kind)``.
 
     ``edit_mode`` only sets the preference: a "diff" answer that gives ``<code>`` instead is
-    taken as a full rewrite, and a "full" answer with only diffs is applied as a diff.
+    taken as a full rewrite, and a "full" answer with only diffs is applied as a diff. An
+    answer with neither is a full rewrite when one fenced block holds the whole program.
     The syntax check runs for Python tasks only.
     """
     if edit_mode not in ("diff", "full"):
         raise ValueError(f"edit_mode must be 'diff' or 'full', not {edit_mode!r}")
-    has_code = parsed.code is not None
-    if not has_code and not parsed.diffs:
-        raise EditError("answer contains neither a <code> block nor SEARCH/REPLACE blocks")
-    use_diff = bool(parsed.diffs) and (edit_mode == "diff" or not has_code)
+    code = parsed.code
+    if code is None and not parsed.diffs:
+        code = _fenced_program(parent_program, parsed.fenced)
+    use_diff = bool(parsed.diffs) and (edit_mode == "diff" or code is None)
     if use_diff:
         program, kind = apply_diffs(parent_program, parsed.diffs), "diff"
     else:
-        program, kind = parsed.code or "", "full"
+        program, kind = code or "", "full"
         if not program.strip():
             raise EditError("the <code> block is empty")
     check_evolve_blocks(parent_program, program)

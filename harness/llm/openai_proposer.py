@@ -13,6 +13,7 @@ import contextlib
 import email.utils
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -172,9 +173,11 @@ class OpenAIProposer(ChatProposer):
         for attempt in range(1, self.max_retries + 2):
             call.attempts = attempt
             try:
-                response = await self._client.chat.completions.create(
+                raw = await self._client.chat.completions.with_raw_response.create(
                     model=self.model, messages=messages, **options
                 )
+                reason = not_json_reason(raw.status_code, raw.headers, raw.text)
+                response = None if reason else raw.parse()
             except Exception as exc:  # the loop must go on whatever the endpoint does
                 call.retryable = _retryable(exc)
                 call.error = self._describe(exc, attempt)
@@ -191,7 +194,9 @@ class OpenAIProposer(ChatProposer):
                     return None
                 await asyncio.sleep(wait)
                 continue
-            call.error, call.retryable = None, False
+            # An HTML page (a proxy's login, a web UI) will not turn into JSON on a retry.
+            call.error = f"LLM request failed: {reason}" if reason else None
+            call.retryable = False
             return response
         return None
 
@@ -215,6 +220,41 @@ class OpenAIProposer(ChatProposer):
         if isinstance(exc, ValueError):  # includes json.JSONDecodeError
             return f"LLM request failed: malformed response ({type(exc).__name__}: {_short(exc)})"
         return f"LLM request failed: {type(exc).__name__}: {_short(exc)}"
+
+
+_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def not_json_reason(status: int, headers: Mapping[str, str], body: str) -> str | None:
+    """Why a successful HTTP answer is not an OpenAI-compatible JSON answer, or ``None``.
+
+    The SDK hands a non-JSON body back as a plain string, which would read as "no
+    choices"; it is almost always a base URL that reaches a web UI or a proxy's login
+    page. A body sent as JSON is left to the SDK (a broken one is a malformed response).
+    """
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type.endswith("json"):
+        return None
+    try:
+        json.loads(body)
+    except ValueError:
+        pass
+    else:
+        return None
+    start = body[:10_000]
+    html = "html" in content_type or start.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
+    title = _TITLE_RE.search(start) if html else None
+    if title is not None and " ".join(title.group(1).split()):
+        shown = f" (page title {' '.join(title.group(1).split())[:80]!r})"
+    elif not html and body.strip():
+        shown = f" (it begins {' '.join(body.split())[:80]!r})"
+    else:
+        shown = ""
+    return (
+        f"the endpoint returned {'HTML' if html else 'a non-JSON answer'} (status {status}, "
+        f"content-type {content_type or 'not set'}), not an OpenAI-compatible JSON answer"
+        f"{shown}: check llm.base_url (it should end in /v1)"
+    )
 
 
 def _plain(value: Any) -> str:

@@ -5,8 +5,8 @@ Run on a CUDA machine after ``scripts/prepare_gpu.py`` (which needs network acce
     python plugins/rl_algo/scripts/gpu_check.py --data-dir /data/rl_algo [--steps 5]
 
 1. the GRPO seed passes the contract probes;
-2. whether a candidate in harness's sandbox can see the GPU (bubblewrap's private /dev has
-   no NVIDIA device nodes; see the README);
+2. whether a candidate in harness's sandbox can see the GPU (the sandbox binds the NVIDIA
+   device nodes into its private /dev, under bubblewrap or the namespace launcher);
 3. ``--steps`` GRPO steps of the GRPO seed at a reduced ``gpu`` scale (bf16, the prepared
    base model and math data) through the task's trainer, in this process;
 4. greedy accuracy of the base and the trained weights on ``--problems`` problems of each

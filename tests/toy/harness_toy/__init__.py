@@ -35,6 +35,16 @@ def f():
     return 1.0 + 0.5
 # EVOLVE-BLOCK-END
 """
+#: A seed whose candidate runs for an hour in a child process (``task.seed_program=sleeper``).
+SLEEPER = """# EVOLVE-BLOCK-START
+import subprocess
+
+
+def f():
+    subprocess.run(["sleep", "3600"])
+    return 1.0
+# EVOLVE-BLOCK-END
+"""
 
 
 @hookimpl
@@ -48,7 +58,7 @@ def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
         name="toy",
         description="Make f() return a larger number (at most 10).",
         entry="f",
-        seeds=("seed", "broken"),
+        seeds=("seed", "broken", "sleeper"),
         cognition=(
             CognitionItem("Larger constants give larger return values.", "toy"),
             CognitionItem("Scores are capped at ten.", "toy"),
@@ -71,7 +81,7 @@ def _stages(config: dict[str, Any]) -> tuple[Stage, ...]:
 
 @hookimpl
 def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
-    return {"seed": SEED, "broken": "def f(:\n"}.get(name)
+    return {"seed": SEED, "broken": "def f(:\n", "sleeper": SLEEPER}.get(name)
 
 
 @hookimpl
