@@ -41,7 +41,8 @@ def test_sigkill_then_resume_keeps_every_evaluated_node(tmp_path, cli):
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        with contextlib.suppress(FileNotFoundError, sqlite3.OperationalError):  # not created yet
+        with contextlib.suppress(FileNotFoundError, sqlite3.OperationalError, store.StoreError):
+            # not created yet, or created and not yet written (0 bytes)
             if len(_completed(run_dir)) >= 6:
                 break
         time.sleep(0.1)
@@ -106,7 +107,8 @@ def _start(run_dir, *overrides):
 def _wait_for_pending(run_dir, count):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        with contextlib.suppress(FileNotFoundError, sqlite3.OperationalError):  # not created yet
+        with contextlib.suppress(FileNotFoundError, sqlite3.OperationalError, store.StoreError):
+            # not created yet, or created and not yet written (0 bytes)
             db = _reader(run_dir)
             if db["nodes"].count_where("status = 'pending' and program is not null") >= count:
                 return
