@@ -11,12 +11,15 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from helpers import run_loop
 
 pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
+
+from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 
 from harness import db as store  # noqa: E402
 from harness.executors import ExecutorError, make_executor  # noqa: E402
@@ -58,9 +61,45 @@ def wait_dead(pids, timeout=15.0) -> list[int]:
 def children() -> set[int]:
     """This process's descendants, less multiprocessing's long-lived resource tracker."""
     return {
-        c.pid for c in psutil.Process().children(recursive=True)
+        c.pid
+        for c in psutil.Process().children(recursive=True)
         if not any("resource_tracker" in part for part in c.cmdline())
     }
+
+
+def ignored_signals(pid: int) -> int:
+    """The mask of signals the process ignores (``SigIgn`` in ``/proc/PID/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no SigIgn line for {pid}")
+
+
+async def wait_for_descendants(pids, task: asyncio.Future, timeout: float = 60.0) -> list[int]:
+    """The descendants of ``pids`` once there are some, polled while ``task`` runs; an
+    empty list if ``task`` ends first or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not task.done() and time.monotonic() < deadline:
+        found = descendants(pids)
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    return []
+
+
+class RestrictionLog(SchedulerPlugin):
+    """On the scheduler: the resource restrictions of every harness evaluation, recorded
+    when it is assigned to a worker."""
+
+    name = "harness-test-restriction-log"
+
+    async def start(self, scheduler) -> None:
+        self.scheduler, self.seen = scheduler, {}
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        # by key: a task moved to another worker (work stealing) is assigned twice
+        if finish == "processing" and str(key).startswith("harness-eval-"):
+            self.seen[key] = dict(self.scheduler.tasks[key].resource_restrictions or {})
 
 
 def descendants(pids) -> list[int]:
@@ -89,8 +128,9 @@ def executor():
 # ------------------------------------------------------------------------ whole runs
 def test_a_toy_run_on_dask_finishes_and_leaves_no_workers(tmp_path):
     before = children()
-    summary = run_loop(tmp_path, "+task=toy", "executor=dask", "run.max_evaluations=12",
-                       "run.workers=3", "seed=1")
+    summary = run_loop(
+        tmp_path, "+task=toy", "executor=dask", "run.max_evaluations=12", "run.workers=3", "seed=1"
+    )
     assert summary["status"] == "finished"
     assert summary["evaluated"] == 12 and summary["succeeded"] >= 6
     assert summary["best_score"] > summary["seed_score"] == pytest.approx(1.5)
@@ -105,16 +145,24 @@ def test_dask_and_local_runs_with_one_worker_are_the_same_run(tmp_path):
     run_loop(tmp_path / "local", *args)
     run_loop(tmp_path / "dask", *args, "executor=dask")
     rows = [
-        [(n["program"], n["score"], n["status"]) for n in
-         store.open_db(tmp_path / kind)["nodes"].rows_where(order_by="id")]
+        [
+            (n["program"], n["score"], n["status"])
+            for n in store.open_db(tmp_path / kind)["nodes"].rows_where(order_by="id")
+        ]
         for kind in ("local", "dask")
     ]
     assert rows[0] == rows[1]
 
 
 def test_a_run_with_gpu_resources_on_a_local_cluster(tmp_path):
-    summary = run_loop(tmp_path, "+task=toy", "executor=dask", "+executor.resources.GPU=1",
-                       "executor.n_workers=2", "run.max_evaluations=6")
+    summary = run_loop(
+        tmp_path,
+        "+task=toy",
+        "executor=dask",
+        "+executor.resources.GPU=1",
+        "executor.n_workers=2",
+        "run.max_evaluations=6",
+    )
     assert summary["status"] == "finished" and summary["evaluated"] == 6
     assert summary["succeeded"] >= 1
 
@@ -136,8 +184,11 @@ def test_a_timing_out_candidate_on_a_dask_worker_is_killed(executor):
     assert time.monotonic() - started < 10
     assert not result.success and result.error_class == "timeout", result.feedback
     leftovers = executor.client.run(
-        lambda: [p.pid for p in psutil.Process().children(recursive=True)
-                 if p.status() != psutil.STATUS_ZOMBIE]
+        lambda: [
+            p.pid
+            for p in psutil.Process().children(recursive=True)
+            if p.status() != psutil.STATUS_ZOMBIE
+        ]
     )
     assert all(not pids for pids in leftovers.values()), leftovers
 
@@ -145,7 +196,9 @@ def test_a_timing_out_candidate_on_a_dask_worker_is_killed(executor):
 def test_the_local_cluster_listens_on_loopback_only(executor):
     pids = [os.getpid(), *executor.worker_pids()]
     listening = [
-        c.laddr for pid in pids for c in psutil.Process(pid).net_connections(kind="inet")
+        c.laddr
+        for pid in pids
+        for c in psutil.Process(pid).net_connections(kind="inet")
         if c.status == psutil.CONN_LISTEN
     ]
     assert listening and all(addr.ip == "127.0.0.1" for addr in listening), listening
@@ -155,9 +208,13 @@ def test_the_local_cluster_listens_on_loopback_only(executor):
 def test_local_cluster_workers_leave_ctrl_c_to_the_orchestrator(executor):
     import signal
 
-    pid = executor.worker_pids()[0]
+    address, pid = next(iter(executor.client.run(os.getpid).items()))
+    assert pid in executor.worker_pids()
+    assert ignored_signals(pid) & (1 << (signal.SIGINT - 1)), "SIGINT is not ignored"
     os.kill(pid, signal.SIGINT)
-    time.sleep(0.5)
+    # The worker answers after the signal reached it (a kill is queued before it returns):
+    # the same process, on the same address, and it still evaluates.
+    assert executor.client.run(os.getpid, workers=[address]) == {address: pid}
     assert alive(pid) and pid in executor.worker_pids()
     assert evaluate(executor, GOOD).score == 3.0
 
@@ -208,20 +265,11 @@ def test_resources_are_given_to_local_workers_and_required_by_every_evaluation()
         workers = ex.client.scheduler_info()["workers"].values()
         assert [w["resources"] for w in workers] == [{"GPU": 1.0}, {"GPU": 1.0}]
 
-        async def watch():
-            task = asyncio.ensure_future(
-                ex.evaluate({"name": "toy", "sleep_s": 1.0}, GOOD, LIMITS)
-            )
-            await asyncio.sleep(0.5)
-            restrictions = ex.client.run_on_scheduler(
-                lambda dask_scheduler: [
-                    ts.resource_restrictions for key, ts in dask_scheduler.tasks.items()
-                    if str(key).startswith("harness-eval-")
-                ]
-            )
-            return restrictions, await task
-
-        restrictions, result = asyncio.run(watch())
+        ex.client.register_plugin(RestrictionLog())
+        result = evaluate(ex, GOOD)
+        restrictions = ex.client.run_on_scheduler(
+            lambda dask_scheduler: list(dask_scheduler.plugins[RestrictionLog.name].seen.values())
+        )
         assert restrictions == [{"GPU": 1.0}]
         assert result.success and result.score == 3.0
     finally:
@@ -231,8 +279,9 @@ def test_resources_are_given_to_local_workers_and_required_by_every_evaluation()
 def test_an_existing_scheduler_is_used_and_left_running(caplog):
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None, processes=True) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
+    ) as cluster:
         ex = make_executor(
             {"name": "dask", "address": cluster.scheduler_address, "resources": {"GPU": 1}},
             workers=4,
@@ -261,8 +310,13 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
     assert time.monotonic() - started < 10
     assert address in str(info.value) and "executor.address" in str(info.value)
     with pytest.raises(RunError, match="cannot connect"):
-        run_loop(tmp_path, "+task=toy", "executor=dask", f"executor.address={address}",
-                 "executor.connect_timeout_s=1")
+        run_loop(
+            tmp_path,
+            "+task=toy",
+            "executor=dask",
+            f"executor.address={address}",
+            "executor.connect_timeout_s=1",
+        )
 
 
 def test_an_unknown_executor_lists_the_available_ones():
@@ -281,8 +335,7 @@ def test_shutdown_leaves_no_worker_or_candidate_processes(kill):
         task = asyncio.ensure_future(
             ex.evaluate({"name": "toy"}, SLEEPER, Limits(timeout_s=3 if not kill else 60))
         )
-        await asyncio.sleep(1.0)
-        candidates = descendants(workers)
+        candidates = await wait_for_descendants(workers, task)
         if kill:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 from harness.testing_llm_server import FakeLLMServer, Fault
 
 KEY_ENV = "HARNESS_CHECK_TEST_KEY"
+DELAY_S = 0.5
 
 
 def check(cli, server_url: str, *extra: str, key: str | None = None):
@@ -51,7 +53,11 @@ def test_success_lists_models_and_answers(cli):
         assert body["temperature"] == 0.2 and body["max_tokens"] == 64 and body["top_k"] == 5
         assert len(fake.requests) == 1  # one attempt, one request
 
+        # The answer is held back for DELAY_S, so the reported latency has a known floor.
+        fake.enqueue(Fault(kind="timeout", delay=DELAY_S, content="ok"))
+        started = time.monotonic()
         result = check(cli, fake.base_url, "llm.model=Qwen3-32B", "--json", key=secret)
+        wall_s = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     payload = json.loads(result.stdout)
     assert payload["ok"] is True and payload["llm"] == "openai"
@@ -62,7 +68,10 @@ def test_success_lists_models_and_answers(cli):
     assert models["details"] == {"count": 2, "listed": True, "models": ["other", "Qwen3-32B"]}
     assert chat["ok"] and chat["status"] == "ok"
     details = chat["details"]
-    assert isinstance(details["latency_s"], float) and details["latency_s"] >= 0
+    # From the request to the answer: at least the server's delay, and within the wall time
+    # of the whole CLI process (which a wrong clock, unit or starting point would pass).
+    assert isinstance(details["latency_s"], float)
+    assert DELAY_S <= details["latency_s"] <= wall_s, (details["latency_s"], wall_s)
     assert details["finish_reason"] == "stop" and details["answer"] == "ok"
     assert details["tokens_in"] >= 1 and details["tokens_out"] >= 1
     assert secret not in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 
 import pytest
 from helpers import compose_config, run_loop
@@ -26,9 +27,9 @@ def test_offline_run_improves_on_the_seed(tmp_path):
     child = nodes[5]
     assert json.loads(child["parent_ids"]) and child["program_hash"]
     assert "Against node" in child["analysis"]
-    assert (tmp_path / "best_program.py").read_text() == store.get_node(
-        db, summary["best_node"]
-    )["program"]
+    assert (tmp_path / "best_program.py").read_text() == store.get_node(db, summary["best_node"])[
+        "program"
+    ]
     run = db["runs"].get(1)
     assert run["status"] == "finished" and "max_evaluations" in run["stop_reason"]
     assert "harness-toy" in run["plugin_versions"] or "harness_toy" in run["plugin_versions"]
@@ -53,11 +54,31 @@ def test_budgets_stop_the_run(tmp_path):
     )
     assert summary["best_score"] >= 1.6 > summary["seed_score"]
     assert summary["evaluated"] < 300 and "target score" in summary["stop_reason"]
+    # max_seconds: once it is reached no round starts (those in flight finish). Checked on
+    # the rounds' own timestamps (a node row is inserted when its round starts), so a slow
+    # machine changes how many rounds there are, not the verdict.
     summary = run_loop(
-        tmp_path / "s", "+task=toy", "task.sleep_s=0.3", "run.max_evaluations=100",
+        tmp_path / "s",
+        "+task=toy",
+        "task.sleep_s=0.3",
+        "run.max_evaluations=100",
         "run.max_seconds=1",
     )
-    assert summary["evaluated"] < 20 and "max_seconds" in summary["stop_reason"]
+    assert "max_seconds" in summary["stop_reason"] and summary["evaluated"] < 100
+    db = store.open_db(tmp_path / "s")
+    # started_at is stamped just after the loop's clock starts: a deadline no earlier than
+    # the real one, so a round counted as late here really was.
+    deadline = stamp(db["runs"].get(1)["started_at"]) + 1
+    late = [
+        (n["id"], stamp(n["created_at"]) - deadline)
+        for n in db["nodes"].rows
+        if stamp(n["created_at"]) > deadline
+    ]
+    assert late == [], f"rounds started after max_seconds (id, seconds late): {late}"
+
+
+def stamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def test_cognition_items_are_retrieved_and_linked(tmp_path):
@@ -100,9 +121,7 @@ def test_several_rounds_are_in_flight_at_once(tmp_path):
     run_loop(tmp_path, "+task=toy", "task.sleep_s=0.4", "run.workers=3", "run.max_evaluations=7")
     rows = list(store.open_db(tmp_path)["nodes"].rows_where("id > 0", order_by="id"))
     spans = [(r["created_at"], r["evaluated_at"]) for r in rows]
-    overlapping = sum(
-        1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]
-    )
+    overlapping = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
     assert overlapping >= 2, spans
 
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 from helpers import PARENT_PROGRAM, TASK, parent, proposal_request
 
@@ -285,7 +286,22 @@ def test_fake_server_models_and_default_callable():
         assert fake.pending == 0 and len(fake.requests) == 1
 
 
-def test_concurrent_proposals_share_one_client():
+def test_concurrent_proposals_share_one_client(monkeypatch):
+    """Six concurrent proposals go through the one AsyncOpenAI client the proposer built:
+    every client constructed is counted, and so are the requests each one sends."""
+    built: list[openai.AsyncOpenAI] = []
+    sent: dict[int, int] = {}
+
+    class CountingClient(openai.AsyncOpenAI):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+        async def request(self, *args: Any, **kwargs: Any) -> Any:
+            sent[id(self)] = sent.get(id(self), 0) + 1
+            return await super().request(*args, **kwargs)
+
+    monkeypatch.setattr(openai, "AsyncOpenAI", CountingClient)
     with FakeLLMServer(default=DIFF_ANSWER) as fake:
         proposer = make(fake)
 
@@ -299,3 +315,5 @@ def test_concurrent_proposals_share_one_client():
         results = asyncio.run(run())
     assert all(r.program and r.error is None for r in results)
     assert len(fake.requests) == 6
+    assert built == [proposer.client], f"{len(built)} clients built, not one"
+    assert sent == {id(proposer.client): 6}

@@ -145,6 +145,8 @@ def test_buffered_rounds_never_run_more_evaluations_than_workers(tmp_path):
         "task.sleep_s=0.3",
     )
     assert summary["evaluated"] == 13
+    # Each window is [start, end] of one evaluation on the workers' shared clock; no
+    # threshold: only the order of these instants counts.
     windows = [json.loads(r["metrics"])["window"] for r in nodes(tmp_path)[1:] if r["success"]]
     assert len(windows) >= 8
     events = sorted([(start, 1) for start, _ in windows] + [(end, -1) for _, end in windows])
@@ -152,7 +154,11 @@ def test_buffered_rounds_never_run_more_evaluations_than_workers(tmp_path):
     for _, change in events:
         running += change
         peak = max(peak, running)
-    assert peak == 2, "both slots were used and never more than run.workers"
+    assert peak <= 2, f"{peak} evaluations ran at once with run.workers=2"
+    # Both workers are started with the executor, five rounds are in flight and each
+    # evaluation sleeps 0.3 s: unless the second slot goes unused, some two of the eight or
+    # more evaluations overlap; a slow machine only delays the first overlap.
+    assert peak == 2, "no two evaluations ever overlapped: the second slot was never used"
 
 
 def _sequence(run_dir):

@@ -44,8 +44,10 @@ def test_misspelled_hook_implementation_fails_loudly(tmp_path, cli):
         "from harness import hookimpl\n\n@hookimpl\ndef harness_evalute(config, program):\n"
         "    return None\n"
     )
-    env = {"HARNESS_PLUGINS": "harness_toy,typo_plugin",
-           "PYTHONPATH": f"{tmp_path}:{Path(__file__).parent / 'toy'}"}
+    env = {
+        "HARNESS_PLUGINS": "harness_toy,typo_plugin",
+        "PYTHONPATH": f"{tmp_path}:{Path(__file__).parent / 'toy'}",
+    }
     result = cli("plugins", env=env)
     assert result.returncode == 1
     assert "harness_evalute" in result.stderr and "HARNESS_LOAD_PLUGINS" in result.stderr
@@ -100,8 +102,10 @@ def test_plugins_can_add_commands(tmp_path, cli):
         "def harness_register_commands(cli):\n"
         "    @cli.command()\n    def hello():\n        click.echo('hello from a plugin')\n"
     )
-    env = {"HARNESS_PLUGINS": "harness_toy,cmd_plugin",
-           "PYTHONPATH": f"{tmp_path}:{Path(__file__).parent / 'toy'}"}
+    env = {
+        "HARNESS_PLUGINS": "harness_toy,cmd_plugin",
+        "PYTHONPATH": f"{tmp_path}:{Path(__file__).parent / 'toy'}",
+    }
     result = cli("hello", env=env)
     assert result.returncode == 0 and result.stdout.strip() == "hello from a plugin"
 
@@ -129,5 +133,10 @@ def test_plugins_load_once_when_threads_start_together():
     for thread in threads:
         thread.join()
     assert errors == []
-    assert all(plugins.pm.get_plugin(name) is not None for name in names)
-    assert plugins.task_hook("toy", "harness_task_spec") is not None
+    for ep in allowed_entry_points():
+        assert plugins.pm.get_plugin(ep.name) is ep.load(), f"{ep.name} is registered once"
+    task_plugins = [impl.plugin for impl in plugins.pm.hook.harness_register_tasks.get_hookimpls()]
+    assert len(task_plugins) == len(set(map(id, task_plugins)))
+    assert {"toy", "circle_packing"} <= set(plugins.task_names())
+    spec = plugins.task_hook("toy", "harness_task_spec")(config={"name": "toy"})
+    assert (spec.name, spec.entry, spec.best_known) == ("toy", "f", 10.0)

@@ -32,13 +32,18 @@ def run_seed(name: str, n: int) -> tuple[Any, Any]:
 
 
 @pytest.fixture(scope="module")
-def seed_sums() -> dict[tuple[str, int], float]:
+def seed_packings() -> dict[tuple[str, int], Any]:
+    """What each seed returns, run here once (the strong search takes seconds)."""
+    return {(name, n): run_seed(name, n) for name in SEEDS for n in (26, 32)}
+
+
+@pytest.fixture(scope="module")
+def seed_sums(seed_packings) -> dict[tuple[str, int], float]:
     sums = {}
-    for name in SEEDS:
-        for n in (26, 32):
-            validation = validate_return(run_seed(name, n), n)
-            assert validation.valid, (name, n, validation.message)
-            sums[name, n] = validation.sum_radii
+    for (name, n), packing in seed_packings.items():
+        validation = validate_return(packing, n)
+        assert validation.valid, (name, n, validation.message)
+        sums[name, n] = validation.sum_radii
     return sums
 
 
@@ -250,17 +255,38 @@ def test_score_only_for_valid_successes() -> None:
 # ----------------------------------------------------------------------------------------
 
 
+def brute_force_check(centers: np.ndarray, radii: np.ndarray, tol: float = 1e-12) -> None:
+    """The packing constraints in plain floats, every pair by broadcasting: independent of
+    the exact validator (a tolerance instead of fractions, no shared code)."""
+    assert centers.shape == (len(radii), 2) and np.isfinite(centers).all()
+    assert np.isfinite(radii).all() and (radii >= 0).all()
+    assert (centers - radii[:, None] >= -tol).all(), "a circle crosses the left or bottom side"
+    assert (centers + radii[:, None] <= 1 + tol).all(), "a circle crosses the right or top side"
+    gaps = np.linalg.norm(centers[:, None] - centers[None, :], axis=-1) - (
+        radii[:, None] + radii[None, :]
+    )
+    np.fill_diagonal(gaps, np.inf)
+    assert gaps.min() >= -tol, f"circles overlap by {-gaps.min():.3g}"
+
+
 @pytest.mark.parametrize(("name", "n"), [("naive", 26), ("strong", 32)])
-def test_seed_evaluates_in_the_sandbox(tmp_path, seed_sums, name, n) -> None:
+def test_seed_evaluates_in_the_sandbox(tmp_path, seed_packings, name, n) -> None:
     program = plugin.harness_seed_program(config=config(n), name=name)
     result = evaluate(program, tmp_path, n)
     assert result.success, result.feedback
-    assert result.score == result.metrics["sum_radii"] == pytest.approx(seed_sums[name, n])
+    packing = json.loads(result.artifacts["packing.json"])  # what the sandboxed seed returned
+    centers, radii = np.array(packing["centers"], float), np.array(packing["radii"], float)
+    assert len(centers) == len(radii) == n
+    brute_force_check(centers, radii)
+    # The seed run here (deterministic, up to the last bits of BLAS) returns the same
+    # packing; the score is its sum of radii, added up here, not by the validator.
+    here_centers, here_radii = (np.asarray(a, float) for a in seed_packings[name, n][:2])
+    assert np.allclose(here_centers, centers, rtol=0, atol=1e-12)
+    assert np.allclose(here_radii, radii, rtol=0, atol=1e-12)
+    assert result.score == result.metrics["sum_radii"] == pytest.approx(radii.sum(), rel=1e-12)
     assert result.metrics["valid"] == 1 and result.metrics["worst_violation"] == 0.0
-    assert result.metrics["target_ratio"] == pytest.approx(result.score / plugin.BEST_KNOWN[n])
+    assert result.metrics["target_ratio"] == pytest.approx(radii.sum() / plugin.BEST_KNOWN[n])
     assert "valid packing" in result.feedback
-    packing = json.loads(result.artifacts["packing.json"])
-    assert len(packing["centers"]) == len(packing["radii"]) == n
 
 
 def test_claimed_sum_is_ignored(tmp_path) -> None:

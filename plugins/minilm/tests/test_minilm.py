@@ -31,15 +31,14 @@ from harness_minilm.embedder import (  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-# Questions a researcher (or the analyzer's text) might search with, each labelled with a
-# phrase from the one circle-packing item that answers it best. Four groups, written at
-# different times: the first before any measurement, each later one after the earlier ones
-# had been measured, to check the figures on questions no choice was made with. Labels were
-# never changed after seeing results. Top-3 accuracy of all-MiniLM-L6-v2 alone: 21/26,
-# 18/21, 14/18, 18/20 (71/85). The fourth group was written after the first three had
-# shown that MiniLM alone stays below 0.9 whatever the item is split into; the hybrid
-# with TF-IDF (lexical_weight 0.5, chosen on all four groups) reaches 25/26, 18/21,
-# 16/18, 18/20 (77/85).
+# Tuning questions: ones a researcher (or the analyzer's text) might search with, each
+# labelled with a phrase from the one circle-packing item that answers it best. Four
+# groups: the first written before any measurement, each later one after the earlier ones
+# had been measured. Labels were never changed after seeing results.
+# Top-3 accuracy of all-MiniLM-L6-v2 alone: 21/26, 18/21, 14/18, 18/20 (71/85); the hybrid
+# with TF-IDF reaches 25/26, 18/21, 16/18, 18/20 (77/85). The default lexical_weight (0.5)
+# was chosen on all four groups, so figures on them are fitted: they are recorded and
+# printed, and no bar is set on them (see HELD_OUT).
 LABELLED = [
     ("escape a plateau at 2.3", "Best known sums"),
     ("stuck at 2.63 for n = 26 and tightening the tolerances does not help", "Best known sums"),
@@ -143,6 +142,54 @@ LABELLED = [
     ("different starting structures end in different arrangements", "structurally different"),
 ]
 
+# Held-out questions: a fifth group, two per item, written (labels included) and saved
+# before any retrieval was measured on it, after lexical_weight had been chosen on
+# LABELLED; nothing was tuned on it. Measured once, on the first run (MiniLM on a 2-core
+# x86 CPU): MiniLM + 0.5 TF-IDF 33/36, MiniLM alone 29/36, TF-IDF alone 29/36, hashing +
+# 0.5 TF-IDF 30/36, hashing alone 26/36. (Any lexical_weight from 0.5 to 2.0 also gives
+# 33/36 here, 0.2-0.4 give 31-32/36: the default is not at a lucky spot on this group.)
+HELD_OUT = [
+    ("is there any point placing 26 identical circles on a lattice", "Equal circles in a grid"),
+    ("how dense can a hexagonal arrangement get inside the square", "Equal circles in a grid"),
+    ("how many of the circles in a good packing are in contact with the border", "Walls matter"),
+    ("should the big circles go along the edges or in the middle", "Walls matter"),
+    ("what range of radius sizes does the best 26-circle solution use", "Use variable radii"),
+    ("how many contacts hold each circle in place", "Use variable radii"),
+    ("set up a single nonlinear program over positions and sizes together", "jointly with SLSQP"),
+    (
+        "the SLSQP solve is slow because the gradients are estimated by finite differences",
+        "jointly with SLSQP",
+    ),
+    ("an exact inner step for the sizes once the positions are chosen", "linear program"),
+    ("use the HiGHS solver to get the radii", "linear program"),
+    ("every restart ends at a slightly different value such as 2.6269 or 2.6353", "local optima"),
+    ("how large should the random displacement of the centres be when restarting", "local optima"),
+    ("I picked the best run by the value minimize returned and it was wrong", "Never rank"),
+    ("SLSQP says success but the radii sum is suspiciously large", "Never rank candidates"),
+    ("too many pairwise constraints for SLSQP with 32 circles", "Penalty methods"),
+    ("gradually increase the weight of the overlap penalty", "Penalty methods"),
+    ("I cannot tell which of my edits caused the improvement", "one targeted change"),
+    ("rewrite the entire solution from scratch or tweak it", "one targeted change"),
+    ("can a new optimiser ever produce an invalid packing given make_feasible", "three parts"),
+    ("organise the code into construction, optimisation and repair", "Keep three parts separate"),
+    ("how long may one evaluation run on a single core", "wall-clock limit"),
+    ("use a time.time() deadline to stop the search", "wall-clock limit"),
+    ("which starting layouts should I try besides random ones", "structurally different"),
+    ("a border of large circles with the inside filled by small ones", "structurally different"),
+    ("use the Voronoi vertices of the centres to place a circle", "Relocate the smallest circle"),
+    ("take out the tiniest circle and reinsert it somewhere else", "Relocate the smallest"),
+    ("set niter and stepsize for a perturb-and-minimise loop from scipy", "basinhopping"),
+    ("global optimisation in scipy that accepts moves with a temperature", "basinhopping"),
+    ("compute all pairwise distances without a Python loop", "Vectorise the geometry"),
+    ("np.triu_indices for the pair constraints", "Vectorise the geometry"),
+    ("what does boundary_fraction tell me", "Read the metrics"),
+    ("the score is the same but the metrics changed, what does that mean", "Read the metrics"),
+    ("convert floats to fractions when checking overlaps", "zero tolerance"),
+    ("does the evaluator allow any overlap at all", "zero tolerance"),
+    ("what total radius does the record for 32 circles reach", "Best known sums"),
+    ("is a higher precision solver the way past 2.625", "Best known sums"),
+]
+
 
 @pytest.fixture(scope="module")
 def minilm() -> SentenceTransformerEmbedder:
@@ -157,14 +204,25 @@ def seeds() -> tuple[CognitionItem, ...]:
     return spec.cognition
 
 
-def top3_accuracy(base: CognitionBase, seeds: tuple[CognitionItem, ...]) -> float:
-    """The share of labelled questions whose item is among the first three hits."""
+def top3_found(
+    base: CognitionBase, seeds: tuple[CognitionItem, ...], questions: list[tuple[str, str]]
+) -> int:
+    """How many of ``questions`` have their labelled item among the first three hits."""
     found = 0
-    for query, phrase in LABELLED:
+    for query, phrase in questions:
         [expected] = [item.content for item in seeds if phrase in item.content]
         hits = base.search([query], k=3, threshold=-1.0)
         found += expected in [hit.item.content for hit in hits]
-    return found / len(LABELLED)
+    return found
+
+
+class NoEmbedder:
+    """Every text the zero vector: with it, a base ranks by its TF-IDF term alone."""
+
+    name, dim = "none", 1
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.zeros((len(texts), 1), dtype=np.float32)
 
 
 def test_the_bundled_model_loads_offline_once_per_process(minilm):
@@ -207,23 +265,37 @@ def test_any_local_model_folder_can_be_named(tmp_path, minilm):
         create({"model": "sentence-transformers/all-mpnet-base-v2"})
 
 
+#: The bar on HELD_OUT for the default retrieval: measured 33/36 (0.917, above the issue's
+#: 0.9 goal), less a margin of two questions for other CPUs and library versions.
+HELD_OUT_BAR = 31
+
+
 def test_retrieval_quality_on_the_circle_packing_knowledge(seeds, minilm, record_property):
-    assert len(LABELLED) >= 80 and len(seeds) >= 15
+    """Quality is asserted on HELD_OUT only (never tuned on); LABELLED, which chose
+    lexical_weight, is measured and recorded but carries no bar. On HELD_OUT the default
+    hybrid must reach HELD_OUT_BAR and beat MiniLM alone, TF-IDF alone and hashing + TF-IDF,
+    and MiniLM alone must beat hashing alone."""
+    assert len(LABELLED) >= 80 and len(HELD_OUT) >= 20 and len(seeds) >= 15
+    assert not {q for q, _ in LABELLED} & {q for q, _ in HELD_OUT}
     weight = config.CognitionConf().lexical_weight
-    accuracy = {}
-    for embedder in (minilm, HashingEmbedder()):
-        for lexical_weight in (0.0, weight):
-            base = CognitionBase(embedder, lexical_weight)
-            base.load(sqlite_utils.Database(memory=True), seeds)
-            name = f"{embedder.name} + {lexical_weight} tf-idf"
-            accuracy[name] = top3_accuracy(base, seeds)
-            record_property(f"top3[{name}]", accuracy[name])
-    print(f"\ntop-3 accuracy over {len(LABELLED)} questions, {len(seeds)} items: {accuracy}")
-    hybrid = accuracy[f"{minilm.name} + {weight} tf-idf"]
-    dense = accuracy[f"{minilm.name} + 0.0 tf-idf"]
-    assert hybrid >= 0.9, "the default retrieval (MiniLM + TF-IDF) must reach the issue's 0.9"
-    assert dense >= 0.8 and hybrid > dense
-    assert accuracy[f"hashing:512 + {weight} tf-idf"] < hybrid
+    held: dict[str, int] = {}
+    runs = [(minilm, 0.0), (minilm, weight), (HashingEmbedder(), 0.0),
+            (HashingEmbedder(), weight), (NoEmbedder(), 1.0)]  # fmt: skip
+    for embedder, lexical_weight in runs:
+        base = CognitionBase(embedder, lexical_weight)
+        base.load(sqlite_utils.Database(memory=True), seeds)
+        name = f"{embedder.name} + {lexical_weight} tf-idf"
+        tuning = top3_found(base, seeds, LABELLED)
+        held[name] = top3_found(base, seeds, HELD_OUT)
+        record_property(f"top3_tuning[{name}]", f"{tuning}/{len(LABELLED)}")
+        record_property(f"top3_held_out[{name}]", f"{held[name]}/{len(HELD_OUT)}")
+        print(f"\n{name}: tuning {tuning}/{len(LABELLED)}, held out {held[name]}/{len(HELD_OUT)}")
+    hybrid = held[f"{minilm.name} + {weight} tf-idf"]
+    assert hybrid >= HELD_OUT_BAR, f"the default retrieval found {hybrid}/{len(HELD_OUT)}"
+    assert hybrid > held[f"{minilm.name} + 0.0 tf-idf"], "hybrid must beat MiniLM alone"
+    assert hybrid > held["none + 1.0 tf-idf"], "hybrid must beat TF-IDF alone"
+    assert hybrid > held[f"hashing:512 + {weight} tf-idf"], "MiniLM must beat hashing (hybrid)"
+    assert held[f"{minilm.name} + 0.0 tf-idf"] > held["hashing:512 + 0.0 tf-idf"]
 
 
 def test_cognition_minilm_composes_and_a_run_retrieves_with_it(tmp_path):

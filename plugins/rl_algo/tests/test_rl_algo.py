@@ -7,6 +7,8 @@ import importlib.util
 import json
 import math
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +84,64 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+@torch.no_grad()
+def greedy_decode(model: Any, prompts: list[list[int]], eos: int, steps: int) -> list[Any]:
+    """A greedy decoder of the test's own, not ``generate()``: prompts of one length at a
+    time (no padding, no cache), each step a whole forward pass. Returns per prompt the new
+    token ids up to EOS and whether some step's two best logits were within 1e-4 (a tie
+    that rounding in another batch layout could break the other way)."""
+    model.eval()
+    found: list[Any] = [None] * len(prompts)
+    for width in sorted({len(p) for p in prompts}):
+        rows = [i for i, p in enumerate(prompts) if len(p) == width]
+        ids = torch.tensor([prompts[i] for i in rows])
+        new: list[list[int]] = [[] for _ in rows]
+        done, close = [False] * len(rows), [False] * len(rows)
+        for _ in range(steps):
+            logits = model(input_ids=ids).logits[:, -1].float()
+            best = logits.topk(2).values
+            picked = logits.argmax(-1)
+            for j, token in enumerate(picked.tolist()):
+                if done[j]:
+                    continue
+                close[j] |= bool(best[j, 0] - best[j, 1] < 1e-4)
+                done[j] = token == eos
+                if not done[j]:
+                    new[j].append(token)
+            ids = torch.cat([ids, picked[:, None]], 1)
+        for j, i in enumerate(rows):
+            found[i] = (new[j], close[j])
+    return found
+
+
+def recount_addition(settings: dict[str, Any], weights: str | Path) -> tuple[int, int, int]:
+    """(hits, near ties, problems) of ``weights`` on the held-out addition problems, counted
+    here: the sum worked out from each prompt, this file's decoder, an exact string match."""
+    from safetensors.torch import load_file
+
+    tokenizer = policy.build_tokenizer()
+    model = policy.build_model(settings["policy"], tokenizer)
+    model.load_state_dict(load_file(str(weights)))
+    task, cfg = settings["task"], settings["eval"]
+    prompts = [p for p, _ in policy.addition_problems(task, cfg["problems"], cfg["seed"], True)]
+    special = {tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id}
+    ids = [tokenizer(p)["input_ids"] for p in prompts]
+    decoded = greedy_decode(model, ids, tokenizer.eos_token_id, int(cfg["max_new_tokens"]))
+    hits = ties = 0
+    for prompt, (new, close) in zip(prompts, decoded, strict=True):
+        text = "".join(tokenizer.convert_ids_to_tokens([t for t in new if t not in special]))
+        a, b = prompt.rstrip("=").split("+")
+        hits += text.strip() == str(int(a) + int(b))
+        ties += close
+    return hits, ties, len(prompts)
+
+
+def assert_accuracy(accuracy: float, counted: tuple[int, int, int]) -> None:
+    """The scorer's accuracy is the recount's, up to the near ties."""
+    hits, ties, problems = counted
+    assert abs(accuracy * problems - hits) <= ties + 1e-6, (accuracy, counted)
+
+
 # ----------------------------------------------------------------- spec, seeds, contract
 
 
@@ -111,9 +171,7 @@ def test_seeds_pass_the_contract_and_the_lint(name: str) -> None:
 
 
 def test_descriptors_tell_the_seeds_apart() -> None:
-    probes = {
-        name: driver.contract(namespace(plugin.seed_source(name))) for name in plugin.SEEDS
-    }
+    probes = {name: driver.contract(namespace(plugin.seed_source(name))) for name in plugin.SEEDS}
     assert probes["grpo"]["length_weighting"] == pytest.approx(0.25)  # per-completion mean
     assert probes["dapo"]["length_weighting"] == pytest.approx(1.0)  # token-level
     assert probes["dr_grpo"]["length_weighting"] == pytest.approx(1.0)
@@ -330,7 +388,9 @@ def test_tiny_training_run_is_deterministic(tmp_path: Path, monkeypatch) -> None
     assert any(not torch.equal(base_state[k], trained_state[k]) for k in base_state)
     scored = policy.score_policies(settings, [driver.BASE_WEIGHTS, "policy-seed0.safetensors"])
     base, trained = (r["accuracy"] for r in scored["results"])
-    assert 0.0 < base < 1.0 and 0.0 <= trained <= 1.0
+    assert 0.0 < base < 1.0
+    assert_accuracy(base, recount_addition(settings, driver.BASE_WEIGHTS))
+    assert_accuracy(trained, recount_addition(settings, "policy-seed0.safetensors"))
     assert scored["problems"] == {"addition": TINY["eval"]["problems"]}
 
 
@@ -353,24 +413,60 @@ def test_training_failures_become_failed_nodes(cache: Path) -> None:
     assert nan.error_class == "nan" and "policy_loss returned nan" in nan.feedback
 
 
+def documented_score(accuracies: list[float], grpo: list[float]) -> float:
+    """score = mean over seeds of (accuracy - GRPO's accuracy), as the task text says."""
+    return sum(a - g for a, g in zip(accuracies, grpo, strict=True)) / len(accuracies)
+
+
 @pytest.mark.slow
-def test_evaluation_ranks_grpo_above_zero_and_flipped_advantages(cache: Path) -> None:
+def test_evaluation_ranks_grpo_above_zero_and_flipped_advantages(cache: Path, tmp_path) -> None:
     """The shipped budget, 2 seeds: GRPO improves on the base policy, zero advantages leave it
-    exactly unchanged, sign-flipped advantages unlearn it; scores rank them in that order."""
+    exactly unchanged, sign-flipped advantages unlearn it; scores rank them in that order.
+
+    The base policy and the GRPO reference are trained first, here, in work dirs the test
+    keeps (the evaluations then find them cached): their weights are scored again by this
+    file's own decoder, and every score is checked against the documented formula over
+    GRPO's recounted accuracies."""
     cfg = config(cache, tiny=False)
+    settings = plugin.settings(cfg)
+    limits = task_limits(cfg, task_spec(cfg))
+    base_file = plugin.base_policy(cfg, settings, limits, tmp_path / "base")
+    work = tmp_path / "reference"
+    plugin.reference(cfg, settings, limits, work, base_file)
+    trained_once = {p: p.stat().st_mtime_ns for p in [base_file, *cache.glob("grpo-*.json")]}
+    assert (work / "score").is_dir(), "the reference came from an older cache: nothing to recount"
+    base_count = recount_addition(settings, base_file)
+    grpo_counts = [
+        recount_addition(settings, work / "score" / f"policy-seed{seed}.safetensors")
+        for seed in settings["seeds"]
+    ]
+    problems = base_count[2]
+    grpo_accuracies = [hits / problems for hits, _, _ in grpo_counts]
+    slack = (base_count[1] + sum(ties for _, ties, _ in grpo_counts)) / problems + 1e-6
+
     grpo = evaluate(cfg, GRPO)
-    assert grpo.success and grpo.score == 0.0 and grpo.metrics["seeds"] == 2
-    gain = grpo.metrics["accuracy"] - grpo.metrics["base_accuracy"]
-    assert gain > 0.03, grpo.metrics
+    assert grpo.success and grpo.metrics["seeds"] == 2 and "cached" in grpo.feedback
+    assert_accuracy(grpo.metrics["base_accuracy"], base_count)
+    for accuracy, counted in zip(grpo.metrics["accuracy_per_seed"], grpo_counts, strict=True):
+        assert_accuracy(accuracy, counted)
+    assert grpo.score == pytest.approx(
+        documented_score(grpo.metrics["accuracy_per_seed"], grpo_accuracies), abs=slack
+    )
+    gain = sum(grpo_accuracies) / len(grpo_accuracies) - base_count[0] / problems
+    assert gain > 0.03, (base_count, grpo_counts)
     zero, flipped = evaluate_two(cfg, [ZERO, FLIPPED])
     assert zero.success and flipped.success, (zero.feedback, flipped.feedback)
-    assert zero.metrics["accuracy_per_seed"] == [grpo.metrics["base_accuracy"]] * 2
-    assert zero.score == pytest.approx(-gain)
-    assert flipped.score < zero.score < 0.0 == grpo.score
+    for accuracy in zero.metrics["accuracy_per_seed"]:  # the base policy, unchanged
+        assert_accuracy(accuracy, base_count)
+    for result in (zero, flipped):
+        expected = documented_score(result.metrics["accuracy_per_seed"], grpo_accuracies)
+        assert result.score == pytest.approx(expected, abs=slack)
+    assert zero.score == pytest.approx(-gain, abs=slack)
+    assert flipped.score < zero.score < 0.0
     assert flipped.metrics["advantage_reward_corr"] < 0 < grpo.metrics["advantage_reward_corr"]
-    assert len(list(cache.glob("grpo-*.json"))) >= 1  # the reference was trained once, kept
-    again = evaluate(cfg, GRPO)
-    assert again.score == 0.0 and "cached" in again.feedback
+    # Neither the base policy nor the reference was trained again (nor another one added).
+    now = {p: p.stat().st_mtime_ns for p in [base_file, *cache.glob("grpo-*.json")]}
+    assert now == trained_once
 
 
 @pytest.mark.slow
@@ -388,26 +484,85 @@ def test_offline_run_completes(tmp_path: Path) -> None:
         [str(harness), "status", str(run_dir), "--json"], capture_output=True, text=True
     )
     summary = json.loads(status.stdout)
-    assert summary["evaluated"] == 4 and summary["seed_score"] == 0.0
-    assert list((tmp_path / ".cache" / "harness-rl-algo").glob("base-*.safetensors"))
+    assert summary["evaluated"] == 4
+    # Every stored score is the documented formula over the node's stored per-seed
+    # accuracies, all against one GRPO reference (the seed's own), and every node's base
+    # accuracy is the cached base policy's, recounted by this file's decoder.
+    with sqlite3.connect(run_dir / "harness.db") as db:
+        rows = db.execute("select id, score, metrics from nodes where score is not null")
+        nodes = {node: (score, json.loads(metrics)) for node, score, metrics in rows}
+    (base_file,) = (tmp_path / ".cache" / "harness-rl-algo").glob("base-*.safetensors")
+    base_count = recount_addition(plugin.settings(config(tmp_path)), base_file)
+    seed_accuracies = nodes[0][1]["accuracy_per_seed"]
+    for node, (score, metrics) in nodes.items():
+        assert metrics["grpo_accuracy_per_seed"] == seed_accuracies, node
+        expected = documented_score(metrics["accuracy_per_seed"], seed_accuracies)
+        assert score == pytest.approx(expected, abs=1e-6), node
+        assert_accuracy(metrics["base_accuracy"], base_count)
+    assert summary["seed_score"] == nodes[0][0]
 
 
 # ----------------------------------------------------------------- the GPU path, on CPU
 
 
+def boxed_model(tokenizer: Any) -> Any:
+    """A one-layer Llama that answers any prompt ending in "=" with "\\boxed{0}" and EOS.
+
+    Its attention and MLP write nothing (zero output projections), so the next token
+    depends on the last token only: one-hot embeddings, and an output matrix that maps
+    each character of "=\\boxed{0}" to the next one (margin sqrt(32) after the norms)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None, tie_word_embeddings=False,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    ids = [*tokenizer.convert_tokens_to_ids(list("=\\boxed{0}")), tokenizer.eos_token_id]
+    with torch.no_grad():
+        model.model.embed_tokens.weight.copy_(torch.eye(len(tokenizer), 32))
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[ids[1:], ids[:-1]] = 1.0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    return model
+
+
+def recount_boxed(
+    model: Any, tokenizer: Any, items: list[tuple[str, str]], steps: int
+) -> tuple[int, int, int]:
+    """(hits, near ties, problems): this file's decoder, the last \\boxed{...} by a regex."""
+    decoded = greedy_decode(
+        model, [tokenizer(q)["input_ids"] for q, _ in items], tokenizer.eos_token_id, steps
+    )
+    hits = ties = 0
+    for (_, answer), (new, close) in zip(items, decoded, strict=True):
+        boxed = re.findall(r"\\boxed\{([^{}]*)\}", tokenizer.decode(new, skip_special_tokens=True))
+        hits += bool(boxed) and boxed[-1] == answer
+        ties += close
+    return hits, ties, len(items)
+
+
 @pytest.mark.slow
 def test_math_path_runs_end_to_end_on_cpu(tmp_path: Path, monkeypatch) -> None:
     """The gpu scale's code (local model folder, JSONL data, boxed-answer reward, per-set
-    scoring) with a tiny model on CPU: everything but CUDA and the real model."""
+    scoring) with a tiny model on CPU: everything but CUDA and the real model.
+
+    The model is built to answer "\\boxed{0}" to every question, so of the 5 scored
+    questions (answers 0, 2, 4, 6, 8) exactly one is right: a base accuracy of 1/5 known
+    in advance."""
     import datasets
 
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))  # the sandboxed children
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf")  # this process
     data = tmp_path / "data"
+    monkeypatch.setattr(policy, "CHARS", policy.CHARS + "\\boxed{}")
     tokenizer = policy.build_tokenizer()
-    torch.manual_seed(0)
-    model = policy.build_model({"hidden_size": 32, "intermediate_size": 64, "num_layers": 1,
-                                "num_heads": 2}, tokenizer)  # fmt: skip
+    model = boxed_model(tokenizer)
     model.save_pretrained(data / "model")
     tokenizer.save_pretrained(data / "model")
     rows = [{"question": f"{a}+{a}=", "answer": str(2 * a)} for a in range(12)]
@@ -419,7 +574,7 @@ def test_math_path_runs_end_to_end_on_cpu(tmp_path: Path, monkeypatch) -> None:
     gpu.update(data_dir=str(data), device="cpu", eval_sets={"toy": {}})
     gpu["task"]["template"] = "{question}"
     gpu["grpo"].update(steps=2, prompts_per_step=2, group_size=2, max_completion_length=8)
-    gpu["eval"].update(max_new_tokens=8, batch_size=4, max_problems=5)
+    gpu["eval"].update(max_new_tokens=10, batch_size=4, max_problems=5)
     settings = plugin.settings(cfg)
     assert settings["policy"]["path"] == str((data / "model").resolve())
     monkeypatch.chdir(tmp_path)
@@ -427,7 +582,14 @@ def test_math_path_runs_end_to_end_on_cpu(tmp_path: Path, monkeypatch) -> None:
     assert run["steps"] == 2
     scored = policy.score_policies(settings, [None, "policy-seed0.safetensors"])
     assert scored["problems"] == {"toy": 5}
-    assert all(0.0 <= r["accuracy"] <= 1.0 for r in scored["results"])
+    base, trained = (r["accuracy"] for r in scored["results"])
+    items = [(r["question"], r["answer"]) for r in rows[:5]]
+    assert recount_boxed(model, tokenizer, items, 10) == (1, 0, 5)
+    assert base == pytest.approx(1 / 5)
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file("policy-seed0.safetensors"))
+    assert_accuracy(trained, recount_boxed(model, tokenizer, items, 10))
 
 
 def test_prepare_script_converts_dataset_rows() -> None:
