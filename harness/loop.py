@@ -38,7 +38,6 @@ from harness.canonical import canonical_hash
 from harness.cognition import CognitionBase, EmbeddingError, build_queries, make_cognition
 from harness.cognition.files import read_items
 from harness.config import range_problems
-from harness.evaluation import redact_result
 from harness.executors import ExecutorError, make_executor
 from harness.features import REFERENCE_SIZE, FeatureSpace
 from harness.lifetime import make_undumpable
@@ -460,7 +459,6 @@ class Run:
         """Evaluate in a free slot and commit; ``attempt`` counts repairs before this one."""
         async with self.slots:
             result = await self.executor.evaluate(self.task_config, program, self.limits)
-        redact_result(result)  # again here: a remote worker may not know the local keys
         if attempt:
             result.metrics["repair_attempts"] = attempt
         store.update_node(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +93,19 @@ def openai_run(run_dir: Path, server: Any, *overrides: str) -> dict[str, Any]:
         "run.workers=1",
         *overrides,
     )
+
+
+def process_texts() -> Iterator[tuple[str, bytes, bytes]]:
+    """(pid, environ, cmdline) of every process in /proc, ``b""`` for what cannot be read
+    (a zombie's cmdline is empty): what the tests that look for leftover processes scan."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        texts = []
+        for name in ("environ", "cmdline"):
+            try:
+                with open(f"/proc/{entry.name}/{name}", "rb") as fh:
+                    texts.append(fh.read())
+            except OSError:
+                texts.append(b"")
+        yield entry.name, texts[0], texts[1]

@@ -47,7 +47,7 @@ from typing import Any
 import harness_hostile
 import harness_toy
 import pytest
-from helpers import openai_run, run_loop, toy_answer
+from helpers import openai_run, process_texts, run_loop, toy_answer
 
 import harness
 from harness import db as store
@@ -767,21 +767,12 @@ def candidate_processes(mark: str) -> list[str]:
     Zombies have neither, so they do not count."""
     needles = (f"{TAG}={mark}".encode(), mark.encode())
     found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+    for pid, environ, cmdline in process_texts():
+        helper = cmdline.startswith(sys.executable.encode() + bytes(1))
+        if environ and helper and b"from multiprocessing." in cmdline:
             continue
-        seen = []
-        for name in ("environ", "cmdline"):
-            with contextlib.suppress(OSError), open(f"/proc/{entry.name}/{name}", "rb") as fh:
-                seen.append(fh.read())
-        if (
-            len(seen) == 2
-            and seen[1].startswith(sys.executable.encode() + bytes(1))
-            and (b"from multiprocessing." in seen[1])
-        ):
-            continue
-        if any(needle in text for needle in needles for text in seen):
-            found.append(f"{entry.name}: {seen[-1].replace(bytes(1), b' ')[:300]!r}")
+        if any(needle in text for needle in needles for text in (environ, cmdline)):
+            found.append(f"{pid}: {(cmdline or environ).replace(bytes(1), b' ')[:300]!r}")
     return found
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import HARNESS
+from helpers import process_texts
 
 from harness import sandbox
 
@@ -32,17 +33,11 @@ def tagged(mark: str) -> list[str]:
     workers, and every process of the candidates: the tag is no secret, so it is passed on)
     (zombies, with an empty cmdline, do not count)."""
     needle = f"{TAG}={mark}".encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        texts = []
-        for name in ("environ", "cmdline"):
-            with contextlib.suppress(OSError), open(f"/proc/{entry.name}/{name}", "rb") as fh:
-                texts.append(fh.read())
-        if len(texts) == 2 and texts[1] and needle in texts[0]:
-            found.append(f"{entry.name}: {texts[-1].replace(bytes(1), b' ')[:200]!r}")
-    return found
+    return [
+        f"{pid}: {cmdline.replace(bytes(1), b' ')[:200]!r}"
+        for pid, environ, cmdline in process_texts()
+        if cmdline and needle in environ
+    ]
 
 
 @pytest.mark.parametrize("mode", MODES)
