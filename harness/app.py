@@ -12,7 +12,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from harness.config import register_schemas
-from harness.loop import Run, RunError
+from harness.loop import Run
+from harness.tasks import RunError
 
 register_schemas()
 log = logging.getLogger("harness")

@@ -193,7 +193,8 @@ def resume(run_dir: Path, overrides: tuple[str, ...]) -> None:
     \b
     harness resume runs/circle_packing/2026-11-27_10-00-00 run.max_evaluations=500
     """
-    from harness.loop import Run, RunError
+    from harness.loop import Run
+    from harness.tasks import RunError
 
     cfg, merged = resume_config(run_dir, overrides)
     logging.basicConfig(
@@ -219,7 +220,7 @@ def _task_spec_or_none(task: str | None) -> Any:
     if not task:
         return None
     try:
-        from harness.loop import task_spec
+        from harness.tasks import task_spec
 
         return task_spec({"name": task})
     except Exception:  # noqa: BLE001 - status works even when the plugin is gone
@@ -347,7 +348,7 @@ def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) 
 
     from harness.evaluation import undecodable
     from harness.executors.local import LocalExecutor
-    from harness.loop import RunError, task_limits, task_spec
+    from harness.tasks import RunError, task_limits, task_spec
 
     check_overrides(overrides)
     cfg = _compose_or_fail(list(overrides))
@@ -461,7 +462,7 @@ def plugins_command(as_json: bool, include_builtins: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("No plugins installed. Try: pip install -e plugins/circle_packing")
+        click.echo("No plugins installed. Try: pip install -e plugins/tasks/circle_packing")
     for row in rows:
         version = f" {row['version']}" if row["version"] else ""
         tasks = f" tasks: {', '.join(row['tasks'])}" if row["tasks"] else ""

@@ -57,8 +57,9 @@ from harness.llm.base import (
 from harness.progress import Progress
 from harness.redact import declare as declare_secrets
 from harness.samplers.base import Candidate, Sampler, Selection
-from harness.sandbox import MODES, Limits, isolation, unisolated_refusal
-from harness.task import CognitionItem, EvalResult, TaskSpec
+from harness.sandbox import MODES, isolation, unisolated_refusal
+from harness.task import CognitionItem, EvalResult
+from harness.tasks import RunError, seed_program, task_limits, task_spec
 
 log = logging.getLogger("harness")
 
@@ -77,10 +78,6 @@ def clip(feedback: str | None) -> str:
         return text
     cut = len(text) - MAX_FEEDBACK_CHARS
     return f"[... {cut} characters cut ...]\n{text[-MAX_FEEDBACK_CHARS:]}"
-
-
-class RunError(Exception):
-    """A run cannot start: bad configuration, unknown task, missing seed program."""
 
 
 @dataclass
@@ -119,30 +116,6 @@ def view(node: dict[str, Any]) -> NodeView:
         feedback=node["feedback"] or "",
         error_class=node["error_class"],
         metrics=node["metrics"],
-    )
-
-
-def task_spec(config: dict[str, Any]) -> TaskSpec:
-    """The task's spec; a plugin's complaint about its config becomes a :class:`RunError`."""
-    try:
-        spec = plugins.task_hook(config["name"], "harness_task_spec")(config=config)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise RunError(f"task {config['name']!r}: {exc}") from exc
-    if not isinstance(spec, TaskSpec):
-        raise RunError(f"task {config['name']!r} returned no TaskSpec from harness_task_spec")
-    return spec
-
-
-def task_limits(config: dict[str, Any], spec: TaskSpec) -> Limits:
-    """A candidate's limits: the task config's ``timeout_s``/``memory_mb``/``max_processes``,
-    else the spec's (and the sandbox's default process cap)."""
-    extra = {}
-    if config.get("max_processes") is not None:
-        extra["max_processes"] = int(config["max_processes"])
-    return Limits(
-        timeout_s=float(config.get("timeout_s", spec.timeout_s)),
-        memory_mb=int(config.get("memory_mb", spec.memory_mb)),
-        **extra,
     )
 
 
@@ -552,11 +525,7 @@ class Run:
         if row is not None and row[0] in store.COMPLETED:
             return
         name = self.seed_name
-        program = plugins.task_hook(self.spec.name, "harness_seed_program")(
-            config=self.task_config, name=name
-        )
-        if not program:
-            raise RunError(f"Task {self.spec.name!r} returned no program for seed {name!r}.")
+        program = seed_program(self.task_config, name)
         self.db["nodes"].upsert(
             {
                 "id": 0,

@@ -12,7 +12,7 @@ from helpers import compose_config, distinct_toy_answers
 
 from harness import db as store
 from harness.loop import Run
-from harness.testing_llm_server import FakeLLMServer
+from harness.testing.llm_server import FakeLLMServer
 
 PRICES = ("llm.usd_per_mtok_in=2.0", "llm.usd_per_mtok_out=8.0")
 

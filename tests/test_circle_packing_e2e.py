@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from harness import db as store
-from harness.testing_llm_server import FakeLLMServer
+from harness.testing.llm_server import FakeLLMServer
 
 GRID = """import numpy as np
 

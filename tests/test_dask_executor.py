@@ -24,8 +24,8 @@ from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 from harness import db as store  # noqa: E402
 from harness.executors import ExecutorError, make_executor  # noqa: E402
 from harness.executors.dask import DaskExecutor  # noqa: E402
-from harness.loop import RunError  # noqa: E402
 from harness.sandbox import Limits  # noqa: E402
+from harness.tasks import RunError  # noqa: E402
 
 GOOD = "def f():\n    return 3.0\n"
 LIMITS = Limits(timeout_s=10, memory_mb=512)

@@ -17,7 +17,7 @@ from harness.llm.base import Outcome
 from harness.llm.ensemble import EnsembleProposer
 from harness.llm.openai_proposer import create
 from harness.loop import Run
-from harness.testing_llm_server import FakeLLMServer
+from harness.testing.llm_server import FakeLLMServer
 
 
 def ensemble(policy: str, *members: dict) -> EnsembleProposer:

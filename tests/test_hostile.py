@@ -1159,7 +1159,7 @@ def test_a_run_directory_outside_the_working_directory_is_hidden_too(
     isolated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The loop adds its run directory to HARNESS_SANDBOX_HIDE while it runs, wherever it is."""
-    from harness.testing_llm_server import FakeLLMServer
+    from harness.testing.llm_server import FakeLLMServer
 
     run_dir = outside_tmp_root() / "elsewhere-run"
     probe = (

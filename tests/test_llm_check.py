@@ -6,7 +6,7 @@ import json
 import socket
 import time
 
-from harness.testing_llm_server import FakeLLMServer, Fault
+from harness.testing.llm_server import FakeLLMServer, Fault
 
 KEY_ENV = "HARNESS_CHECK_TEST_KEY"
 DELAY_S = 0.5

@@ -18,7 +18,7 @@ from harness import db as store
 from harness.llm.base import NodeView, ProposalRequest
 from harness.llm.openai_proposer import create
 from harness.task import TaskSpec
-from harness.testing_llm_server import FakeLLMServer, Fault
+from harness.testing.llm_server import FakeLLMServer, Fault
 
 GOOD = "<name>c</name><motivation>m</motivation><code>def f():\n    return 3.0\n</code>"
 

@@ -10,7 +10,8 @@ import pytest
 from helpers import compose_config, run_loop
 
 from harness import db as store
-from harness.loop import Run, RunError
+from harness.loop import Run
+from harness.tasks import RunError
 
 
 def test_offline_run_improves_on_the_seed(tmp_path):

@@ -19,7 +19,7 @@ from harness.llm.base import (
 )
 from harness.llm.openai_proposer import OpenAIProposer, create
 from harness.llm.prompts import analyzer_prompt, parse_analysis, researcher_prompt
-from harness.testing_llm_server import FakeLLMServer, Fault
+from harness.testing.llm_server import FakeLLMServer, Fault
 
 DIFF_ANSWER = """\
 <name>closed-form</name>

@@ -8,7 +8,7 @@ import json
 from helpers import openai_run, toy_answer
 
 from harness import db as store
-from harness.testing_llm_server import FakeLLMServer, Fault
+from harness.testing.llm_server import FakeLLMServer, Fault
 
 
 def rewrite(body: str, name: str = "cand") -> str:

@@ -10,7 +10,7 @@ from helpers import run_loop
 
 from harness import db as store
 from harness.canonical import canonical_hash
-from harness.testing_llm_server import FakeLLMServer
+from harness.testing.llm_server import FakeLLMServer
 
 
 def rewrite(body: str, name: str = "cand") -> str:

@@ -17,7 +17,7 @@ from harness.llm.prompts import (
     repair_prompt,
     researcher_prompt,
 )
-from harness.testing_llm_server import FakeLLMServer
+from harness.testing.llm_server import FakeLLMServer
 
 DIFF_ANSWER = """\
 <name>closed-form</name>

@@ -12,7 +12,7 @@ from helpers import openai_run, toy_answer
 
 from harness import db as store
 from harness.llm.prompts import parse_analyzer_answer
-from harness.testing_llm_server import FakeLLMServer
+from harness.testing.llm_server import FakeLLMServer
 
 LESSONS = (
     "Returning larger constants from f raises the score directly.",

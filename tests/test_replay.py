@@ -11,7 +11,7 @@ import pytest
 from helpers import run_loop
 
 from harness import db as store
-from harness.testing_llm_server import FakeLLMServer, Fault
+from harness.testing.llm_server import FakeLLMServer, Fault
 
 FIELDS = (
     "id", "parent_ids", "name", "motivation", "program", "score", "status", "error_class",

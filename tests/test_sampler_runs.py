@@ -10,7 +10,8 @@ import pytest
 from helpers import compose_config
 
 from harness import db as store
-from harness.loop import Run, RunError
+from harness.loop import Run
+from harness.tasks import RunError
 
 
 def execute(run_dir, *overrides, resume=False):

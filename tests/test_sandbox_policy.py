@@ -19,7 +19,7 @@ from conftest import HARNESS
 from helpers import distinct_toy_answers
 
 from harness import db as store
-from harness.testing_llm_server import FakeLLMServer
+from harness.testing.llm_server import FakeLLMServer
 
 UNSHARE = shutil.which("unshare")
 pytestmark = pytest.mark.skipif(

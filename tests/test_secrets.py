@@ -14,7 +14,7 @@ from helpers import toy_answer
 
 from harness import db as store
 from harness import redact, sandbox
-from harness.testing_llm_server import FakeLLMServer
+from harness.testing.llm_server import FakeLLMServer
 
 KEY = "sk-leak-" + secrets.token_hex(12)
 CUSTOM = "cred-" + secrets.token_hex(12)

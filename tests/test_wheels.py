@@ -31,16 +31,16 @@ DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must c
                                "harness/llm/templates/researcher.user.j2",
                                "harness/_sandbox_runner.py", "harness/_sandbox_ns.py",
                                "hydra_plugins/harness_searchpath.py"]),
-    "plugins/circle_packing": ("harness_circle_packing", [
+    "plugins/tasks/circle_packing": ("harness_circle_packing", [
         "harness_circle_packing/conf/task/circle_packing.yaml",
         "harness_circle_packing/seeds/naive.py"]),
-    "plugins/arch_linear_attn": ("harness_arch_linear_attn", [
+    "plugins/tasks/arch_linear_attn": ("harness_arch_linear_attn", [
         "harness_arch_linear_attn/conf/task/arch_linear_attn.yaml",
         "harness_arch_linear_attn/seeds/deltanet.py"]),
-    "plugins/rl_algo": ("harness_rl_algo", [
+    "plugins/tasks/rl_algo": ("harness_rl_algo", [
         "harness_rl_algo/conf/task/rl_algo.yaml", "harness_rl_algo/seeds/grpo.py"]),
-    "plugins/local_llm": ("harness_local_llm", ["harness_local_llm/conf/llm/local.yaml"]),
-    "plugins/minilm": ("harness_minilm", ["harness_minilm/conf/cognition/minilm.yaml"]),
+    "plugins/backends/local_llm": ("harness_local_llm", ["harness_local_llm/conf/llm/local.yaml"]),
+    "plugins/backends/minilm": ("harness_minilm", ["harness_minilm/conf/cognition/minilm.yaml"]),
 }  # fmt: skip
 #: task -> its seed program inside the installed wheel
 SEEDS = {

@@ -72,7 +72,7 @@ def open_base(run_dir: Path | None, overrides: list[str]) -> Iterator[Opened]:
     from harness import db as store
     from harness.cli import _compose_or_fail, check_overrides
     from harness.cognition import make_cognition
-    from harness.loop import RunError, task_spec
+    from harness.tasks import RunError, task_spec
 
     check_overrides(overrides, require_task=False)
     cfg = _compose_or_fail(overrides)

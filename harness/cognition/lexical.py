@@ -5,7 +5,7 @@ tokens a researcher's question shares with the right item: a function name (``pd
 ``SLSQP``), a metric (``boundary_fraction``), a size (``n = 32``). TF-IDF weighs exactly
 those tokens highest. Adding a weighted TF-IDF cosine to the embedding cosine (hybrid
 retrieval) raised MiniLM's top-3 accuracy on the circle-packing questions from 0.84 to
-0.91 (``plugins/minilm/tests/test_minilm.py``).
+0.91 (``plugins/backends/minilm/tests/test_minilm.py``).
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def _math_paths(cfg: dict[str, Any], scale: str) -> dict[str, Any]:
     """Point the math task at the files ``scripts/prepare_gpu.py`` wrote under data_dir."""
     if not cfg.get("data_dir"):
         raise ValueError(
-            f"task.scales.{scale}.data_dir is not set: run plugins/rl_algo/scripts/"
+            f"task.scales.{scale}.data_dir is not set: run plugins/tasks/rl_algo/scripts/"
             "prepare_gpu.py on a machine with network access and point data_dir at its output"
         )
     root = Path(cfg["data_dir"]).expanduser().resolve()

@@ -1,6 +1,6 @@
 """Load time and generation speed of ``llm=local`` per back-end, on this machine.
 
-    python plugins/local_llm/benchmarks/generation.py [--tokens 128] [--model PATH]
+    python plugins/backends/local_llm/benchmarks/generation.py [--tokens 128] [--model PATH]
 
 Prints, for each installed back-end, the load time and tokens per second for a short
 prompt and for a researcher-sized one (about 3000 prompt tokens), greedy decoding.

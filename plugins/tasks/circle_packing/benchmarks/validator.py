@@ -1,6 +1,6 @@
 """Exact-validator cost: milliseconds per validation of the strong seed's tight packings.
 
-    python plugins/circle_packing/benchmarks/validator.py [--repeat 20]
+    python plugins/tasks/circle_packing/benchmarks/validator.py [--repeat 20]
 """
 
 from __future__ import annotations

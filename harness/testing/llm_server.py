@@ -3,7 +3,7 @@
 It lets LLM back-ends (the built-in ``openai`` proposer or a plugin's) be tested through
 a real HTTP client, retries and timeouts included, without network access or a model::
 
-    from harness.testing_llm_server import Fault, FakeLLMServer
+    from harness.testing.llm_server import Fault, FakeLLMServer
 
     with FakeLLMServer(default="<analysis>ok</analysis>") as server:
         server.enqueue(Fault(status=500), "<name>x</name><code>print(1)</code>")

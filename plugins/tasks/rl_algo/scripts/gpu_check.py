@@ -2,7 +2,7 @@
 
 Run on a CUDA machine after ``scripts/prepare_gpu.py`` (which needs network access):
 
-    python plugins/rl_algo/scripts/gpu_check.py --data-dir /data/rl_algo [--steps 5]
+    python plugins/tasks/rl_algo/scripts/gpu_check.py --data-dir /data/rl_algo [--steps 5]
 
 1. the GRPO seed passes the contract probes;
 2. whether a candidate in harness's sandbox can see the GPU (the sandbox binds the NVIDIA

@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 from harness.evaluation import evaluate_program
-from harness.loop import task_limits, task_spec
+from harness.tasks import task_limits, task_spec
 from torch import nn
 
 from harness_arch_linear_attn import corpus, driver, plugin, zero_shot
@@ -269,7 +269,7 @@ def test_what_the_candidate_leaves_behind_is_checked(tmp_path) -> None:
         plugin.load_weights(tmp_path / "list.pt")
 
 
-DOCS = sorted(str(p) for p in (Path(plugin.__file__).parents[3] / "docs").glob("*.md"))
+DOCS = sorted(str(p) for p in (Path(plugin.__file__).parents[4] / "docs").glob("*.md"))
 
 
 def docs_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Candidates train in a sandbox without network (bubblewrap ``--unshare-net``) and
 user's home hidden, so the model and the data cannot come from the hub or the hub's cache
 at run time. Run this on a machine with network access:
 
-    python plugins/rl_algo/scripts/prepare_gpu.py --out /data/rl_algo
+    python plugins/tasks/rl_algo/scripts/prepare_gpu.py --out /data/rl_algo
 
 It writes ``model/`` (a snapshot of ``task.scales.gpu.model``, safetensors only),
 ``train.jsonl`` and ``eval/<set>.jsonl`` (rows ``{"question", "answer"}``) from the datasets

@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 from harness.evaluation import evaluate_program
-from harness.loop import task_limits, task_spec
+from harness.tasks import task_limits, task_spec
 
 from harness_rl_algo import driver, plugin, policy
 

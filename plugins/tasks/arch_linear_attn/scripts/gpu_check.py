@@ -1,9 +1,9 @@
 """GPU check for the arch_linear_attn GPU path: fla's Triton kernels against the naive ops.
 
 Run on a CUDA machine with the GPU extra installed
-(``pip install -e 'plugins/arch_linear_attn[gpu]'``):
+(``pip install -e 'plugins/tasks/arch_linear_attn[gpu]'``):
 
-    python plugins/arch_linear_attn/scripts/gpu_check.py [--steps 20]
+    python plugins/tasks/arch_linear_attn/scripts/gpu_check.py [--steps 20]
 
 1. the DeltaNet seed's op on CUDA (``fla.ops.delta_rule.chunk_delta_rule``) matches fla's
    naive chunkwise op run on the same CUDA tensors;

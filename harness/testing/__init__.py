@@ -17,7 +17,7 @@ import pytest
 @pytest.fixture
 def llm_server() -> Iterator[Any]:
     """A loopback chat-completions server: ``enqueue(...)`` answers, read ``requests``."""
-    from harness.testing_llm_server import FakeLLMServer
+    from harness.testing.llm_server import FakeLLMServer
 
     with FakeLLMServer() as server:
         yield server
@@ -30,9 +30,8 @@ def check_task(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     the sandbox to a finite score, and a broken program comes back as a failed result
     rather than an exception.
     """
-    from harness import plugins
     from harness.evaluation import evaluate_program
-    from harness.loop import task_limits, task_spec
+    from harness.tasks import seed_program, task_limits, task_spec
 
     spec = task_spec(config)
     assert spec.name == config["name"]
@@ -40,8 +39,7 @@ def check_task(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     limits = task_limits(config, spec)
     results = {}
     for seed in spec.seeds:
-        program = plugins.task_hook(spec.name, "harness_seed_program")(config=config, name=seed)
-        assert program, f"seed {seed!r} has no program"
+        program = seed_program(config, seed)
         result = evaluate_program(config, program, limits)
         assert result.success, f"seed {seed!r} failed: {result.feedback}"
         assert result.score is not None and math.isfinite(result.score)
