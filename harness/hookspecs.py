@@ -93,6 +93,24 @@ def harness_register_embedders(register: Callable[[str, Callable[..., Any]], Non
 
 
 @hookspec
+def harness_register_executors(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Make executors, which run evaluations outside the orchestrator, available by name
+    (``executor=NAME``).
+
+    :param register: call ``register(name, factory)``; ``factory(config: dict, workers:
+        int)`` receives the run's ``executor`` config as a dict and the run's number of
+        concurrent rounds, and returns an object following
+        :class:`harness.executors.Executor`. It raises
+        :class:`harness.executors.ExecutorError` when its back-end is missing or
+        unreachable.
+
+    Called once at load time (not firstresult). The built-in ``local`` (worker processes)
+    and ``dask`` executors are registered through this hook; import a heavy back-end
+    inside the factory, so that only a run that selects it pays for the import.
+    """
+
+
+@hookspec
 def harness_register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``harness`` command line.
 

@@ -4,8 +4,8 @@ Installed plugins are found through the entry-point group ``harness``. The envir
 variable ``HARNESS_LOAD_PLUGINS`` (comma-separated entry-point or distribution names)
 limits which of them load; set it to an empty string to load none. ``HARNESS_PLUGINS``
 (comma-separated module names) registers extra plugin modules without packaging them, as
-``PYTEST_PLUGINS`` does; evaluation workers inherit it. Built-in samplers, proposers and
-embedders are plugins too, registered through the same hooks.
+``PYTEST_PLUGINS`` does; evaluation workers inherit it. Built-in samplers, proposers,
+embedders and executors are plugins too, registered through the same hooks.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ DEFAULT_PLUGINS = (
     "harness.default_plugins.samplers",
     "harness.default_plugins.proposers",
     "harness.default_plugins.embedders",
+    "harness.default_plugins.executors",
 )
 
 pm = pluggy.PluginManager("harness")
@@ -36,6 +37,7 @@ _tasks: dict[str, object] = {}
 _samplers: dict[str, Callable[..., Any]] = {}
 _proposers: dict[str, Callable[..., Any]] = {}
 _embedders: dict[str, Callable[..., Any]] = {}
+_executors: dict[str, Callable[..., Any]] = {}
 
 
 class UnknownNameError(LookupError):
@@ -85,6 +87,7 @@ def reset() -> None:
     _samplers.clear()
     _proposers.clear()
     _embedders.clear()
+    _executors.clear()
 
 
 def _collect_registrations() -> None:
@@ -92,6 +95,7 @@ def _collect_registrations() -> None:
     _samplers.clear()
     _proposers.clear()
     _embedders.clear()
+    _executors.clear()
     for impl in pm.hook.harness_register_tasks.get_hookimpls():
 
         def register_task(name: str, _plugin: object = impl.plugin) -> None:
@@ -115,6 +119,7 @@ def _collect_registrations() -> None:
     pm.hook.harness_register_samplers(register=registrar(_samplers, "sampler"))
     pm.hook.harness_register_proposers(register=registrar(_proposers, "proposer"))
     pm.hook.harness_register_embedders(register=registrar(_embedders, "embedder"))
+    pm.hook.harness_register_executors(register=registrar(_executors, "executor"))
 
 
 def task_names() -> list[str]:
@@ -150,6 +155,15 @@ def embedder_names() -> list[str]:
 
 def get_embedder_factory(name: str) -> Callable[..., Any]:
     return _factory(_embedders, "cognition backend", name)
+
+
+def executor_names() -> list[str]:
+    load_plugins()
+    return sorted(_executors)
+
+
+def get_executor_factory(name: str) -> Callable[..., Any]:
+    return _factory(_executors, "executor", name)
 
 
 def task_hook(task: str, hook_name: str) -> Any:

@@ -1,5 +1,6 @@
 """Executors run evaluations outside the orchestrator process.
 
+Executors register by name through the ``harness_register_executors`` hook. The built-in
 ``executor=local`` (:mod:`harness.executors.local`) uses worker processes on this machine;
 ``executor=dask`` (:mod:`harness.executors.dask`) uses Dask distributed: a loopback-only
 ``LocalCluster``, or an existing scheduler (``executor.address``) such as a dask-jobqueue
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
     from harness.sandbox import Limits
     from harness.task import EvalResult
 
-#: Every value ``executor.name`` can take.
-EXECUTORS = ("local", "dask")
-
-
 class Executor(Protocol):
     async def evaluate(
         self, config: dict[str, Any], program: str, limits: Limits
@@ -40,18 +37,15 @@ class ExecutorError(RuntimeError):
 def make_executor(config: dict[str, Any], workers: int) -> Executor:
     """The executor ``config["name"]`` names (default ``local``) for ``workers`` rounds.
 
-    Raises ``ValueError`` for an unknown name and :class:`ExecutorError` when the executor
-    cannot start (Dask not installed, an unreachable scheduler).
+    Executors register through the ``harness_register_executors`` hook. Raises
+    ``ValueError`` for an unknown name and :class:`ExecutorError` when the executor cannot
+    start (Dask not installed, an unreachable scheduler).
     """
-    name = config.get("name") or "local"
-    if name == "local":
-        from harness.executors.local import LocalExecutor
+    from harness.plugins import UnknownNameError, get_executor_factory
 
-        return LocalExecutor(config.get("processes") or workers)
-    if name == "dask":
-        from harness.executors.dask import DaskExecutor  # ExecutorError if not installed
-
-        return DaskExecutor.from_config(config, workers)
-    from harness.plugins import did_you_mean
-
-    raise ValueError(f"Unknown executor {name!r}." + did_you_mean(str(name), EXECUTORS))
+    name = str(config.get("name") or "local")
+    try:
+        factory = get_executor_factory(name)
+    except UnknownNameError as exc:
+        raise ValueError(str(exc)) from exc
+    return factory(config, workers)
