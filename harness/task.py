@@ -1,9 +1,15 @@
-"""The domain contract's data types: what a task declares and what an evaluation returns."""
+"""The domain contract: the :class:`Task` a plugin registers, what it declares and what an
+evaluation returns."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.sandbox import Limits
 
 
 @dataclass(frozen=True)
@@ -97,3 +103,62 @@ class EvalResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     score: float | None = None
     stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Task:
+    """A domain: what the researcher is asked, how a candidate is evaluated and scored.
+
+    A plugin subclasses it, sets ``name`` and implements :meth:`spec` and :meth:`evaluate`,
+    then registers an instance from its ``harness_register_tasks`` hook. ``config`` is always
+    the run's composed ``task`` config group as a plain ``dict`` (it has ``name``; the rest is
+    the plugin's ``conf/task/<name>.yaml`` plus the user's overrides). ``config_schema``, a
+    dataclass, is the schema of that group: keys it does not declare fail at composition.
+    """
+
+    #: What users select with ``+task=NAME``; must match the plugin's ``conf/task/NAME.yaml``.
+    name: str = ""
+    #: The package whose ``seeds/<seed>.py`` files are the seed programs (see :meth:`seed`).
+    package: str | None = None
+    #: A dataclass describing the task's config group (``None``: unchecked).
+    config_schema: type | None = None
+
+    def spec(self, config: dict[str, Any]) -> TaskSpec:
+        """Describe the task: researcher text, entry function, seeds, cognition, budgets.
+
+        Called in the orchestrator when a run, ``eval`` or ``status`` starts, and in
+        evaluation workers; it must be cheap and free of side effects. A bad config value
+        raises ``ValueError`` with a message naming the key.
+        """
+        raise NotImplementedError
+
+    def seed(self, config: dict[str, Any], name: str) -> str | None:
+        """The source of the seed program ``name`` (one of ``spec(config).seeds``), or
+        ``None`` when the name is unknown; by default ``<package>/seeds/<name>.py``."""
+        if self.package is None or name not in self.spec(config).seeds:
+            return None
+        return (files(self.package) / "seeds" / f"{name}.py").read_text(encoding="utf-8")
+
+    def evaluate(
+        self,
+        config: dict[str, Any],
+        program: str,
+        workdir: Path,
+        limits: Limits,
+        stage: str | None,
+    ) -> EvalResult:
+        """Evaluate one (untrusted) candidate in ``workdir``, a fresh private directory.
+
+        ``stage`` is the cascade stage to run (a name from ``TaskSpec.stages``), or ``None``
+        when the task declares none. Runs in an evaluation worker, never in the
+        orchestrator; the candidate itself must run through
+        :func:`harness.sandbox.run_candidate`, so it cannot alter the validator or the
+        metrics. A broken candidate is a result with ``success=False`` and useful
+        ``feedback``, never an exception.
+        """
+        raise NotImplementedError
+
+    def score(self, config: dict[str, Any], result: EvalResult) -> float | None:
+        """One fitness value (higher is better) from an evaluation, ``None`` for a failure;
+        by default ``metrics["score"]`` of a successful result. Runs in the worker."""
+        value = result.metrics.get("score") if result.success else None
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
