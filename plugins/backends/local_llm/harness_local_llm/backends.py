@@ -75,6 +75,31 @@ def choose(path: Path, backend: str) -> str:
     )
 
 
+def placement(device: str, dtype: str, cuda_available: bool) -> tuple[str, str]:
+    """Where and in what precision the transformers back-end puts the model: ``auto`` picks
+    CUDA when there is one, and bfloat16 there (half the memory, and the precision GPUs are
+    fast at), float32 on the CPU (which has no fast bfloat16 matmul on most machines)."""
+    if device == "auto":
+        device = "cuda" if cuda_available else "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if device == "cuda" else "float32"
+    return device, dtype
+
+
+def llama_options(
+    path: Path, *, threads: int | None, context_tokens: int | None, device: str
+) -> dict[str, Any]:
+    """llama.cpp's constructor arguments: every layer on the GPU unless ``device`` is cpu
+    (a CPU-only build ignores ``n_gpu_layers``)."""
+    return {
+        "model_path": str(path),
+        "n_ctx": int(context_tokens or 4096),
+        "n_threads": threads,
+        "n_gpu_layers": 0 if device == "cpu" else -1,
+        "verbose": False,
+    }
+
+
 _lock = threading.Lock()
 
 
@@ -121,10 +146,7 @@ class TransformersBackend:
 
         if threads:
             torch.set_num_threads(threads)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if dtype == "auto":
-            dtype = "bfloat16" if device == "cuda" else "float32"
+        device, dtype = placement(device, dtype, torch.cuda.is_available())
         options: dict[str, Any] = {"local_files_only": True}
         where = path
         if path.is_file():
@@ -194,11 +216,7 @@ class LlamaCppBackend:
         from llama_cpp import Llama
 
         self.llm = Llama(
-            model_path=str(path),
-            n_ctx=int(context_tokens or 4096),
-            n_threads=threads,
-            n_gpu_layers=0 if device == "cpu" else -1,
-            verbose=False,
+            **llama_options(path, threads=threads, context_tokens=context_tokens, device=device)
         )
         self.context_tokens = int(self.llm.n_ctx())
 

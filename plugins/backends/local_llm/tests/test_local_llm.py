@@ -18,7 +18,7 @@ from harness.llm.base import AnalysisRequest, NodeView, ProposalRequest
 from harness.loop import Run
 from harness.task import TaskSpec
 
-from harness_local_llm.backends import available, choose
+from harness_local_llm.backends import available, choose, llama_options, placement
 from harness_local_llm.proposer import LocalProposer, bundled_model, create, settings
 
 QUESTION = [
@@ -277,6 +277,27 @@ def test_broken_prompt_templates_fail_before_the_model_loads(tmp_path: Path):
     (tmp_path / "researcher.user.j2").write_text("{% if %}")
     with pytest.raises(ValueError, match="researcher.user.j2"):
         create({"prompts_dir": str(tmp_path), "backend": "transformers"})
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "cuda", "expected"),
+    [
+        ("auto", "auto", True, ("cuda", "bfloat16")),
+        ("auto", "auto", False, ("cpu", "float32")),
+        ("cuda", "auto", False, ("cuda", "bfloat16")),  # asked for: loading then says why not
+        ("cpu", "auto", True, ("cpu", "float32")),
+        ("auto", "float16", True, ("cuda", "float16")),
+    ],
+)
+def test_the_cuda_placement_is_decided_without_a_gpu(device, dtype, cuda, expected):
+    assert placement(device, dtype, cuda) == expected
+
+
+@pytest.mark.parametrize(("device", "layers"), [("cpu", 0), ("cuda", -1), ("auto", -1)])
+def test_llama_cpp_offloads_every_layer_unless_told_cpu(tmp_path: Path, device, layers):
+    options = llama_options(tmp_path / "m.gguf", threads=2, context_tokens=None, device=device)
+    assert options["n_gpu_layers"] == layers
+    assert (options["n_ctx"], options["n_threads"]) == (4096, 2)
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="the CUDA path needs a GPU")
