@@ -52,7 +52,6 @@ def filled_base(
 ) -> tuple[CognitionBase, float]:
     """A base over n stored items with random vectors; returns it and the load time."""
     db = sqlite_utils.Database(memory=True)
-    cognition_store.ensure_tables(db)
     vectors = rng.normal(size=(n, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     embedder = FixedQueries(rng)

@@ -57,8 +57,10 @@ def main() -> None:
         datetime.fromisoformat(row[0])
         for row in db.execute("select evaluated_at from nodes order by id").fetchall()
     ]
-    print(f"overhead benchmark: {len(stamps)} nodes, sampler={args.sampler}, "
-          f"workers={args.workers}, {total:.1f} s total")
+    print(
+        f"overhead benchmark: {len(stamps)} nodes, sampler={args.sampler}, "
+        f"workers={args.workers}, {total:.1f} s total"
+    )
     print(f"{'nodes':>13}  {'rounds/s':>9}  {'ms/round':>9}")
     rates = []
     for start in range(0, len(stamps) - 1, args.segment):

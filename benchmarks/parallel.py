@@ -60,8 +60,10 @@ async def warm_up(executor: Any, config: dict[str, Any], workers: int, sleep: fl
     for _ in range(4):
         started = time.perf_counter()
         await asyncio.gather(
-            *(executor.evaluate(config, f"def f():\n    return {i}.0\n", Limits())
-              for i in range(workers))
+            *(
+                executor.evaluate(config, f"def f():\n    return {i}.0\n", Limits())
+                for i in range(workers)
+            )
         )
         if time.perf_counter() - started < 1.25 * sleep + 0.1:
             return
@@ -128,15 +130,24 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
-    parser.add_argument("--executor", nargs="+", default=["local", "dask"],
-                        choices=["local", "dask"])
-    parser.add_argument("--per-worker", type=int, default=6,
-                        help="evaluations per worker in the timed phase (default 6)")
-    parser.add_argument("--sleep", type=float, default=1.0,
-                        help="seconds each evaluation sleeps (default 1.0)")
-    parser.add_argument("--cold", action="store_true",
-                        help="no warm-up: worker processes start (local) or load harness "
-                        "(both) inside the timed phase")
+    parser.add_argument(
+        "--executor", nargs="+", default=["local", "dask"], choices=["local", "dask"]
+    )
+    parser.add_argument(
+        "--per-worker",
+        type=int,
+        default=6,
+        help="evaluations per worker in the timed phase (default 6)",
+    )
+    parser.add_argument(
+        "--sleep", type=float, default=1.0, help="seconds each evaluation sleeps (default 1.0)"
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="no warm-up: worker processes start (local) or load harness "
+        "(both) inside the timed phase",
+    )
     args = parser.parse_args()
 
     use_bench_plugin()
@@ -144,23 +155,31 @@ def main() -> None:
 
     register_schemas()
 
-    print(f"parallel efficiency: sleep {args.sleep:g} s per evaluation, "
-          f"{args.per_worker} evaluations per worker, {os.cpu_count()} cores")
-    print("excluded from wall: executor start-up, "
-          + ("" if args.cold else "worker warm-up, ")
-          + "run set-up, the seed evaluation, shutdown")
-    header = (f"{'executor':<9} {'W':>3} {'evaluations':>11} {'wall s':>7} {'evals/s':>8} "
-              f"{'efficiency':>10}   {'latency s':>9} {'slot use':>8} {'excluded s':>10}")
+    print(
+        f"parallel efficiency: sleep {args.sleep:g} s per evaluation, "
+        f"{args.per_worker} evaluations per worker, {os.cpu_count()} cores"
+    )
+    print(
+        "excluded from wall: executor start-up, "
+        + ("" if args.cold else "worker warm-up, ")
+        + "run set-up, the seed evaluation, shutdown"
+    )
+    header = (
+        f"{'executor':<9} {'W':>3} {'evaluations':>11} {'wall s':>7} {'evals/s':>8} "
+        f"{'efficiency':>10}   {'latency s':>9} {'slot use':>8} {'excluded s':>10}"
+    )
     print(header)
     print("-" * len(header))
     for name in args.executor:
         for workers in args.workers:
             row = measure(name, workers, args.per_worker, args.sleep, warm=not args.cold)
-            print(f"{row['executor']:<9} {row['W']:>3} {row['evaluations']:>11} "
-                  f"{row['wall']:>7.2f} {row['rate']:>8.2f} {row['efficiency']:>10.3f}   "
-                  f"{row['latency']:>9.3f} {row['slot_use']:>8.3f} "
-                  f"{row['start_up'] + row['warm_up']:>10.2f}",
-                  flush=True)
+            print(
+                f"{row['executor']:<9} {row['W']:>3} {row['evaluations']:>11} "
+                f"{row['wall']:>7.2f} {row['rate']:>8.2f} {row['efficiency']:>10.3f}   "
+                f"{row['latency']:>9.3f} {row['slot_use']:>8.3f} "
+                f"{row['start_up'] + row['warm_up']:>10.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

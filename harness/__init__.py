@@ -2,7 +2,7 @@
 
 from harness.hookspecs import hookimpl
 from harness.sandbox import CandidateRun, Limits, run_candidate
-from harness.task import CognitionItem, Descriptor, EvalResult, Stage, TaskSpec
+from harness.task import CognitionItem, Descriptor, EvalResult, Stage, Task, TaskConf, TaskSpec
 
 __version__ = "0.1.0"
 
@@ -13,6 +13,8 @@ __all__ = [
     "EvalResult",
     "Limits",
     "Stage",
+    "Task",
+    "TaskConf",
     "TaskSpec",
     "hookimpl",
     "run_candidate",

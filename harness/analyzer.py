@@ -35,8 +35,7 @@ def deterministic_analysis(node: NodeView, reference: NodeView | None) -> str:
             delta = node.score - reference.score
             verdict = "improved" if delta > 0 else "regressed" if delta < 0 else "unchanged"
             parts.append(
-                f"Against node {reference.id} ({_fmt(reference.score)}): "
-                f"{delta:+.6g} ({verdict})."
+                f"Against node {reference.id} ({_fmt(reference.score)}): {delta:+.6g} ({verdict})."
             )
         changes = []
         for key, value in node.metrics.items():

@@ -1,154 +1,33 @@
-"""Schemas for every config group, stored in Hydra's ConfigStore.
+"""The core's own config schemas (``run``, ``analyzer``), value ranges, and composition.
 
-Each option YAML under ``harness/conf/<group>/`` lists its schema first in its defaults
-(``/harness_schema/<group>/<option>@_here_``), so a misspelled key or a wrong type fails
-when Hydra composes the config, before anything runs.
+Every other schema lives beside the code it configures and is registered through the
+``harness_register_schemas`` hook (a task's is its ``Task.config_schema``). Each option YAML
+lists its schema first in its defaults (``/harness_schema/<group>/<option>@_here_``), so
+a misspelled key or a wrong type fails when Hydra composes the config, before anything runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from harness import plugins
+from harness.cognition.schemas import CognitionConf
 
-@dataclass
-class UCB1Conf:
-    name: str = "ucb1"
-    c: float = 1.414
-
-
-@dataclass
-class IslandConf:
-    name: str = "island"
-    islands: int = 5
-    migration_interval: int = 10
-    migration_rate: float = 0.1
-    exploration_ratio: float = 0.2
-    exploitation_ratio: float = 0.6
-    elite_k: int = 5
-    tournament: int = 3
-
-
-class EliteSelection(str, Enum):
-    uniform = "uniform"
-    curiosity = "curiosity"
-
-
-@dataclass
-class MapElitesConf:
-    name: str = "map_elites"
-    descriptors: list[str] | None = None
-    bins: int = 10
-    selection: EliteSelection = EliteSelection.uniform
-
-
-@dataclass
-class TopKConf:
-    name: str = "top_k"
-    parent_k: int = 10
-    pool_k: int = 50
-
-
-@dataclass
-class GreedyConf:
-    name: str = "greedy"
-
-
-@dataclass
-class RandomConf:
-    name: str = "random"
-
-
-@dataclass
-class OfflineLLMConf:
-    name: str = "offline"
-    scale: float = 0.1
-    max_changes: int = 3
-    int_weight: float = 0.2
-    recombine_prob: float = 0.2
-
-
-class TokensParam(str, Enum):
-    max_tokens = "max_tokens"
-    max_completion_tokens = "max_completion_tokens"
-
-
-class EditMode(str, Enum):
-    diff = "diff"
-    full = "full"
-
-
-class EnsemblePolicy(str, Enum):
-    """How ``llm.ensemble`` picks the researcher model of a round."""
-
-    weights = "weights"
-    bandit = "bandit"
-
-
-@dataclass
-class OpenAILLMConf:
-    name: str = "openai"
-    base_url: str | None = None
-    model: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    temperature: float | None = 0.7
-    top_p: float | None = None
-    max_tokens: int | None = 4096
-    max_tokens_param: TokensParam = TokensParam.max_tokens
-    reasoning_effort: str | None = None
-    seed: int | None = None
-    omit_params: list[str] = field(default_factory=list)
-    timeout_s: float = 120.0
-    max_retries: int = 2
-    backoff_s: float = 1.0
-    max_backoff_s: float = 60.0
-    max_call_s: float = 600.0
-    edit_mode: EditMode = EditMode.diff
-    max_code_chars: int = 100_000
-    prompt_budget_chars: int = 60_000
-    extra_body: dict[str, Any] = field(default_factory=dict)
-    usd_per_mtok_in: float | None = None
-    usd_per_mtok_out: float | None = None
-    prompts_dir: str | None = None
-    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # The researcher as several models: each member is a dict of llm settings (usually
-    # model and prices) plus an optional weight; see harness/llm/ensemble.py.
-    ensemble: list[dict[str, Any]] = field(default_factory=list)
-    ensemble_policy: EnsemblePolicy = EnsemblePolicy.weights
-
-
-@dataclass
-class ReplayLLMConf:
-    """``llm=replay``: answer from the run recorded in ``source`` (a run directory)."""
-
-    name: str = "replay"
-    source: str | None = None
-
-
-@dataclass
-class CognitionConf:
-    """The cognition base; every key is documented in harness/conf/cognition/default.yaml."""
-
-    enabled: bool = True
-    backend: str = "hashing"
-    k: int = 4
-    threshold: float = 0.1
-    lexical_weight: float = 0.5
-    dim: int = 512
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    batch_size: int = 64
-    timeout_s: float = 60.0
-    device: str | None = None
-    dedupe_threshold: float = 0.9
-    write_back: bool = True
-    files: list[str] = field(default_factory=list)
+__all__ = [
+    "AnalyzerConf",
+    "AnalyzerMode",
+    "CognitionConf",
+    "RANGES",
+    "RunConf",
+    "compose_config",
+    "range_problems",
+    "register_schemas",
+]
 
 
 class AnalyzerMode(str, Enum):
@@ -160,25 +39,6 @@ class AnalyzerMode(str, Enum):
 @dataclass
 class AnalyzerConf:
     mode: AnalyzerMode = AnalyzerMode.auto
-
-
-@dataclass
-class LocalExecutorConf:
-    name: str = "local"
-    processes: int | None = None
-
-
-@dataclass
-class DaskExecutorConf:
-    """``executor=dask``: a loopback LocalCluster, or the scheduler at ``address``."""
-
-    name: str = "dask"
-    address: str | None = None
-    n_workers: int | None = None
-    resources: dict[str, float] = field(default_factory=dict)
-    connect_timeout_s: float = 10.0
-    memory_limit: str | None = None
-    allowed_failures: int = 1
 
 
 @dataclass
@@ -199,23 +59,6 @@ class RunConf:
     repair_errors: list[str] = field(
         default_factory=lambda: ["exception", "syntax", "missing_entry", "unserializable"]
     )
-
-
-SCHEMAS: dict[str, dict[str, type]] = {
-    "sampler": {
-        "ucb1": UCB1Conf,
-        "greedy": GreedyConf,
-        "random": RandomConf,
-        "island": IslandConf,
-        "map_elites": MapElitesConf,
-        "top_k": TopKConf,
-    },
-    "llm": {"offline": OfflineLLMConf, "openai": OpenAILLMConf, "replay": ReplayLLMConf},
-    "cognition": {"default": CognitionConf, "none": CognitionConf},
-    "analyzer": {"auto": AnalyzerConf, "deterministic": AnalyzerConf, "none": AnalyzerConf},
-    "executor": {"local": LocalExecutorConf, "dask": DaskExecutorConf},
-    "run": {"default": RunConf},
-}
 
 
 #: Numbers a run cannot work with outside their range, checked before a run directory exists
@@ -257,11 +100,11 @@ def range_problems(cfg: DictConfig) -> list[str]:
 
 
 def register_schemas() -> None:
-    """Put every schema into the ConfigStore under ``harness_schema/<group>/<option>``."""
+    """Put every registered schema into the ConfigStore as ``harness_schema/<group>/<option>``
+    (loading the plugins first); call it before Hydra composes."""
     store = ConfigStore.instance()
-    for group, options in SCHEMAS.items():
-        for option, node in options.items():
-            store.store(group=f"harness_schema/{group}", name=option, node=node, package=group)
+    for (group, option), node in plugins.schemas().items():
+        store.store(group=f"harness_schema/{group}", name=option, node=node, package=group)
 
 
 def compose_config(overrides: list[str]) -> DictConfig:

@@ -1,7 +1,9 @@
-"""Where config groups come from: the core's ``conf/`` plus each plugin's ``conf/``.
+"""Where config groups come from: the user's ``conf/``, the core's, then each plugin's.
 
-Import-light on purpose: Hydra imports the search-path plugin that uses this module
-every time any Hydra application starts.
+The user's directory (:func:`user_conf_dir`: ``$HARNESS_CONF_DIR``, else ``./conf``) comes
+first, so a copy of a packaged config edited there wins over the original. Import-light on
+purpose: Hydra imports the search-path plugin that uses this module every time any Hydra
+application starts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,23 @@ import os
 from importlib.metadata import EntryPoint, entry_points
 from importlib.resources import files
 from pathlib import Path
+
+CONF_DIR_ENV = "HARNESS_CONF_DIR"
+"""Names the user's config directory; set but empty, no user directory is searched."""
+
+CORE_CONF = frozenset({"pkg://harness.conf", "pkg://harness/conf"})
+"""The core's config directory on Hydra's search path, as the Compose API and
+``@hydra.main`` name it."""
+
+
+def user_conf_dir() -> Path | None:
+    """The user's config directory: ``$HARNESS_CONF_DIR`` (relative to the working
+    directory; Hydra warns when it is missing), else ``./conf`` if there is one."""
+    raw = os.environ.get(CONF_DIR_ENV)
+    if raw is not None:
+        return Path(raw).expanduser().resolve() if raw.strip() else None
+    local = Path.cwd() / "conf"
+    return local.resolve() if local.is_dir() else None
 
 
 def allowed_entry_points() -> list[EntryPoint]:
@@ -49,8 +68,11 @@ def plugin_conf_packages() -> list[str]:
 
 
 def group_options(group: str) -> list[str]:
-    """Every option of a config group, across the core and the allowed plugins."""
-    roots = [Path(str(files("harness") / "conf"))]
+    """Every option of a config group, across the user's directory, the core and the
+    allowed plugins."""
+    user = user_conf_dir()
+    roots = [user] if user is not None else []
+    roots.append(Path(str(files("harness") / "conf")))
     for package in plugin_conf_packages():
         roots.append(Path(str(files(package))))
     options = {p.stem for root in roots for p in (root / group).glob("*.yaml")}

@@ -1,4 +1,4 @@
-"""One evaluation, as a worker process runs it: the task's evaluate hook, then scoring.
+"""One evaluation, as a worker process runs it: the task's evaluate, then its score.
 
 Runs in an evaluation worker, never in the orchestrator. The candidate itself runs in a
 further sandboxed child started by the task's evaluator (see :mod:`harness.sandbox`).
@@ -6,7 +6,6 @@ further sandboxed child started by the task's evaluator (see :mod:`harness.sandb
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 import time
@@ -17,35 +16,19 @@ from typing import Any
 from harness import plugins
 from harness.redact import redact_data
 from harness.sandbox import Limits
-from harness.task import EvalResult, Stage
-
-
-def _score(config: dict[str, Any], result: EvalResult) -> float | None:
-    caller = plugins.task_hook(config["name"], "harness_score")
-    if caller.get_hookimpls():
-        score = caller(config=config, result=result)
-    else:
-        score = result.metrics.get("score") if result.success else None
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
-        return None
-    try:
-        value = float(score)
-    except OverflowError:  # an int beyond float range
-        return None
-    return value if math.isfinite(value) else None
+from harness.task import EvalResult, Task, finite
 
 
 def _run_stage(
-    config: dict[str, Any], program: str, limits: Limits, stage: str | None
+    task: Task, config: dict[str, Any], program: str, limits: Limits, stage: str | None
 ) -> EvalResult:
-    """One call of the evaluate hook in a fresh private work dir, then scoring."""
+    """One call of the task's evaluate in a fresh private work dir, then scoring."""
     workdir = Path(tempfile.mkdtemp(prefix="harness-eval-"))
     try:
-        caller = plugins.task_hook(config["name"], "harness_evaluate")
-        result = caller(config=config, program=program, workdir=workdir, limits=limits, stage=stage)
+        result = task.evaluate(config, program, workdir, limits, stage)
         if not isinstance(result, EvalResult):
-            raise TypeError(f"harness_evaluate returned {type(result).__name__}, not EvalResult")
-        result.score = _score(config, result)
+            raise TypeError(f"evaluate() returned {type(result).__name__}, not EvalResult")
+        result.score = finite(task.score(config, result))
         if result.success and result.score is None:
             result.success = False
             result.error_class = result.error_class or "no_score"
@@ -55,20 +38,16 @@ def _run_stage(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _stages(config: dict[str, Any]) -> tuple[Stage, ...]:
-    spec = plugins.task_hook(config["name"], "harness_task_spec")(config=config)
-    return tuple(getattr(spec, "stages", ()) or ())
-
-
 def _cascade(config: dict[str, Any], program: str, limits: Limits) -> EvalResult:
     """Run the task's stages in order; stop at the first that fails or misses its threshold."""
-    stages = _stages(config)
+    task = plugins.get_task(config["name"])
+    stages = task.spec(config).stages
     if not stages:
-        return _run_stage(config, program, limits, None)
+        return _run_stage(task, config, program, limits, None)
     records: list[dict[str, Any]] = []
     for number, stage in enumerate(stages):
         started = time.monotonic()
-        result = _run_stage(config, program, limits, stage.name)
+        result = _run_stage(task, config, program, limits, stage.name)
         score = result.score
         reached = stage.threshold is None or (score is not None and score >= stage.threshold)
         passed = result.success and reached

@@ -1,19 +1,14 @@
 """The plugin contract of harness (pluggy project name ``"harness"``).
 
-Hooks are listed in the order the core calls them: registration when plugins load, then
-the domain hooks of one task during a run. A domain plugin answers only for the tasks it
-registered: the core dispatches each domain hook to the plugin that owns the task, so an
-implementation never has to ask "is this my task?".
-
-Every domain hook receives ``config``: the composed ``task`` config group of the run as a
-plain ``dict`` (it always has ``name``; the rest is the plugin's own ``conf/task/<name>.yaml``
-plus the user's overrides).
+Every hook is a registration hook: a plugin hands the core objects (tasks, samplers,
+proposers, embedders, executors, config schemas, commands) and the core calls methods on
+them. A task's behaviour is the :class:`harness.task.Task` it registers, so the core reaches
+each task through its own object and a plugin never has to ask "is this my task?".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -21,8 +16,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from harness.sandbox import Limits
-    from harness.task import EvalResult, TaskSpec
+    from harness.task import Task
 
 hookspec = pluggy.HookspecMarker("harness")
 hookimpl = pluggy.HookimplMarker("harness")
@@ -34,17 +28,17 @@ hookimpl = pluggy.HookimplMarker("harness")
 
 
 @hookspec
-def harness_register_tasks(register: Callable[[str], None]) -> None:
+def harness_register_tasks(register: Callable[[Task], None]) -> None:
     """Declare the tasks this plugin owns.
 
-    :param register: call ``register(name)`` once per task name. The name is what users
-        select with ``+task=NAME`` and must match the plugin's ``conf/task/NAME.yaml``.
+    :param register: call ``register(task)`` once per task, with an instance of a
+        :class:`harness.task.Task` subclass. ``task.name`` is what users select with
+        ``+task=NAME`` and must match the plugin's ``conf/task/NAME.yaml``; the core stores
+        ``task.config_schema`` as ``harness_schema/task/NAME``, which that YAML lists first
+        in its defaults.
 
     Called once per plugin at load time (not firstresult; every implementation runs).
     Two plugins registering the same name is an error raised at load time.
-
-    Use in plugins: a domain plugin registers its task names here and then implements
-    the domain hooks below; the core calls those only for the tasks registered here.
     """
 
 
@@ -70,8 +64,8 @@ def harness_register_proposers(register: Callable[[str, Callable[..., Any]], Non
     :param register: call ``register(name, factory)``; ``factory(config: dict)`` returns an
         object following :class:`harness.llm.base.Proposer`.
 
-    Called once at load time (not firstresult). The built-in ``offline`` and ``openai``
-    back-ends are registered through this hook.
+    Called once at load time (not firstresult). The built-in ``offline``, ``openai`` and
+    ``replay`` back-ends are registered through this hook.
     """
 
 
@@ -111,78 +105,30 @@ def harness_register_executors(register: Callable[[str, Callable[..., Any]], Non
 
 
 @hookspec
+def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    """Give config group options their schemas, so a typo in a key fails at composition.
+
+    :param register: call ``register(group, name, node)``; ``node`` is a dataclass, stored
+        in Hydra's ConfigStore as ``harness_schema/<group>/<name>``. The option's YAML
+        (``conf/<group>/<name>.yaml``) lists ``/harness_schema/<group>/<name>@_here_`` then
+        ``_self_`` in its defaults.
+
+    Called once, when a config is first composed rather than at load time, so that a
+    worker never imports schema modules (not firstresult). Registering one
+    ``group``/``name`` twice with different nodes is an error. The core's schemas
+    (samplers, llm back-ends, cognition, executors, run, analyzer) are registered through
+    this hook too; a task's schema is its :attr:`harness.task.Task.config_schema` and
+    needs no call here.
+    """
+
+
+@hookspec
 def harness_register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``harness`` command line.
 
     :param cli: the root :class:`click.Group`; call ``cli.add_command(...)`` or decorate
         with ``@cli.command()``.
 
-    Called once when the CLI starts (not firstresult).
-    """
-
-
-# -------------------------------------------------------------------------------------
-# Domain hooks: called only on the plugin that registered ``config["name"]``.
-# -------------------------------------------------------------------------------------
-
-
-@hookspec(firstresult=True)
-def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
-    """Describe the task: researcher text, entry function, seeds, cognition, budgets.
-
-    :param config: the run's ``task`` config as a dict.
-    :return: a :class:`harness.task.TaskSpec` whose ``name`` equals ``config["name"]``.
-
-    firstresult. Called in the orchestrator when a run, ``eval`` or ``status`` starts, and
-    in evaluation workers. It must be cheap and free of side effects.
-    """
-
-
-@hookspec(firstresult=True)
-def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
-    """Return the source of the named seed program (``task.seed_program=NAME``).
-
-    :param config: the run's ``task`` config as a dict.
-    :param name: one of ``TaskSpec.seeds``.
-    :return: program text, or ``None`` if the name is unknown (the core then reports the
-        available names).
-
-    firstresult. Called once per run, before node 0 is evaluated.
-    """
-
-
-@hookspec(firstresult=True)
-def harness_evaluate(
-    config: dict[str, Any], program: str, workdir: Path, limits: Limits, stage: str | None
-) -> EvalResult:
-    """Evaluate one candidate program and return its metrics and feedback.
-
-    :param config: the run's ``task`` config as a dict.
-    :param program: the candidate's full source text (untrusted).
-    :param workdir: a fresh private directory for this evaluation.
-    :param limits: the resource limits for the candidate (timeout, memory, CPU, files).
-    :param stage: the cascade stage to run (a name from ``TaskSpec.stages``), or ``None``
-        when the task declares no stages. Implementations that have no stages may omit
-        this argument.
-    :return: an :class:`harness.task.EvalResult`. A broken candidate is a result with
-        ``success=False`` and useful ``feedback``, never an exception.
-
-    firstresult. Runs in an evaluation worker process, never in the orchestrator. The
-    implementation is trusted; it must run the candidate itself through
-    :func:`harness.sandbox.run_candidate` (a further sandboxed child), so the candidate
-    cannot alter the validator or the reported metrics.
-    """
-
-
-@hookspec(firstresult=True)
-def harness_score(config: dict[str, Any], result: EvalResult) -> float | None:
-    """Turn an evaluation's metrics into one fitness value (higher is better).
-
-    :param config: the run's ``task`` config as a dict.
-    :param result: the evaluation result.
-    :return: a finite float, or ``None`` when the candidate failed.
-
-    firstresult. Runs in the evaluation worker right after :func:`harness_evaluate`. When
-    a task does not implement it, the core uses ``result.metrics["score"]`` for successful
-    results.
+    Called once, the first time the CLI looks up a command (not firstresult). The built-in
+    commands are added through this hook too (``harness/default_plugins/commands.py``).
     """

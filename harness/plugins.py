@@ -5,7 +5,7 @@ variable ``HARNESS_LOAD_PLUGINS`` (comma-separated entry-point or distribution n
 limits which of them load; set it to an empty string to load none. ``HARNESS_PLUGINS``
 (comma-separated module names) registers extra plugin modules without packaging them, as
 ``PYTEST_PLUGINS`` does; evaluation workers inherit it. Built-in samplers, proposers,
-embedders and executors are plugins too, registered through the same hooks.
+embedders, executors and config schemas are plugins too, registered through the same hooks.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ import pluggy
 
 from harness import hookspecs
 from harness.confpaths import allowed_entry_points, extra_plugin_modules
+from harness.task import Task
 
 DEFAULT_PLUGINS = (
+    "harness.default_plugins.core",
     "harness.default_plugins.samplers",
     "harness.default_plugins.proposers",
     "harness.default_plugins.embedders",
     "harness.default_plugins.executors",
+    "harness.default_plugins.commands",
 )
 
 pm = pluggy.PluginManager("harness")
@@ -33,11 +36,22 @@ pm.add_hookspecs(hookspecs)
 
 _loaded = False
 _loading = threading.Lock()
-_tasks: dict[str, object] = {}
+_tasks: dict[str, Task] = {}
+_task_owners: dict[str, object] = {}
 _samplers: dict[str, Callable[..., Any]] = {}
 _proposers: dict[str, Callable[..., Any]] = {}
 _embedders: dict[str, Callable[..., Any]] = {}
 _executors: dict[str, Callable[..., Any]] = {}
+_schemas: dict[tuple[str, str], type] = {}
+_REGISTRIES: tuple[dict[Any, Any], ...] = (
+    _tasks,
+    _task_owners,
+    _samplers,
+    _proposers,
+    _embedders,
+    _executors,
+    _schemas,
+)
 
 
 class UnknownNameError(LookupError):
@@ -83,30 +97,15 @@ def reset() -> None:
     """Forget registries so the next :func:`load_plugins` rebuilds them (tests use this)."""
     global _loaded
     _loaded = False
-    _tasks.clear()
-    _samplers.clear()
-    _proposers.clear()
-    _embedders.clear()
-    _executors.clear()
+    for table in _REGISTRIES:
+        table.clear()
 
 
 def _collect_registrations() -> None:
-    _tasks.clear()
-    _samplers.clear()
-    _proposers.clear()
-    _embedders.clear()
-    _executors.clear()
+    for table in _REGISTRIES:
+        table.clear()
     for impl in pm.hook.harness_register_tasks.get_hookimpls():
-
-        def register_task(name: str, _plugin: object = impl.plugin) -> None:
-            if name in _tasks and _tasks[name] is not _plugin:
-                raise ValueError(
-                    f"task {name!r} is registered by two plugins: "
-                    f"{pm.get_name(_tasks[name])} and {pm.get_name(_plugin)}"
-                )
-            _tasks[name] = _plugin
-
-        impl.function(register=register_task)
+        impl.function(register=_task_registrar(impl.plugin))
 
     def registrar(table: dict[str, Callable[..., Any]], kind: str) -> Callable[..., None]:
         def register(name: str, factory: Callable[..., Any]) -> None:
@@ -120,6 +119,40 @@ def _collect_registrations() -> None:
     pm.hook.harness_register_proposers(register=registrar(_proposers, "proposer"))
     pm.hook.harness_register_embedders(register=registrar(_embedders, "embedder"))
     pm.hook.harness_register_executors(register=registrar(_executors, "executor"))
+
+
+def _task_registrar(plugin: object) -> Callable[[Task], None]:
+    """``register(task)`` for ``plugin``: one owner per task name, and only Task objects."""
+
+    def register(task: Task) -> None:
+        if not isinstance(task, Task):
+            raise TypeError(
+                f"plugin {pm.get_name(plugin)} registered {task!r}: "
+                "register a harness.task.Task instance"
+            )
+        owner = _task_owners.get(task.name)
+        if owner is not None and owner is not plugin:
+            raise ValueError(
+                f"task {task.name!r} is registered by two plugins: "
+                f"{pm.get_name(owner)} and {pm.get_name(plugin)}"
+            )
+        _tasks[task.name], _task_owners[task.name] = task, plugin
+
+    return register
+
+
+def _collect_schemas() -> dict[tuple[str, str], type]:
+    found: dict[tuple[str, str], type] = {}
+
+    def register(group: str, name: str, node: type) -> None:
+        if found.get((group, name), node) is not node:
+            raise ValueError(f"schema {group}/{name} is registered twice")
+        found[group, name] = node
+
+    pm.hook.harness_register_schemas(register=register)
+    for name, task in _tasks.items():
+        register("task", name, task.config_schema)
+    return found
 
 
 def task_names() -> list[str]:
@@ -157,23 +190,29 @@ def get_embedder_factory(name: str) -> Callable[..., Any]:
     return _factory(_embedders, "cognition backend", name)
 
 
-def executor_names() -> list[str]:
-    load_plugins()
-    return sorted(_executors)
-
-
 def get_executor_factory(name: str) -> Callable[..., Any]:
     return _factory(_executors, "executor", name)
 
 
-def task_hook(task: str, hook_name: str) -> Any:
-    """A hook caller that reaches only the plugin owning ``task`` (plus non-task plugins)."""
+def get_task(name: str) -> Task:
+    """The task registered as ``name``, or an "Unknown task" error with a hint."""
     load_plugins()
-    if task not in _tasks:
-        raise UnknownNameError(f"Unknown task {task!r}." + did_you_mean(task, list(_tasks)))
-    owner = _tasks[task]
-    others = [p for p in set(_tasks.values()) if p is not owner]
-    return pm.subset_hook_caller(hook_name, remove_plugins=others)
+    if name not in _tasks:
+        raise UnknownNameError(f"Unknown task {name!r}." + did_you_mean(name, list(_tasks)))
+    return _tasks[name]
+
+
+def schemas() -> dict[tuple[str, str], type]:
+    """Every registered config schema by (group, option), tasks' ``config_schema`` included.
+
+    Collected on first use rather than at load: only composing a config needs them, and an
+    evaluation worker should not import every back-end's schema module.
+    """
+    load_plugins()
+    with _loading:
+        if not _schemas:
+            _schemas.update(_collect_schemas())
+    return dict(_schemas)
 
 
 def plugin_info(include_builtins: bool = False) -> list[dict[str, Any]]:
@@ -192,7 +231,7 @@ def plugin_info(include_builtins: bool = False) -> list[dict[str, Any]]:
                 "distribution": dist.project_name if dist else None,
                 "version": dist.version if dist else None,
                 "hooks": hooks,
-                "tasks": sorted(t for t, owner in _tasks.items() if owner is plugin),
+                "tasks": sorted(t for t, owner in _task_owners.items() if owner is plugin),
             }
         )
     return rows

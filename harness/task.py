@@ -3,13 +3,31 @@ evaluation returns."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from omegaconf import MISSING
+
 if TYPE_CHECKING:
     from harness.sandbox import Limits
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite real number (not a bool), else ``None``.
+
+    Scores and a candidate's reports are untrusted: a NaN, a string or ``True`` where a
+    number belongs must count as no number, not slip into a score.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,7 @@ class TaskSpec:
     ``description`` is the text the researcher LLM reads; ``entry`` is the function a
     candidate program must define; ``best_known`` lets ``harness status`` show the gap;
     ``descriptors`` are the task's own behaviour axes for MAP-Elites; ``stages`` make the
-    evaluation a cascade (``harness_evaluate`` is called once per stage, in order).
+    evaluation a cascade (:meth:`Task.evaluate` is called once per stage, in order).
     ``prompts_dir`` is a directory of prompt templates that replace the core's for this
     task (docs/prompts.md): a plugin ships them in its package and points here, e.g.
     ``str(Path(__file__).parent / "prompts")``; a run's ``llm.prompts_dir`` wins over it.
@@ -92,7 +110,7 @@ class EvalResult:
     ``feedback`` is what the analyzer and the researcher see (a traceback tail, the worst
     constraint violation, "timed out after 5 s"...). ``error_class`` is a short machine
     label for failures (``timeout``, ``memory``, ``exception``, ``invalid`` ...).
-    ``score`` is filled by the scoring hook, never by the candidate. ``stages`` holds
+    ``score`` is filled by :meth:`Task.score`, never by the candidate. ``stages`` holds
     the per-stage outcomes of a cascade, filled by the core.
     """
 
@@ -105,22 +123,39 @@ class EvalResult:
     stages: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class TaskConf:
+    """The keys of every task config; a task's :attr:`Task.config_schema` subclasses it.
+
+    The core reads only these. ``None`` means "the task's own": the first of
+    ``TaskSpec.seeds``, and the spec's ``timeout_s``/``memory_mb`` (the sandbox's process
+    cap for ``max_processes``). A subclass adds the task's keys and may set defaults.
+    """
+
+    name: str = MISSING
+    seed_program: str | None = None
+    timeout_s: float | None = None
+    memory_mb: int | None = None
+    max_processes: int | None = None
+
+
 class Task:
     """A domain: what the researcher is asked, how a candidate is evaluated and scored.
 
     A plugin subclasses it, sets ``name`` and implements :meth:`spec` and :meth:`evaluate`,
     then registers an instance from its ``harness_register_tasks`` hook. ``config`` is always
     the run's composed ``task`` config group as a plain ``dict`` (it has ``name``; the rest is
-    the plugin's ``conf/task/<name>.yaml`` plus the user's overrides). ``config_schema``, a
-    dataclass, is the schema of that group: keys it does not declare fail at composition.
+    the plugin's ``conf/task/<name>.yaml`` plus the user's overrides). ``config_schema`` is
+    the schema of that group: the core stores it as ``harness_schema/task/<name>``, which the
+    YAML lists first in its defaults, so a key it does not declare fails at composition.
     """
 
     #: What users select with ``+task=NAME``; must match the plugin's ``conf/task/NAME.yaml``.
     name: str = ""
     #: The package whose ``seeds/<seed>.py`` files are the seed programs (see :meth:`seed`).
     package: str | None = None
-    #: A dataclass describing the task's config group (``None``: unchecked).
-    config_schema: type | None = None
+    #: The dataclass of the task's config group: :class:`TaskConf` or a subclass of it.
+    config_schema: type[TaskConf] = TaskConf
 
     def spec(self, config: dict[str, Any]) -> TaskSpec:
         """Describe the task: researcher text, entry function, seeds, cognition, budgets.
@@ -160,5 +195,10 @@ class Task:
     def score(self, config: dict[str, Any], result: EvalResult) -> float | None:
         """One fitness value (higher is better) from an evaluation, ``None`` for a failure;
         by default ``metrics["score"]`` of a successful result. Runs in the worker."""
-        value = result.metrics.get("score") if result.success else None
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        return finite(result.metrics.get("score")) if result.success else None
+
+    def upgrade_overrides(self, overrides: list[str]) -> list[str]:
+        """A run's saved overrides, rewritten for this version of the task's config (a key
+        renamed, a dict that became a config group), so that a run made before the change
+        resumes after it; by default unchanged. Called by ``harness resume``."""
+        return overrides

@@ -15,6 +15,11 @@ from harness.llm.base import NodeView, ProposalRequest
 from harness.loop import Run
 from harness.task import CognitionItem, TaskSpec
 
+#: A toy run (``task.sleep_s=0.4 run.max_evaluations=10 run.workers=2 run.buffer=1``) that
+#: the harness of commit 56475d2 stored (migrations m001-m006, the cognition table's old
+#: layout) and that was killed with SIGKILL with three rounds in flight.
+OLD_RUN = Path(__file__).parent / "data" / "killed_toy_run_m006.db"
+
 # A parent program and task shared by the prompt and proposer tests.
 PARENT_PROGRAM = """\
 def solve(n):

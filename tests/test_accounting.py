@@ -52,9 +52,11 @@ def test_max_cost_usd_stops_the_run_cleanly_and_resume_keeps_the_spend(tmp_path)
     with FakeLLMServer(default=_answers()) as server:
         summary = openai_run(tmp_path, server, *overrides)
         assert summary["status"] == "finished" and "max_cost_usd=0.004" in summary["stop_reason"]
-        rounds = store.open_db(tmp_path).execute(
-            "select sum(cost_usd) from llm_calls group by node_id"
-        ).fetchall()
+        rounds = (
+            store.open_db(tmp_path)
+            .execute("select sum(cost_usd) from llm_calls group by node_id")
+            .fetchall()
+        )
         # No new round starts once the limit is reached: at most the one in flight is added.
         assert 0.004 <= summary["cost_usd"] < 0.004 + max(cost for (cost,) in rounds)
         evaluated = summary["evaluated"]

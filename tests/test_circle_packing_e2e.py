@@ -42,7 +42,10 @@ def test_eval_rejects_a_1e9_overlap_and_accepts_it_shrunk(tmp_path, cli):
 def test_offline_run_improves_the_naive_seed(tmp_path, cli):
     run_dir = tmp_path / "run"
     result = cli(
-        "run", "+task=circle_packing", "run.max_evaluations=30", "run.workers=2",
+        "run",
+        "+task=circle_packing",
+        "run.max_evaluations=30",
+        "run.workers=2",
         f"hydra.run.dir={run_dir}",
     )
     assert result.returncode == 0, result.stderr
@@ -66,8 +69,14 @@ def test_llm_openai_run_on_circle_packing(tmp_path, cli):
         server.enqueue(analysis, diff)  # the seed's analysis comes first
         run_dir = tmp_path / "run"
         result = cli(
-            "run", "+task=circle_packing", "llm=openai", f"llm.base_url={server.base_url}",
-            "llm.model=M", "run.max_rounds=1", "run.workers=1", f"hydra.run.dir={run_dir}",
+            "run",
+            "+task=circle_packing",
+            "llm=openai",
+            f"llm.base_url={server.base_url}",
+            "llm.model=M",
+            "run.max_rounds=1",
+            "run.workers=1",
+            f"hydra.run.dir={run_dir}",
         )
         assert result.returncode == 0, result.stderr
     node = store.get_node(store.open_db(run_dir), 1)

@@ -39,8 +39,13 @@ def test_run_then_status_json(tmp_path, cli):
 
 def test_multirun_makes_one_directory_per_combination(tmp_path, cli):
     result = cli(
-        "run", "-m", "+task=toy", "sampler=ucb1,random", "seed=0,1",
-        "run.max_evaluations=3", f"hydra.sweep.dir={tmp_path}",
+        "run",
+        "-m",
+        "+task=toy",
+        "sampler=ucb1,random",
+        "seed=0,1",
+        "run.max_evaluations=3",
+        f"hydra.sweep.dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr
     dbs = sorted(tmp_path.glob("*/harness.db"))
@@ -118,9 +123,7 @@ def test_eval_with_a_bad_override_is_a_usage_error(tmp_path, cli):
 
 
 def test_a_misconfigured_sandbox_stops_before_the_run(tmp_path, cli):
-    result = cli(
-        "run", "+task=toy", f"hydra.run.dir={tmp_path}", env={"HARNESS_SANDBOX": "chroot"}
-    )
+    result = cli("run", "+task=toy", f"hydra.run.dir={tmp_path}", env={"HARNESS_SANDBOX": "chroot"})
     assert result.returncode == 1 and "HARNESS_SANDBOX" in result.stderr
 
 

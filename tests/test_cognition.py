@@ -236,7 +236,8 @@ def test_switching_backend_reembeds_in_committed_chunks_and_keeps_items(tmp_path
 
 
 def test_a_run_store_from_before_stored_vectors_is_upgraded_in_place(tmp_path):
-    db = store.open_db(tmp_path)
+    db = sqlite_utils.Database(tmp_path / store.DB_NAME)  # a store of before m007
+    store.migrations.apply(db, stop_before="m007_cognition_embeddings")
     old_vector = json.dumps({"backend": "hashing", "vector": [0.0] * 512})
     db["cognition"].insert({"content": "Old item.", "source": "s", "metadata": "{}",
                             "embedding": old_vector})  # fmt: skip

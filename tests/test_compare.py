@@ -11,13 +11,13 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from harness import compare
 from harness import db as store
-from harness.cli import cli as harness_group
+from harness.commands import cli as harness_group
+from harness.compare import output, stats
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -66,8 +66,8 @@ def sweep(root: Path) -> Path:
     return root
 
 
-def load(root: Path) -> list[compare.Group]:
-    return compare.group_runs([compare.load_run(d) for d in compare.find_run_dirs([root])])
+def load(root: Path) -> list[stats.Group]:
+    return stats.group_runs([compare.load_run(d) for d in compare.find_run_dirs([root])])
 
 
 def test_runs_are_grouped_by_overrides_without_seed_or_hydra(tmp_path):
@@ -78,11 +78,11 @@ def test_runs_are_grouped_by_overrides_without_seed_or_hydra(tmp_path):
 
 
 def test_normalisation_drops_seed_and_hydra_and_plus_prefixes():
-    assert compare.normalise_override("++sampler=ucb1") == "sampler=ucb1"
-    assert compare.normalise_override("+task=toy") == "task=toy"
+    assert stats.normalise_override("++sampler=ucb1") == "sampler=ucb1"
+    assert stats.normalise_override("+task=toy") == "task=toy"
     for dropped in ("seed=3", "+seed=3", "hydra.sweep.dir=x", "hydra/launcher=joblib"):
-        assert compare.normalise_override(dropped) is None
-    assert compare.grouping_key(["sampler=a", "seed=1", "+x=1"]) == compare.grouping_key(
+        assert stats.normalise_override(dropped) is None
+    assert stats.grouping_key(["sampler=a", "seed=1", "+x=1"]) == stats.grouping_key(
         ["x=1", "sampler=a", "hydra.run.dir=d", "seed=2"]
     )
 
@@ -145,21 +145,21 @@ def test_group_curve_mean_and_band_carry_shorter_runs_forward(tmp_path):
 
 
 def test_aggregate_is_nan_until_some_run_has_a_success():
-    mean, low, high = compare.aggregate([[math.nan, 2.0], [math.nan, math.nan, 1.0], []])
+    mean, low, high = stats.aggregate([[math.nan, 2.0], [math.nan, math.nan, 1.0], []])
     assert math.isnan(mean[0]) and math.isnan(low[0]) and math.isnan(high[0])
     assert mean[1:] == [2.0, 1.5] and low[1:] == [2.0, 1.0] and high[1:] == [2.0, 2.0]
 
 
 def test_summary_final_best_evals_to_threshold_and_failure_rate(tmp_path):
     ucb1, random = load(sweep(tmp_path))
-    row = compare.summarise(ucb1, [3.0, 10.0])
+    row = stats.summarise(ucb1, [3.0, 10.0])
     assert row.runs == 3
     assert row.final_mean == pytest.approx(10 / 3)
     assert row.final_std == pytest.approx(statistics.stdev([2.0, 3.0, 5.0]))
     assert (row.reach[0].mean, row.reach[0].reached, row.reach[0].runs) == (2.5, 2, 3)
     assert (row.reach[1].mean, row.reach[1].reached) == (None, 0)
     assert row.failure_rate_pct == pytest.approx((25.0 + 0.0 + 20.0) / 3)
-    single = compare.summarise(random, [])
+    single = stats.summarise(random, [])
     assert (single.final_mean, single.final_std, single.failure_rate_pct) == (1.2, 0.0, 0.0)
 
 
@@ -174,10 +174,10 @@ def test_default_thresholds_are_50_and_90_percent_from_seed_to_best_group(tmp_pa
 
 
 def test_default_thresholds_skipped_when_undefined():
-    runs = [compare.RunCurve(Path("r"), "toy", 0, [], [2.0], 2.0, 1, 0)]
-    assert compare.default_thresholds(runs, [2.0]) == []  # nothing beat the seed
+    runs = [stats.RunCurve(Path("r"), "toy", 0, [], [2.0], 2.0, 1, 0)]
+    assert stats.default_thresholds(runs, [2.0]) == []  # nothing beat the seed
     runs[0].seed_score = None
-    assert compare.default_thresholds(runs, [2.0]) == []
+    assert stats.default_thresholds(runs, [2.0]) == []
 
 
 def test_files_written_csvs_and_png(tmp_path):
@@ -223,7 +223,7 @@ def test_files_written_csvs_and_png(tmp_path):
 
 def test_markdown_table(tmp_path):
     report = compare.compare([sweep(tmp_path)], thresholds=[3.0, 10.0])
-    assert compare.markdown_table(report.summaries, report.thresholds).splitlines() == [
+    assert output.markdown_table(report.summaries, report.thresholds).splitlines() == [
         "| group | runs | final best | evals to ≥ 3 | evals to ≥ 10 | failure rate |",
         "|---|---|---|---|---|---|",
         "| sampler=ucb1 | 3 | 3.333 ± 1.53 | 2.5 (2/3) | — | 15.0% |",
@@ -272,7 +272,7 @@ def test_mixed_tasks_warn(tmp_path):
 
 def test_no_run_directories_is_a_usage_error(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
-    with pytest.raises(click.UsageError, match="No run directories"):
+    with pytest.raises(compare.NoRunsFoundError, match="No run directories"):
         compare.find_run_dirs([tmp_path / "empty"])
     result = CliRunner().invoke(harness_group, ["compare", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "No run directories" in result.stderr
@@ -281,13 +281,13 @@ def test_no_run_directories_is_a_usage_error(tmp_path):
 def test_an_unreadable_store_names_its_run_directory(tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / store.DB_NAME).write_bytes(b"")  # an empty file: no tables
-    with pytest.raises(click.ClickException, match="cannot read harness.db"):
+    with pytest.raises(compare.CompareError, match="cannot read harness.db"):
         compare.load_run(tmp_path / "r")
 
 
 def test_missing_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(click.ClickException, match=r"harness-research\[plot\]"):
+    with pytest.raises(output.PlotUnavailableError, match=r"harness-research\[plot\]"):
         compare.compare([sweep(tmp_path)])
 
 

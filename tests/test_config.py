@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import pytest
+from harness_local_llm.proposer import LocalLLMConf
+from harness_minilm.schemas import MiniLMConf
+from harness_toy import ToyConf
 from helpers import compose_config
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from harness.config import (
-    AnalyzerConf,
-    CognitionConf,
-    DaskExecutorConf,
+from harness import plugins
+from harness.cognition.schemas import CognitionConf
+from harness.config import AnalyzerConf, RunConf
+from harness.confpaths import group_options
+from harness.executors.schemas import DaskExecutorConf, LocalExecutorConf
+from harness.llm.schemas import OfflineLLMConf, OpenAILLMConf, ReplayLLMConf
+from harness.samplers.schemas import (
     GreedyConf,
     IslandConf,
-    LocalExecutorConf,
     MapElitesConf,
-    OfflineLLMConf,
-    OpenAILLMConf,
     RandomConf,
-    ReplayLLMConf,
-    RunConf,
     TopKConf,
     UCB1Conf,
 )
-from harness.confpaths import group_options
 
 GROUPS = ["sampler", "llm", "cognition", "analyzer", "executor", "run"]
 
@@ -41,11 +41,11 @@ EXPECTED: dict[tuple[str, str], tuple[type, dict[str, object]]] = {
     ("llm", "offline"): (OfflineLLMConf, {"name": "offline"}),
     ("llm", "openai"): (OpenAILLMConf, {"name": "openai"}),
     ("llm", "replay"): (ReplayLLMConf, {"name": "replay"}),
-    ("llm", "local"): (dict, {"name": "local", "backend": "auto", "model_path": None}),
+    ("llm", "local"): (LocalLLMConf, {"name": "local", "backend": "auto", "model_path": None}),
     ("cognition", "default"): (CognitionConf, {"enabled": True, "backend": "hashing"}),
     ("cognition", "none"): (CognitionConf, {"enabled": False}),
     ("cognition", "minilm"): (
-        CognitionConf,
+        MiniLMConf,
         {"enabled": True, "backend": "sentence_transformers", "model": None},
     ),
     ("analyzer", "auto"): (AnalyzerConf, {"mode": "auto"}),
@@ -70,6 +70,13 @@ def test_every_option_composes(group, option):
     assert cfg.task.name == "toy"
 
 
+@pytest.mark.parametrize("task", group_options("task"))
+def test_every_task_composes_typed_by_its_schema(task):
+    cfg = compose_config(f"+task={task}")
+    assert OmegaConf.get_type(cfg.task) is plugins.get_task(task).config_schema
+    assert cfg.task.name == task
+
+
 def test_task_options_include_the_installed_plugins():
     assert "toy" in group_options("task")
 
@@ -87,6 +94,18 @@ def test_task_options_include_the_installed_plugins():
 def test_typos_and_bad_types_fail_at_composition(override):
     with pytest.raises((ConfigCompositionException, ConfigKeyError, ValidationError)):
         compose_config("+task=toy", override)
+
+
+@pytest.mark.parametrize("override", ["task.sleep=1", "task.timeout_s=soon", "task.nmae=toy"])
+def test_task_keys_are_checked_at_composition(override):
+    with pytest.raises((ConfigCompositionException, ConfigKeyError, ValidationError)):
+        compose_config("+task=toy", override)
+
+
+def test_a_task_config_is_typed_by_the_tasks_schema():
+    cfg = compose_config("+task=toy", "task.cascade_threshold=2")
+    assert OmegaConf.get_type(cfg.task) is ToyConf
+    assert cfg.task.cascade_threshold == 2.0 and cfg.task.max_processes is None
 
 
 def test_defaults():

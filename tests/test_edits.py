@@ -1,17 +1,16 @@
-"""Parsing and strict application of researcher answers (harness.llm.edits)."""
+"""Parsing and strict application of researcher answers (harness.llm.answers, .edits)."""
 
 from __future__ import annotations
 
 import pytest
 
+from harness.llm.answers import ParsedAnswer, parse_answer
 from harness.llm.edits import (
     EditError,
-    ParsedAnswer,
     apply_diffs,
     build_program,
     check_evolve_blocks,
     check_syntax,
-    parse_answer,
 )
 
 BASE = """\

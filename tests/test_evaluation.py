@@ -46,8 +46,9 @@ def test_a_dead_worker_is_replaced_and_its_neighbours_are_retried():
 def test_a_result_that_cannot_be_returned_is_a_failed_evaluation():
     executor = LocalExecutor(1)
     try:
-        result = asyncio.run(executor.evaluate({"name": "toy", "fault": "unpicklable"}, GOOD,
-                                               LIMITS))
+        result = asyncio.run(
+            executor.evaluate({"name": "toy", "fault": "unpicklable"}, GOOD, LIMITS)
+        )
         assert not result.success and result.error_class == "evaluator_error"
     finally:
         executor.shutdown()

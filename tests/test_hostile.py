@@ -53,6 +53,8 @@ import harness
 from harness import db as store
 from harness import plugins, sandbox
 from harness.llm.base import NodeView
+from harness.sandbox import cgroup, process
+from harness.sandbox.limits import rlimits
 
 TIMEOUT_S = 1.5
 MEMORY_MB = 256
@@ -61,15 +63,15 @@ SECRET = SECRET_PREFIX + secrets.token_hex(12)
 BWRAP_OK = sandbox.bwrap_available()
 NS_OK = sandbox.namespace_available()
 CAP = sandbox.process_cap()
-CGROUP_PARENT = sandbox._pids_cgroup_parent() or Path("/nonexistent")
+CGROUP_PARENT = cgroup.pids_cgroup_parent() or Path("/nonexistent")
 TOY_PLUGIN = Path(harness_toy.__file__ or "").resolve()
 HARNESS_DIR = Path(harness.__file__).resolve().parent
 NUMPY_DIR = Path(__import__("numpy").__file__).resolve().parent
 PROTECTED_FILES = (
     TOY_PLUGIN,
     HARNESS_DIR / "evaluation.py",
-    HARNESS_DIR / "sandbox.py",
-    HARNESS_DIR / "_sandbox_runner.py",
+    HARNESS_DIR / "sandbox" / "candidate.py",
+    HARNESS_DIR / "sandbox" / "_runner.py",
 )
 
 
@@ -937,7 +939,7 @@ def check_contained(run: HostileRun, adversary: Adversary) -> None:
 
 
 # ----------------------------------------------------------------------------- the fixes
-# What the run above found escaping, fixed in harness/sandbox.py, each checked directly.
+# What the run above found escaping, fixed in harness/sandbox/, each checked directly.
 needs_cgroup = pytest.mark.skipif(CAP != "cgroup", reason="no writable pids cgroup here")
 
 
@@ -1041,7 +1043,7 @@ def test_cgroup_kill_finds_what_left_the_session_without_a_subreaper(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HARNESS_SANDBOX", "none")
-    monkeypatch.setattr(sandbox, "_become_subreaper", lambda: False)
+    monkeypatch.setattr(process, "_become_subreaper", lambda: False)
     mark = f"{10**6 + secrets.randbelow(10**6)}.{secrets.randbelow(10**6)}"
     r = run_direct(
         f"""
@@ -1070,7 +1072,7 @@ def test_cgroups_of_killed_workers_are_removed(tmp_path: Path) -> None:
     stale = CGROUP_PARENT / f"harness-{dead}-{secrets.token_hex(6)}"
     stale.mkdir()
     try:
-        assert sandbox._cgroup_usable(CGROUP_PARENT)
+        assert cgroup.cgroup_usable(CGROUP_PARENT)
         assert not stale.exists()
     finally:
         with contextlib.suppress(OSError):
@@ -1078,10 +1080,10 @@ def test_cgroups_of_killed_workers_are_removed(tmp_path: Path) -> None:
 
 
 def test_rlimit_fallback_counts_the_users_tasks() -> None:
-    assert sandbox._user_tasks() >= threading.active_count()
+    assert cgroup.user_tasks() >= threading.active_count()
     limits = sandbox.Limits()
-    assert resource.RLIMIT_NPROC not in [res for res, _, _ in sandbox._rlimits(limits)]
-    assert (resource.RLIMIT_NPROC, 100, 100) in sandbox._rlimits(limits, 100)
+    assert resource.RLIMIT_NPROC not in [res for res, _, _ in rlimits(limits)]
+    assert (resource.RLIMIT_NPROC, 100, 100) in rlimits(limits, 100)
 
 
 def test_hidden_dirs_never_include_system_dirs(
@@ -1158,7 +1160,7 @@ def test_isolation_hides_home_cwd_run_and_listed_dirs(
 def test_a_run_directory_outside_the_working_directory_is_hidden_too(
     isolated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The loop adds its run directory to HARNESS_SANDBOX_HIDE while it runs, wherever it is."""
+    """The loop hides its run directory (``Limits.hidden``) while it runs, wherever it is."""
     from harness.testing.llm_server import FakeLLMServer
 
     run_dir = outside_tmp_root() / "elsewhere-run"

@@ -44,9 +44,7 @@ def test_mutation_is_deterministic_per_seed_and_changes_the_block_only():
 def test_recombination_takes_literals_from_a_reference():
     donor = PROGRAM.replace("0.5 * x", "0.75 * x").replace("1.25", "3.5")
     proposer = OfflineProposer({"recombine_prob": 1.0})
-    proposal = asyncio.run(
-        proposer.propose(request(4, refs=[NodeView(9, "d", donor, 2.0, True)]))
-    )
+    proposal = asyncio.run(proposer.propose(request(4, refs=[NodeView(9, "d", donor, 2.0, True)])))
     assert "recombination with node 9" in proposal.motivation.lower()
     assert "0.75" in proposal.program or "3.5" in proposal.program
 

@@ -11,6 +11,7 @@ import openai
 import pytest
 from helpers import PARENT_PROGRAM, TASK, parent, proposal_request
 
+from harness.llm.answers import parse_analyzer_answer
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
@@ -18,7 +19,7 @@ from harness.llm.base import (
     ProposalRequest,
 )
 from harness.llm.openai_proposer import OpenAIProposer, create
-from harness.llm.prompts import analyzer_prompt, parse_analysis, researcher_prompt
+from harness.llm.prompts import analyzer_prompt, researcher_prompt
 from harness.testing.llm_server import FakeLLMServer, Fault
 
 DIFF_ANSWER = """\
@@ -262,8 +263,8 @@ def test_analyzer_prompt_keeps_feedback_tail():
 
 
 def test_parse_analysis_without_tag():
-    assert parse_analysis("  plain words  ") == "plain words"
-    assert parse_analysis("<analysis>open ended") == "open ended"
+    assert parse_analyzer_answer("  plain words  ").analysis == "plain words"
+    assert parse_analyzer_answer("<analysis>open ended").analysis == "open ended"
 
 
 def test_fake_server_models_and_default_callable():

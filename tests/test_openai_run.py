@@ -34,9 +34,15 @@ def test_run_with_llm_openai(tmp_path, cli):
     with FakeLLMServer(default=_answer) as server:
         run_dir = tmp_path / "run"
         result = cli(
-            "run", "+task=toy", "llm=openai", f"llm.base_url={server.base_url}",
-            "llm.model=scripted", "llm.max_retries=0", "run.max_evaluations=4",
-            "run.workers=1", f"hydra.run.dir={run_dir}",
+            "run",
+            "+task=toy",
+            "llm=openai",
+            f"llm.base_url={server.base_url}",
+            "llm.model=scripted",
+            "llm.max_retries=0",
+            "run.max_evaluations=4",
+            "run.workers=1",
+            f"hydra.run.dir={run_dir}",
             env={"OPENAI_API_KEY": "sk-test-secret"},
         )
         assert result.returncode == 0, result.stderr
@@ -70,11 +76,20 @@ def test_hostile_and_broken_answers_become_failed_nodes(tmp_path, cli, llm_serve
     )
     run_dir = tmp_path / "run"
     result = cli(
-        "run", "+task=toy", "llm=openai", f"llm.base_url={server.base_url}",
-        "llm.model=scripted", "llm.max_retries=0", "run.max_rounds=6", "run.workers=1",
+        "run",
+        "+task=toy",
+        "llm=openai",
+        f"llm.base_url={server.base_url}",
+        "llm.model=scripted",
+        "llm.max_retries=0",
+        "run.max_rounds=6",
+        "run.workers=1",
         "run.llm_pause_s=0",  # an endpoint failure fails its round (no pausing)
-        "run.max_evaluations=null", "task.timeout_s=2", "task.memory_mb=256",
-        "analyzer=deterministic", f"hydra.run.dir={run_dir}",
+        "run.max_evaluations=null",
+        "task.timeout_s=2",
+        "task.memory_mb=256",
+        "analyzer=deterministic",
+        f"hydra.run.dir={run_dir}",
         env={"OPENAI_API_KEY": "sk-test-secret", "MY_SECRET": "hunter2"},
     )
     assert result.returncode == 0, result.stderr

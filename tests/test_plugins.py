@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import re
 import threading
 from pathlib import Path
 
-from harness import plugins
+import pytest
+
+from harness import Task, TaskSpec, plugins
 from harness.confpaths import allowed_entry_points
 from harness.hookspecs import hookimpl
 
@@ -20,7 +24,7 @@ def test_installed_entry_point_plugin_and_env_plugin_are_listed(cli):
     assert "circle_packing" in by_name, "the pip-installed plugin loads through its entry point"
     circle = by_name["circle_packing"]
     assert circle["distribution"] == "harness-circle-packing" and circle["version"]
-    assert "harness_evaluate" in circle["hooks"] and circle["tasks"] == ["circle_packing"]
+    assert "harness_register_tasks" in circle["hooks"] and circle["tasks"] == ["circle_packing"]
     assert by_name["harness_toy"]["tasks"] == ["toy"]
 
 
@@ -53,37 +57,98 @@ def test_misspelled_hook_implementation_fails_loudly(tmp_path, cli):
     assert "harness_evalute" in result.stderr and "HARNESS_LOAD_PLUGINS" in result.stderr
 
 
+class _SpyTask(Task):
+    name = "spy"
+
+    def spec(self, config):
+        _Spy.calls.append(config["name"])
+        return TaskSpec(name="spy", description="", entry="f")
+
+
 class _Spy:
-    """A second task plugin that would answer every domain hook if it were asked."""
+    """A second task plugin whose task would answer every call if it were asked."""
 
     calls: list[str] = []
 
     @hookimpl
     def harness_register_tasks(self, register):
-        register("spy")
-
-    @hookimpl
-    def harness_task_spec(self, config):
-        self.calls.append(config["name"])
-        from harness import TaskSpec
-
-        return TaskSpec(name="spy", description="", entry="f")
+        register(_SpyTask())
 
 
-def test_domain_hooks_reach_only_the_owning_plugin():
+def test_a_task_is_reached_only_through_its_own_object():
     plugins.load_plugins()
     spy = _Spy()
     plugins.pm.register(spy, name="spy")
     plugins.reset()
     try:
         assert "spy" in plugins.task_names()
-        spec = plugins.task_hook("toy", "harness_task_spec")(config={"name": "toy"})
+        spec = plugins.get_task("toy").spec({"name": "toy"})
         assert spec.name == "toy" and _Spy.calls == []
-        assert plugins.task_hook("spy", "harness_task_spec")(config={"name": "spy"}).name == "spy"
+        assert plugins.get_task("spy").spec({"name": "spy"}).name == "spy"
         assert _Spy.calls == ["spy"]
     finally:
         plugins.pm.unregister(spy)
         plugins.reset()
+
+
+class _Registers:
+    """A plugin whose hooks register whatever it is given."""
+
+    def __init__(self, task=None, schema=None):
+        self.task, self.schema = task, schema
+
+    @hookimpl
+    def harness_register_tasks(self, register):
+        if self.task is not None:
+            register(self.task)
+
+    @hookimpl
+    def harness_register_schemas(self, register):
+        if self.schema is not None:
+            register(*self.schema)
+
+
+@contextlib.contextmanager
+def _registered(plugin):
+    """``plugin`` loaded along with the others; everything reloaded afterwards."""
+    plugins.load_plugins()
+    plugins.pm.register(plugin, name="extra")
+    plugins.reset()
+    try:
+        yield
+    finally:
+        plugins.pm.unregister(plugin)
+        plugins.reset()
+
+
+def test_two_plugins_registering_one_task_name_fail_at_load():
+    clash = type("Clash", (_SpyTask,), {"name": "toy"})()
+    with _registered(_Registers(task=clash)):
+        with pytest.raises(ValueError, match="task 'toy' is registered by two plugins"):
+            plugins.load_plugins()
+
+
+def test_a_task_is_registered_as_a_task_object():
+    with _registered(_Registers(task="mine")):
+        with pytest.raises(TypeError, match="register a harness.task.Task instance"):
+            plugins.load_plugins()
+
+
+@dataclasses.dataclass
+class _MineConf:
+    name: str = "mine"
+
+
+def test_plugins_register_config_schemas_and_tasks_bring_theirs():
+    from harness_toy import ToyConf
+
+    with _registered(_Registers(schema=("sampler", "mine", _MineConf))):
+        schemas = plugins.schemas()
+        assert schemas["sampler", "mine"] is _MineConf
+        assert schemas["task", "toy"] is ToyConf
+    with _registered(_Registers(schema=("sampler", "ucb1", _MineConf))):
+        with pytest.raises(ValueError, match="schema sampler/ucb1 is registered twice"):
+            plugins.schemas()
 
 
 def test_every_hook_is_documented_with_its_signature():
@@ -138,5 +203,5 @@ def test_plugins_load_once_when_threads_start_together():
     task_plugins = [impl.plugin for impl in plugins.pm.hook.harness_register_tasks.get_hookimpls()]
     assert len(task_plugins) == len(set(map(id, task_plugins)))
     assert {"toy", "circle_packing"} <= set(plugins.task_names())
-    spec = plugins.task_hook("toy", "harness_task_spec")(config={"name": "toy"})
+    spec = plugins.get_task("toy").spec({"name": "toy"})
     assert (spec.name, spec.entry, spec.best_known) == ("toy", "f", 10.0)

@@ -33,8 +33,6 @@ DIFF_ANSWER = """\
 """
 
 
-
-
 def write(directory: Path, name: str, text: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(text)
@@ -230,7 +228,7 @@ def test_a_fence_inside_a_program_gets_a_longer_fence():
 
 
 def test_a_config_enum_edit_mode_picks_the_output_format():
-    from harness.config import EditMode
+    from harness.llm.schemas import EditMode
 
     system = researcher_prompt(proposal_request(), EditMode.full, 60_000)[0]["content"]
     assert "<code>\nthe complete new program\n</code>" in system

@@ -11,7 +11,7 @@ from pathlib import Path
 from helpers import openai_run, toy_answer
 
 from harness import db as store
-from harness.llm.prompts import parse_analyzer_answer
+from harness.llm.answers import parse_analyzer_answer
 from harness.testing.llm_server import FakeLLMServer
 
 LESSONS = (

@@ -14,7 +14,14 @@ from harness import db as store
 from harness.testing.llm_server import FakeLLMServer, Fault
 
 FIELDS = (
-    "id", "parent_ids", "name", "motivation", "program", "score", "status", "error_class",
+    "id",
+    "parent_ids",
+    "name",
+    "motivation",
+    "program",
+    "score",
+    "status",
+    "error_class",
     "analysis",
 )
 
@@ -41,8 +48,12 @@ def _scripted():
 
 
 OVERRIDES = (
-    "+task=toy", "run.workers=1", "run.max_rounds=7", "run.max_evaluations=null",
-    "analyzer=auto", "seed=3",
+    "+task=toy",
+    "run.workers=1",
+    "run.max_rounds=7",
+    "run.max_evaluations=null",
+    "analyzer=auto",
+    "seed=3",
     "run.llm_pause_s=0",  # the HTTP 500 fails its round instead of pausing it
 )
 
@@ -66,8 +77,12 @@ def recorded(tmp_path_factory) -> Path:
             Fault(status=500),
         )
         run_loop(
-            run_dir, *OVERRIDES, "llm=openai", f"llm.base_url={server.base_url}",
-            "llm.model=scripted-model", "llm.max_retries=0",
+            run_dir,
+            *OVERRIDES,
+            "llm=openai",
+            f"llm.base_url={server.base_url}",
+            "llm.model=scripted-model",
+            "llm.max_retries=0",
         )
         assert server.pending == 0
     db = store.open_db(run_dir, migrate=False)
@@ -101,9 +116,11 @@ def test_a_replay_reproduces_the_recorded_nodes_without_the_network(recorded, tm
     analyses = [n[8] for n in nodes]
     assert analyses[0] == "The seed." and "Analysis number 3." in analyses
     assert "analysis unavailable: LLM request failed: malformed" in analyses[1]
-    feedback = store.open_db(replay, migrate=False).execute(
-        "select feedback from nodes where error_class = 'proposal' order by id"
-    ).fetchall()
+    feedback = (
+        store.open_db(replay, migrate=False)
+        .execute("select feedback from nodes where error_class = 'proposal' order by id")
+        .fetchall()
+    )
     assert "neither" in feedback[0][0] and "HTTP 500" in feedback[1][0]
     db = store.open_db(replay, migrate=False)
     calls = list(db["llm_calls"].rows_where(order_by="id"))
@@ -142,8 +159,12 @@ def test_a_bad_source_is_a_clean_cli_error(tmp_path, cli):
         (tmp_path, "holds no harness.db"),
     ):
         result = cli(
-            "run", "+task=toy", "llm=replay", f"llm.source={source}",
-            "run.max_evaluations=2", f"hydra.run.dir={tmp_path / 'out'}",
+            "run",
+            "+task=toy",
+            "llm=replay",
+            f"llm.source={source}",
+            "run.max_evaluations=2",
+            f"hydra.run.dir={tmp_path / 'out'}",
         )
         assert result.returncode in (1, 2), result.stderr
         assert expected in result.stderr
@@ -157,7 +178,10 @@ def test_a_run_not_recorded_with_openai_is_refused(tmp_path, cli):
     offline = tmp_path / "offline"
     run_loop(offline, "+task=toy", "run.max_evaluations=2", "run.workers=1")
     result = cli(
-        "run", "+task=toy", "llm=replay", f"llm.source={offline}",
+        "run",
+        "+task=toy",
+        "llm=replay",
+        f"llm.source={offline}",
         f"hydra.run.dir={tmp_path / 'out'}",
     )
     assert result.returncode in (1, 2)
@@ -171,8 +195,12 @@ def test_per_role_settings_are_replayed_too(tmp_path):
     recorded = tmp_path / "recorded"
     with FakeLLMServer(default=_scripted()) as server:
         run_loop(
-            recorded, *OVERRIDES, "llm=openai", f"llm.base_url={server.base_url}",
-            "llm.model=scripted-model", *roles,
+            recorded,
+            *OVERRIDES,
+            "llm=openai",
+            f"llm.base_url={server.base_url}",
+            "llm.model=scripted-model",
+            *roles,
         )
         analyzer_prompts = [
             json.dumps(r["messages"]) for r in server.requests if r["model"] == "small-model"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -12,9 +14,11 @@ import time
 
 import pytest
 from conftest import HARNESS
+from helpers import OLD_RUN, compose_config
 from omegaconf import OmegaConf
 
 from harness import db as store
+from harness.loop import Run
 
 
 def _reader(run_dir):
@@ -33,8 +37,15 @@ def _completed(run_dir):
 def test_sigkill_then_resume_keeps_every_evaluated_node(tmp_path, cli):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
-        [str(HARNESS), "run", "+task=toy", "task.sleep_s=0.25", "run.max_evaluations=24",
-         "run.workers=4", f"hydra.run.dir={run_dir}"],
+        [
+            str(HARNESS),
+            "run",
+            "+task=toy",
+            "task.sleep_s=0.25",
+            "run.max_evaluations=24",
+            "run.workers=4",
+            f"hydra.run.dir={run_dir}",
+        ],
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -184,3 +195,28 @@ def test_a_refused_resume_or_run_leaves_the_saved_config_alone(tmp_path, cli):
     assert plain.returncode == 0, plain.stderr
     summary = store.summary(store.open_db(run_dir))
     assert summary["evaluated"] == 3, "the plain resume kept the run's own budget"
+
+
+def test_a_run_stored_by_an_earlier_version_resumes_exactly(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copyfile(OLD_RUN, run_dir / store.DB_NAME)
+    old = sqlite3.connect(OLD_RUN)
+    pending = dict(old.execute("select id, program_hash from nodes where status = 'pending'"))
+    old.close()
+    before = _completed(run_dir)
+    assert len(pending) == 3 and len(before) == 5
+
+    overrides = ["+task=toy", "run.max_evaluations=10", "run.workers=2"]
+    summary = asyncio.run(
+        Run(compose_config(*overrides), run_dir, overrides, resume=True).execute()
+    )
+
+    after = _completed(run_dir)
+    for node_id, record in before.items():
+        assert after[node_id] == record, f"node {node_id} changed across the resume"
+    for node_id, program_hash in pending.items():
+        assert after[node_id][0] == program_hash, "a round in flight re-ran another program"
+    assert sorted(after) == list(range(len(after))), "no duplicate numbers, no gaps"
+    assert summary["status"] == "finished" and summary["sessions"] == 2
+    assert summary["evaluated"] == 10 and summary["pending"] == 0

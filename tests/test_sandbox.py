@@ -1,5 +1,5 @@
 """Tests for harness.sandbox: real child processes, real limits, real bubblewrap where it works,
-and the kernel namespaces of ``_sandbox_ns.py`` where they work."""
+and the kernel namespaces of ``_ns_launcher.py`` where they work."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import logging
 import os
 import resource
 import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from harness import sandbox
-from harness.sandbox import CandidateRun, Limits, run_candidate, scrubbed_env
+from harness.sandbox import CandidateRun, Limits, mounts, policy, run_candidate, scrubbed_env
 
 FAST = Limits(timeout_s=20)
 BWRAP_OK = sandbox.bwrap_available()
@@ -129,7 +131,7 @@ def test_exception_reports_candidate_traceback(mode: str, tmp_path: Path) -> Non
     assert r.error == "ValueError: boom 42"
     assert 'candidate.py", line 3, in helper' in r.traceback
     assert 'candidate.py", line 6, in main' in r.traceback
-    assert "_sandbox_runner" not in r.traceback
+    assert "_runner.py" not in r.traceback
     feedback = r.feedback()
     assert "[exception]" in feedback and "boom 42" in feedback and "line 3" in feedback
 
@@ -424,7 +426,7 @@ def test_the_gpu_device_nodes_are_bound(
     node = str(HOST_ONLY_DEVICES[0])
     code = f"import os\n\ndef main():\n    return os.path.exists({node!r})\n"
     assert run(code, tmp_path / "plain").value is False
-    monkeypatch.setattr(sandbox, "gpu_devices", lambda: [Path(node)])
+    monkeypatch.setattr(mounts, "gpu_devices", lambda: [Path(node)])
     bound = run(code, tmp_path / "gpu")
     assert bound.ok and bound.sandboxed and bound.value is True, bound.feedback()
 
@@ -455,7 +457,7 @@ def test_fallback_mode_warns_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("HARNESS_SANDBOX", "none")
-    monkeypatch.setattr(sandbox, "_warned_unisolated", False)
+    monkeypatch.setattr(policy, "_warned_unisolated", False)
     caplog.set_level(logging.WARNING, logger="harness.sandbox")
     runs = [run("def main():\n    return 7\n", tmp_path) for _ in range(2)]
     assert all(r.ok and r.value == 7 and not r.sandboxed for r in runs)
@@ -475,6 +477,64 @@ def test_sandbox_mode_misconfiguration_raises(
     monkeypatch.setenv("HARNESS_SANDBOX", "chroot")
     with pytest.raises(ValueError, match="HARNESS_SANDBOX"):
         run("def main():\n    return 1\n", tmp_path)
+
+
+@pytest.mark.parametrize("choice", ["none", *ISOLATED])
+def test_limits_choose_the_isolation_over_the_environment(
+    choice: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Limits.sandbox`` decides for its candidate, whatever ``HARNESS_SANDBOX`` says."""
+    monkeypatch.setenv("HARNESS_SANDBOX", "bwrap" if choice == "none" else "none")
+    r = run("def main():\n    return 1\n", tmp_path, limits=Limits(timeout_s=20, sandbox=choice))
+    assert r.ok and r.value == 1, r.feedback()
+    assert r.isolation == choice and r.sandboxed == (choice != "none")
+    with pytest.raises(ValueError, match="sandbox must be one of"):
+        run("def main():\n    return 1\n", tmp_path, limits=Limits(sandbox="chroot"))
+
+
+def test_limits_choose_the_namespace_launcher_without_bubblewrap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not NS_OK:
+        pytest.skip("user namespaces unusable here")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on PATH
+    monkeypatch.delenv("HARNESS_SANDBOX", raising=False)
+    r = run("def main():\n    return 1\n", tmp_path, limits=Limits(sandbox="namespace"))
+    assert r.ok and r.isolation == "namespace" and r.sandboxed, r.feedback()
+    with pytest.raises(RuntimeError, match="sandbox=bwrap but bubblewrap is unusable"):
+        run("def main():\n    return 1\n", tmp_path, limits=Limits(sandbox="bwrap"))
+
+
+@pytest.mark.parametrize("choice", ISOLATED)
+def test_directories_in_limits_hidden_are_invisible(
+    choice: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory named in ``Limits.hidden`` (outside /tmp, which is private anyway) is an
+    empty, read-only directory for the candidate, alongside ``HARNESS_SANDBOX_HIDE``'s."""
+    monkeypatch.delenv("HARNESS_SANDBOX", raising=False)
+    root = Path(tempfile.mkdtemp(prefix="harness-hidden-", dir="/var/tmp")).resolve()
+    try:
+        listed, named = root / "listed", root / "named"
+        for path in (listed, named, root / "visible"):
+            path.mkdir()
+            (path / "secret.txt").write_text("evaluator-only")
+        monkeypatch.setenv("HARNESS_SANDBOX_HIDE", str(listed))
+        limits = Limits(timeout_s=20, sandbox=choice, hidden=(str(named),))
+        paths = [str(path) for path in (listed, named, root / "visible")]
+        r = run(
+            f"""
+            import os
+
+            def main():
+                return {{path: os.listdir(path) for path in {paths!r}}}
+            """,
+            tmp_path,
+            limits=limits,
+        )
+        assert r.ok and r.isolation == choice, r.feedback()
+        assert r.value == {str(listed): [], str(named): [], str(root / "visible"): ["secret.txt"]}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_concurrent_runs_in_threads_never_disturb_each_other(mode: str, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 from conftest import HARNESS
+from helpers import OLD_RUN
 
 from harness import db as store
 
@@ -197,3 +198,14 @@ def test_a_corrupt_page_behind_a_valid_header_is_one_message(finished_run, tmp_p
         result = cli(command, str(run_dir))
         assert result.returncode == 1, (command, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_store_of_an_earlier_version_is_migrated_in_place(tmp_path):
+    shutil.copyfile(OLD_RUN, tmp_path / store.DB_NAME)
+    db = store.open_db(tmp_path)
+    assert store.migrations.pending(db) == []
+    assert set(db["cognition"].columns_dict) == {"id", "content", "source", "metadata"}
+    assert db["cognition"].count == 2 and db["cognition_embeddings"].exists()
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    again = store.open_db(tmp_path)  # a second open changes nothing
+    assert [m.name for m in store.migrations.applied(again)][-1] == "m007_cognition_embeddings"

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must carry)
     ".": ("harness_research", ["harness/conf/config.yaml", "harness/conf/run/default.yaml",
                                "harness/llm/templates/researcher.user.j2",
-                               "harness/_sandbox_runner.py", "harness/_sandbox_ns.py",
+                               "harness/sandbox/_runner.py", "harness/sandbox/_ns_launcher.py",
                                "hydra_plugins/harness_searchpath.py"]),
     "plugins/tasks/circle_packing": ("harness_circle_packing", [
         "harness_circle_packing/conf/task/circle_packing.yaml",

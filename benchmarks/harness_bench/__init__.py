@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import EvalResult, TaskSpec, hookimpl
+from harness import EvalResult, Limits, Task, TaskConf, TaskSpec, hookimpl
 from harness.llm.base import Analysis, AnalysisRequest, Proposal, ProposalRequest
-from harness.sandbox import Limits
 
 SEED = "def f():\n    return 1.0\n"
 
@@ -42,9 +42,38 @@ class InstantProposer:
         return None
 
 
+@dataclass
+class InstantConf:
+    name: str = "instant"
+
+
+@dataclass
+class BenchConf(TaskConf):
+    sleep_s: float = 0.0
+
+
+class Bench(Task):
+    """A trivial evaluation; the default score (``metrics["score"]``)."""
+
+    name = "bench"
+    config_schema = BenchConf
+
+    def spec(self, config: dict[str, Any]) -> TaskSpec:
+        return TaskSpec(name="bench", description="benchmark", entry="f", seeds=("seed",))
+
+    def seed(self, config: dict[str, Any], name: str) -> str | None:
+        return SEED if name == "seed" else None
+
+    def evaluate(
+        self, config: dict[str, Any], program: str, workdir: Path, limits: Limits, stage: str | None
+    ) -> EvalResult:
+        time.sleep(float(config.get("sleep_s") or 0))
+        return EvalResult(success=True, metrics={"score": float(len(program) % 97)})
+
+
 @hookimpl
-def harness_register_tasks(register: Callable[[str], None]) -> None:
-    register("bench")
+def harness_register_tasks(register: Callable[[Task], None]) -> None:
+    register(Bench())
 
 
 @hookimpl
@@ -53,18 +82,5 @@ def harness_register_proposers(register: Callable[[str, Callable[..., Any]], Non
 
 
 @hookimpl
-def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
-    return TaskSpec(name="bench", description="benchmark", entry="f", seeds=("seed",))
-
-
-@hookimpl
-def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
-    return SEED if name == "seed" else None
-
-
-@hookimpl
-def harness_evaluate(
-    config: dict[str, Any], program: str, workdir: Path, limits: Limits
-) -> EvalResult:
-    time.sleep(float(config.get("sleep_s") or 0))
-    return EvalResult(success=True, metrics={"score": float(len(program) % 97)})
+def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    register("llm", "instant", InstantConf)

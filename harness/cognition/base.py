@@ -58,7 +58,6 @@ class CognitionBase:
     def load(self, db: sqlite_utils.Database, seeds: Sequence[CognitionItem] = ()) -> None:
         """Load every stored item, embedding those without a vector under this back-end
         (in committed chunks), then store the task's seed items that are new by text."""
-        store.ensure_tables(db)
         backend = self.embedder.name
         rows = store.read_items(db, backend)
         stored = next((r.vector.size for r in rows if r.vector is not None), None)
@@ -114,7 +113,6 @@ class CognitionBase:
                 candidates.append(index)
         if not candidates:
             return result
-        store.ensure_tables(db)
         for start in range(0, len(candidates), EMBED_CHUNK):
             chunk = candidates[start : start + EMBED_CHUNK]
             vectors = self._embed([items[i].content for i in chunk])

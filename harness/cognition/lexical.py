@@ -58,7 +58,7 @@ class LexicalIndex:
             if not counts:
                 continue
             terms = np.fromiter(counts, dtype=np.int64)
-            query_weights = (1 + np.log(np.fromiter(counts.values(), dtype=np.float64)))
+            query_weights = 1 + np.log(np.fromiter(counts.values(), dtype=np.float64))
             query_weights *= idf[terms]
             norm = math.sqrt(float(query_weights @ query_weights))
             if norm == 0:

@@ -1,10 +1,9 @@
 """Cognition items and their embeddings in the run database.
 
-Items live in ``cognition`` (created by the run store's first migration); vectors live in
-``cognition_embeddings``, one float32 blob per item and back-end name, so switching
-back-ends keeps both sets and switching back costs nothing. Both tables are created here
-when missing, which makes any SQLite database (an in-memory one for a one-off search, a
-run database from before embeddings were stored this way) usable as it is.
+Items live in ``cognition``; vectors live in ``cognition_embeddings``, one float32 blob per
+item and back-end name, so switching back-ends keeps both sets and switching back costs
+nothing. The run store's migrations create both tables; a database without them (an
+in-memory one for a one-off search) is given the run store's schema on first use.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import sqlite_utils
 
+from harness.db.schema import migrate
 from harness.task import CognitionItem
 
 ITEMS = "cognition"
@@ -31,19 +31,11 @@ class StoredItem:
     vector: np.ndarray | None
 
 
-def ensure_tables(db: sqlite_utils.Database) -> None:
-    """Create the two tables when missing (idempotent; a no-op on a migrated run store)."""
-    db[ITEMS].create(
-        {"id": int, "content": str, "source": str, "metadata": str, "embedding": str},
-        pk="id",
-        if_not_exists=True,
-    )
-    db[VECTORS].create(
-        {"item_id": int, "backend": str, "dim": int, "vector": bytes},
-        pk=("item_id", "backend"),
-        foreign_keys=[("item_id", ITEMS, "id")],
-        if_not_exists=True,
-    )
+def _with_tables(db: sqlite_utils.Database) -> sqlite_utils.Database:
+    """``db``, given the run store's schema if it lacks the cognition tables."""
+    if not db.table(VECTORS).exists():
+        migrate(db)
+    return db
 
 
 def to_blob(vector: np.ndarray) -> bytes:
@@ -58,11 +50,15 @@ def from_blob(blob: bytes, dim: int) -> np.ndarray | None:
 
 def read_items(db: sqlite_utils.Database, backend: str) -> list[StoredItem]:
     """Every item in id order, each with its vector under ``backend`` (or ``None``)."""
-    rows = db.execute(
-        f"select c.id, c.content, c.source, c.metadata, e.dim, e.vector from {ITEMS} c"
-        f" left join {VECTORS} e on e.item_id = c.id and e.backend = ? order by c.id",
-        [backend],
-    ).fetchall()
+    rows = (
+        _with_tables(db)
+        .execute(
+            f"select c.id, c.content, c.source, c.metadata, e.dim, e.vector from {ITEMS} c"
+            f" left join {VECTORS} e on e.item_id = c.id and e.backend = ? order by c.id",
+            [backend],
+        )
+        .fetchall()
+    )
     return [
         StoredItem(
             item_id,
@@ -94,7 +90,7 @@ def insert_items(
 ) -> list[int]:
     """Insert items with their vectors in one transaction; returns the new ids."""
     ids = []
-    with db.conn:
+    with _with_tables(db).conn:
         for item, vector in zip(items, vectors, strict=True):
             cursor = db.conn.execute(
                 f"insert into {ITEMS} (content, source, metadata) values (?, ?, ?)",

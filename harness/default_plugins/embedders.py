@@ -1,4 +1,5 @@
-"""Registers the built-in embedders of the cognition base: ``hashing`` and ``openai``."""
+"""Registers the built-in embedders of the cognition base, ``hashing`` and ``openai``, and the
+schema of the ``cognition`` options that use them."""
 
 from __future__ import annotations
 
@@ -30,3 +31,11 @@ def _openai(config: dict[str, Any]) -> Any:
 def harness_register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("hashing", _hashing)
     register("openai", _openai)
+
+
+@hookimpl
+def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    from harness.cognition.schemas import CognitionConf  # the package imports openai
+
+    register("cognition", "default", CognitionConf)
+    register("cognition", "none", CognitionConf)

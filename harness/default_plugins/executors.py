@@ -1,10 +1,12 @@
-"""Registers the built-in executors: ``local`` (worker processes) and ``dask``."""
+"""Registers the built-in executors, ``local`` (worker processes) and ``dask``, and their
+schemas."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from harness.executors.schemas import DaskExecutorConf, LocalExecutorConf
 from harness.hookspecs import hookimpl
 
 
@@ -24,3 +26,9 @@ def _dask(config: dict[str, Any], workers: int) -> Any:
 def harness_register_executors(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("local", _local)
     register("dask", _dask)
+
+
+@hookimpl
+def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    register("executor", "local", LocalExecutorConf)
+    register("executor", "dask", DaskExecutorConf)

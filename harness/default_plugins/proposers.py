@@ -1,4 +1,5 @@
-"""Registers the built-in proposer back-ends: ``offline`` (default), ``openai`` and ``replay``."""
+"""Registers the built-in proposer back-ends, ``offline`` (default), ``openai`` and ``replay``,
+and their schemas."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.hookspecs import hookimpl
+from harness.llm.schemas import OfflineLLMConf, OpenAILLMConf, ReplayLLMConf
 
 
 def _offline(config: dict[str, Any]) -> Any:
@@ -31,3 +33,10 @@ def harness_register_proposers(register: Callable[[str, Callable[..., Any]], Non
     register("offline", _offline)
     register("openai", _openai)
     register("replay", _replay)
+
+
+@hookimpl
+def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    register("llm", "offline", OfflineLLMConf)
+    register("llm", "openai", OpenAILLMConf)
+    register("llm", "replay", ReplayLLMConf)

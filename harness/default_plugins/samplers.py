@@ -1,4 +1,5 @@
-"""Registers the built-in samplers: ucb1, greedy, random, top_k, island and map_elites."""
+"""Registers the built-in samplers (ucb1, greedy, random, top_k, island, map_elites) and
+their schemas."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ from typing import Any
 from harness.hookspecs import hookimpl
 from harness.samplers.island import IslandSampler
 from harness.samplers.map_elites import MapElitesSampler
+from harness.samplers.schemas import (
+    GreedyConf,
+    IslandConf,
+    MapElitesConf,
+    RandomConf,
+    TopKConf,
+    UCB1Conf,
+)
 from harness.samplers.simple import GreedySampler, RandomSampler, TopKSampler
 from harness.samplers.ucb1 import UCB1Sampler
 
@@ -23,3 +32,9 @@ def harness_register_samplers(register: Callable[[str, Callable[..., Any]], None
         MapElitesSampler,
     ):
         register(cls.name, cls)
+
+
+@hookimpl
+def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    for schema in (UCB1Conf, GreedyConf, RandomConf, TopKConf, IslandConf, MapElitesConf):
+        register("sampler", schema.name, schema)

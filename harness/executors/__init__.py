@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from harness.sandbox import Limits
     from harness.task import EvalResult
 
+
 class Executor(Protocol):
     async def evaluate(
         self, config: dict[str, Any], program: str, limits: Limits

@@ -7,11 +7,12 @@ single-threaded worker process per evaluation in flight. With
 (``dask scheduler``, a dask-jobqueue ``SLURMCluster``/``PBSCluster``...) and never starts
 or stops one. See ``docs/executors.md``.
 
-Every evaluation is :func:`harness.evaluation.evaluate_program` on a worker, exactly as a
-local worker process runs it: the task's evaluator runs the candidate in the sandbox of
-:mod:`harness.sandbox` (scrubbed environment, own process group killed at the timeout,
-rlimits, bubblewrap where available). ``HARNESS_SANDBOX=bwrap`` in the orchestrator's
-environment is enforced on every worker.
+Every evaluation is :func:`harness.evaluation.evaluate_program` on a worker
+(:mod:`harness.executors.dask_worker`), exactly as a local worker process runs it: the
+task's evaluator runs the candidate in the sandbox of :mod:`harness.sandbox` (scrubbed
+environment, own process group killed at the timeout, rlimits, bubblewrap where
+available). ``HARNESS_SANDBOX=bwrap`` in the orchestrator's environment is enforced on
+every worker.
 
 Workers must be able to import ``harness`` and the task's plugin. LocalCluster workers are
 children of the orchestrator and inherit its environment (``HARNESS_PLUGINS``,
@@ -42,7 +43,6 @@ from typing import Any
 try:
     import dask
     import distributed
-    from distributed import WorkerPlugin
     from distributed.scheduler import KilledWorker
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     from harness.executors import ExecutorError
@@ -52,8 +52,15 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "pip install 'harness-research[dask]'"
     ) from exc
 
-from harness.evaluation import evaluate_program
-from harness.executors.local import _unreturnable
+from tornado.platform.asyncio import BaseAsyncIOLoop
+
+from harness.executors.dask_worker import (
+    LocalWorkerSetup,
+    evaluate_on_worker,
+    probe_worker,
+    quiet_worker,
+)
+from harness.executors.local import unreturnable
 from harness.sandbox import Limits
 from harness.task import EvalResult
 
@@ -70,63 +77,6 @@ LOCAL_CLUSTER_CONFIG = {
 }
 
 
-# ------------------------------------------------------------------------- worker side
-def _evaluate_on_worker(
-    config: dict[str, Any], program: str, limits: Limits, sandbox: str | None
-) -> bytes:
-    """Runs on a Dask worker: one evaluation, returned pickled.
-
-    Pickling here, not in Dask, means that a result which cannot leave the worker is
-    reported as an ``evaluator_error`` evaluation, as on the local executor. Never raises.
-    """
-    if sandbox in ("bwrap", "namespace"):  # the orchestrator demands it: so does every worker
-        os.environ["HARNESS_SANDBOX"] = sandbox
-    try:
-        result = evaluate_program(config, program, limits)
-    except BaseException as exc:  # noqa: BLE001 - e.g. sys.exit() in an evaluator
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        tail = "".join(traceback.format_exception(exc)[-6:])
-        result = EvalResult(
-            success=False,
-            error_class="evaluator_error",
-            feedback=f"The evaluation raised {type(exc).__name__} on its Dask worker: {tail}",
-        )
-    try:
-        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # noqa: BLE001 - metrics or artifacts that cannot be pickled
-        return pickle.dumps(_unreturnable(exc), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _probe_worker() -> dict[str, Any]:
-    """Runs on a remote worker at start-up: can it import harness, and isolate candidates
-    (bubblewrap, or the kernel's namespaces)?"""
-    from harness.sandbox import bwrap_available, namespace_available
-
-    return {"bwrap": bwrap_available(), "namespace": namespace_available(), "pid": os.getpid()}
-
-
-def _quiet_worker() -> None:
-    """Runs on each LocalCluster worker just before shutdown: the scheduler may close
-    first, and a heartbeat in flight then logs a harmless connection error."""
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)
-
-
-class _LocalWorkerSetup(WorkerPlugin):
-    """Set-up of the LocalCluster's workers, as for the local executor's processes: Ctrl-C
-    is left to the orchestrator (which stops the run and the cluster cleanly), and the
-    one "no isolation" warning to the orchestrator's log."""
-
-    name = "harness-local-worker"
-
-    def setup(self, worker: Any) -> None:
-        with contextlib.suppress(ValueError):  # not the main thread: nothing to do
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        logging.getLogger("harness.sandbox").setLevel(logging.ERROR)
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-
-
-# ------------------------------------------------------------------------- client side
 async def _fetch(client: distributed.Client, future: distributed.Future) -> tuple[bool, Any]:
     """Runs on the client's event loop: wait for ``future`` and gather its payload.
 
@@ -210,11 +160,16 @@ class DaskExecutor:
         except BaseException:
             self.shutdown(kill=True)
             raise
-        self._loop = self.client.loop.asyncio_loop
+        loop = self.client.loop
+        if not isinstance(loop, BaseAsyncIOLoop):  # tornado >= 5 runs on asyncio
+            self.shutdown(kill=True)
+            raise TypeError(f"the Dask client's loop is not asyncio-based: {loop!r}")
+        self._loop = loop.asyncio_loop
         log.info(
             "evaluations run on Dask at %s (%s)",
             self.address,
-            f"local cluster of {len(self.cluster.workers)} workers" if self.cluster
+            f"local cluster of {len(self.cluster.workers)} workers"
+            if self.cluster
             else "existing scheduler",
         )
 
@@ -253,7 +208,7 @@ class DaskExecutor:
                     },
                 )
                 self.client = distributed.Client(self.cluster, set_as_default=False)
-                self.client.register_plugin(_LocalWorkerSetup())
+                self.client.register_plugin(LocalWorkerSetup())
         except Exception as exc:
             raise ExecutorError(
                 f"executor=dask: could not start a local Dask cluster of {n_workers} workers "
@@ -298,8 +253,10 @@ class DaskExecutor:
             info = self.client.scheduler_info()
         workers = info.get("workers", {})
         if not workers:
-            log.warning("the Dask scheduler at %s has no workers yet; evaluations wait for "
-                        "workers to join", self.address)
+            log.warning(
+                "the Dask scheduler at %s has no workers yet; evaluations wait for workers to join",
+                self.address,
+            )
             return
         if self.resources and not any(
             all(w.get("resources", {}).get(k, 0) >= v for k, v in self.resources.items())
@@ -307,17 +264,21 @@ class DaskExecutor:
         ):
             log.warning(
                 "no worker of the Dask scheduler at %s offers the resources %s; evaluations "
-                "wait for one that does (start workers with `--resources \"%s\"`)",
+                'wait for one that does (start workers with `--resources "%s"`)',
                 self.address,
                 self.resources,
                 " ".join(f"{k}={v:g}" for k, v in self.resources.items()),
             )
         try:
-            probes = self.client.run(_probe_worker)
+            probes = self.client.run(probe_worker)
         except Exception as exc:  # noqa: BLE001
-            log.warning("the Dask workers at %s cannot run harness (%s: %s); install harness "
-                        "and the task's plugin in the workers' environment",
-                        self.address, type(exc).__name__, exc)
+            log.warning(
+                "the Dask workers at %s cannot run harness (%s: %s); install harness "
+                "and the task's plugin in the workers' environment",
+                self.address,
+                type(exc).__name__,
+                exc,
+            )
             return
         plain = sorted(
             addr
@@ -325,15 +286,19 @@ class DaskExecutor:
             if not probe.get("bwrap") and not probe.get("namespace")
         )
         if plain:
-            log.warning("%d of %d Dask workers can isolate nothing (no usable bubblewrap, no "
-                        "user namespaces): candidates there run without filesystem/network "
-                        "isolation (%s)",
-                        len(plain), len(probes), ", ".join(plain[:5]))
+            log.warning(
+                "%d of %d Dask workers can isolate nothing (no usable bubblewrap, no "
+                "user namespaces): candidates there run without filesystem/network "
+                "isolation (%s)",
+                len(plain),
+                len(probes),
+                ", ".join(plain[:5]),
+            )
 
     async def evaluate(self, config: dict[str, Any], program: str, limits: Limits) -> EvalResult:
         try:
             future = self.client.submit(
-                _evaluate_on_worker,
+                evaluate_on_worker,
                 config,
                 program,
                 limits,
@@ -368,7 +333,7 @@ class DaskExecutor:
         try:
             return pickle.loads(value)
         except Exception as exc:  # noqa: BLE001 - e.g. a class the orchestrator cannot import
-            return _unreturnable(exc)
+            return unreturnable(exc)
 
     def worker_pids(self) -> list[int]:
         """Process ids of the LocalCluster's workers (empty for a remote cluster)."""
@@ -403,7 +368,7 @@ class DaskExecutor:
                         os.kill(pid, signal.SIGKILL)
             elif self.cluster is not None and client is not None:
                 with contextlib.suppress(Exception):
-                    client.run(_quiet_worker, on_error="ignore")
+                    client.run(quiet_worker, on_error="ignore")
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.close(timeout=10)

@@ -79,7 +79,7 @@ class LocalExecutor:
         except BrokenProcessPool:
             self._replace_pool(generation)
         except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
-            return _unreturnable(exc)
+            return unreturnable(exc)
         solo = self._new_pool(1)
         self._solo.add(solo)
         try:
@@ -92,7 +92,7 @@ class LocalExecutor:
                 "retried alone (killed or crashed outside the candidate's sandbox).",
             )
         except Exception as exc:  # noqa: BLE001
-            return _unreturnable(exc)
+            return unreturnable(exc)
         finally:
             self._solo.discard(solo)
             solo.shutdown(wait=False)
@@ -106,7 +106,8 @@ class LocalExecutor:
             pool.shutdown(wait=not kill, cancel_futures=True)
 
 
-def _unreturnable(exc: Exception) -> EvalResult:
+def unreturnable(exc: Exception) -> EvalResult:
+    """The failed evaluation that stands for a result its worker could not send back."""
     tail = "".join(traceback.format_exception(exc)[-4:])
     return EvalResult(
         success=False,

@@ -13,6 +13,7 @@ import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from harness.llm.answers import parse_analyzer_answer, parse_answer
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
@@ -24,14 +25,8 @@ from harness.llm.base import (
     RepairRequest,
     storable,
 )
-from harness.llm.edits import EditError, build_program, parse_answer
-from harness.llm.prompts import (
-    PromptTemplates,
-    analyzer_prompt,
-    parse_analyzer_answer,
-    repair_prompt,
-    researcher_prompt,
-)
+from harness.llm.edits import EditError, build_program
+from harness.llm.prompts import PromptTemplates, analyzer_prompt, repair_prompt, researcher_prompt
 from harness.redact import redact_data
 
 

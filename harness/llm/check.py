@@ -51,6 +51,7 @@ class Step:
 
 @dataclass
 class CheckReport:
+    llm: str
     base_url: str
     model: str
     api_key_env: str
@@ -69,7 +70,7 @@ class CheckReport:
             steps[name] = {"ok": step.ok, **asdict(step)}
         return {
             "ok": self.ok,
-            "llm": "openai",
+            "llm": self.llm,
             "base_url": self.base_url,
             "model": self.model,
             "api_key_env": self.api_key_env,
@@ -88,7 +89,7 @@ class _Failure(Exception):
 
 
 def check(config: Mapping[str, Any]) -> CheckReport:
-    """Run both steps against the endpoint of an ``llm=openai`` config section.
+    """Run both steps against the OpenAI-compatible endpoint of an llm config section.
 
     Raises ``ValueError`` when the section itself is invalid (as ``create`` does).
     """
@@ -112,6 +113,7 @@ async def _check(proposer: Any, config: Mapping[str, Any]) -> CheckReport:
         secret=secret,
     )
     report = CheckReport(
+        llm=str(config.get("name")),
         base_url=context.base_url,
         model=proposer.model,
         api_key_env=key_env,
@@ -241,8 +243,7 @@ def _describe(exc: Exception, what: str, context: _Context) -> _Failure:
         return _Failure(line, status=code)
     if isinstance(exc, openai.APIResponseValidationError | ValueError):
         return _Failure(
-            f"{what}: malformed response from {url} ({type(exc).__name__}: "
-            f"{_short(exc, context)})"
+            f"{what}: malformed response from {url} ({type(exc).__name__}: {_short(exc, context)})"
         )
     return _Failure(f"{what} failed: {type(exc).__name__}: {_short(exc, context)}")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from harness.config import EnsemblePolicy
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
@@ -30,6 +29,7 @@ from harness.llm.base import (
     RepairRequest,
 )
 from harness.llm.chat import ChatProposer
+from harness.llm.schemas import EnsemblePolicy
 
 
 @dataclass

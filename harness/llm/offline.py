@@ -142,9 +142,8 @@ class OfflineProposer:
             bumped = self._mutate(rng, lit) if lit.is_float else str(int(lit.text, 0) + 1)
             changes = {lit: bumped}
         described = "; ".join(
-            f"line {lit.row}: {lit.text} -> {new}" for lit, new in sorted(
-                changes.items(), key=lambda item: (item[0].row, item[0].col)
-            )
+            f"line {lit.row}: {lit.text} -> {new}"
+            for lit, new in sorted(changes.items(), key=lambda item: (item[0].row, item[0].col))
         )
         return Proposal(
             name=f"offline-{request.node_id}",

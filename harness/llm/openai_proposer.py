@@ -1,16 +1,14 @@
 """The ``openai`` back-end: researcher and analyzer over any OpenAI-compatible endpoint.
 
-One chat-completions call per role and round. Endpoint failures are retried here, not by
-the SDK too (bounded, with backoff, honouring ``Retry-After``); an answer that cannot be
-applied is never re-asked (the released code spent a second call on it) but becomes a
-failed proposal whose error explains why. Nothing here raises into the loop.
+One chat-completions call per role and round. Endpoint failures are retried by
+:mod:`harness.llm.retry`, not by the SDK too (bounded, with backoff, honouring
+``Retry-After``); an answer that cannot be applied is never re-asked (the released code
+spent a second call on it) but becomes a failed proposal whose error explains why.
+Nothing here raises into the loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import email.utils
 import json
 import os
 import re
@@ -18,14 +16,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
-from harness.config import EnsemblePolicy, OpenAILLMConf
 from harness.llm.base import LLMCall
 from harness.llm.chat import ChatProposer, Reply
 from harness.llm.ensemble import EnsembleProposer, Member
+from harness.llm.retry import policy, retryable, stopped_early
+from harness.llm.schemas import EnsemblePolicy, OpenAILLMConf
 
 DEFAULTS: dict[str, Any] = {
     key: value for key, value in asdict(OpenAILLMConf()).items() if key != "name"
@@ -93,7 +93,7 @@ class OpenAIProposer(ChatProposer):
         self.max_call_s = max_call_s
         self.extra_body = dict(extra_body or {})
         self.prices = (usd_per_mtok_in, usd_per_mtok_out)
-        # Retries are ours (see _chat), never the SDK's too: they would multiply.
+        # Retries are ours (see _create), never the SDK's too: they would multiply.
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
         )
@@ -138,7 +138,7 @@ class OpenAIProposer(ChatProposer):
         started = time.monotonic()
         reply = Reply(call)
         try:
-            response = await self._create(call, messages, options, started)
+            response = await self._create(call, messages, options)
         finally:
             call.latency_s = time.monotonic() - started
         if response is None:
@@ -161,44 +161,38 @@ class OpenAIProposer(ChatProposer):
         return reply
 
     async def _create(
-        self,
-        call: LLMCall,
-        messages: list[dict[str, str]],
-        options: dict[str, Any],
-        started: float,
+        self, call: LLMCall, messages: list[dict[str, str]], options: dict[str, Any]
     ) -> Any:
-        """The completion, retried on endpoint failures (connection, timeout, 408/409/429,
-        5xx) with exponential backoff that honours Retry-After, within ``max_call_s`` in
-        all. On failure: ``None``, with ``call.error`` and ``call.retryable`` set."""
-        for attempt in range(1, self.max_retries + 2):
-            call.attempts = attempt
-            try:
-                raw = await self._client.chat.completions.with_raw_response.create(
-                    model=self.model, messages=messages, **options
-                )
-                reason = not_json_reason(raw.status_code, raw.headers, raw.text)
-                response = None if reason else raw.parse()
-            except Exception as exc:  # the loop must go on whatever the endpoint does
-                call.retryable = _retryable(exc)
-                call.error = self._describe(exc, attempt)
-                if not call.retryable or attempt > self.max_retries:
-                    return None
-                wait = _retry_after(exc)
-                if wait is None:
-                    wait = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-                if time.monotonic() - started + wait > self.max_call_s:
-                    call.error += (
-                        f"; not retried: waiting {wait:g} s more would pass "
-                        f"llm.max_call_s={self.max_call_s:g}"
-                    )
-                    return None
-                await asyncio.sleep(wait)
-                continue
-            # An HTML page (a proxy's login, a web UI) will not turn into JSON on a retry.
-            call.error = f"LLM request failed: {reason}" if reason else None
-            call.retryable = False
-            return response
-        return None
+        """The completion, retried by :func:`harness.llm.retry.policy`. On failure:
+        ``None``, with ``call.error`` and ``call.retryable`` set."""
+        retrying = policy(self.max_retries, self.backoff_s, self.max_backoff_s, self.max_call_s)
+        chat = cast("list[ChatCompletionMessageParam]", messages)  # role/content dicts
+        state = None
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    state = attempt.retry_state
+                    call.attempts = state.attempt_number
+                    try:
+                        raw = await self._client.chat.completions.with_raw_response.create(
+                            model=self.model, messages=chat, **options
+                        )
+                        reason = not_json_reason(raw.status_code, raw.headers, raw.text)
+                        response = None if reason else raw.parse()
+                    except Exception as exc:
+                        call.retryable = retryable(exc)
+                        call.error = self._describe(exc, call.attempts)
+                        raise
+        except Exception:  # the loop must go on whatever the endpoint does
+            if call.retryable and state is not None:
+                early = stopped_early(state, self.max_retries, self.max_call_s)
+                if early:
+                    call.error = f"{call.error}; {early}"
+            return None
+        # An HTML page (a proxy's login, a web UI) will not turn into JSON on a retry.
+        call.error = f"LLM request failed: {reason}" if reason else None
+        call.retryable = False
+        return response
 
     def cost(self, tokens_in: int, tokens_out: int) -> float | None:
         """USD for one call from ``llm.usd_per_mtok_in/out``; None when no price is set."""
@@ -260,34 +254,6 @@ def not_json_reason(status: int, headers: Mapping[str, str], body: str) -> str |
 def _plain(value: Any) -> str:
     """An enum member from the config schema as its plain string."""
     return str(value.value if isinstance(value, Enum) else value)
-
-
-def _retryable(exc: Exception) -> bool:
-    """Whether the endpoint, not the request, failed: worth trying again later."""
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return isinstance(exc, openai.APIConnectionError)  # timeouts included
-
-
-def _retry_after(exc: Exception) -> float | None:
-    """Seconds the server asked us to wait (``retry-after-ms`` or ``retry-after``)."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    with contextlib.suppress(TypeError, ValueError):
-        if headers.get("retry-after-ms") is not None:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        with contextlib.suppress(TypeError, ValueError, IndexError):
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-    return None
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

@@ -2,10 +2,10 @@
 
 The released ASI-Evolve templates hid scores from the researcher and pasted every node's
 full code and logs into the prompt. Here every node is shown with its score, and each
-prompt is fitted into ``budget_chars`` characters by trimming the least useful variables
-first (reference programs, then analyses and feedback), measured on the rendered text, so
-the budget holds whatever a template shows. The program being edited is never trimmed,
-because diff SEARCH text must be copied from it exactly.
+prompt is fitted into ``budget_chars`` characters (:mod:`harness.llm.prompt_budget`) by
+trimming the least useful variables first (reference programs, then analyses and
+feedback). The program being edited is never trimmed, because diff SEARCH text must be
+copied from it exactly. The answers are read by :mod:`harness.llm.answers`.
 
 The text itself lives in ``templates/`` (``<role>.system.j2`` and ``<role>.user.j2``), so a
 run (``llm.prompts_dir``) or a task (``TaskSpec.prompts_dir``) can replace any of it; see
@@ -20,8 +20,7 @@ import json
 import os
 import re
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +28,8 @@ from typing import Any
 import jinja2
 
 from harness.llm.base import AnalysisRequest, NodeView, ProposalRequest, RepairRequest
-from harness.llm.edits import EVOLVE_END, EVOLVE_START, strip_thinking
+from harness.llm.edits import EVOLVE_END, EVOLVE_START
+from harness.llm.prompt_budget import Field, fit
 from harness.task import CognitionItem, TaskSpec
 
 VARIABLES: dict[str, tuple[str, ...]] = {
@@ -38,9 +38,6 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "repair": ("task", "node", "attempt", "edit_mode"),
 }
 """The variables each role's two templates (system and user) receive: a public contract."""
-
-_OMITTED = "[omitted to fit the prompt budget]"
-_CUT = "[... {} characters cut to fit the prompt budget ...]"
 
 
 def _fence(text: str) -> str:
@@ -109,96 +106,18 @@ def _core_templates() -> PromptTemplates:
     return PromptTemplates()
 
 
-@dataclass
-class _Field:
-    """A trimmable variable, ``owner[name]``; lower ``level``s are trimmed first."""
-
-    owner: dict[str, Any]
-    name: str
-    level: int
-    keep: str = "head"
-
-    @property
-    def text(self) -> str:
-        return str(self.owner[self.name])
-
-    @text.setter
-    def text(self, value: str) -> None:
-        self.owner[self.name] = value
-
-
-def _truncate(text: str, limit: int, keep: str) -> str:
-    """Cut ``text`` to about ``limit`` characters with a marker saying how much went."""
-    if len(text) <= limit:
-        return text
-    room = limit - len(_CUT.format(len(text))) - 1
-    if room < 40:  # too little left to be useful; later levels absorb the marker's size
-        return _OMITTED if len(text) > len(_OMITTED) else text
-    marker = _CUT.format(len(text) - room)
-    return f"{text[:room]}\n{marker}" if keep == "head" else f"{marker}\n{text[-room:]}"
-
-
-def _shares(total: int, sizes: list[int]) -> list[int]:
-    """Split ``total`` characters fairly: small parts stay whole, large ones share the rest."""
-    shares = [0] * len(sizes)
-    left = total
-    order = sorted(range(len(sizes)), key=sizes.__getitem__)
-    for rank, index in enumerate(order):
-        shares[index] = min(sizes[index], left // (len(sizes) - rank))
-        left -= shares[index]
-    return shares
-
-
-_Render = Callable[[], tuple[str, str]]
-
-
-def _shown(render: _Render, fields: list[_Field]) -> list[int]:
-    """How often each field appears in the rendered text (0: not shown, never trimmed), from
-    one rendering with every field replaced by a unique token."""
-    saved = [field.text for field in fields]
-    tokens = [f"\x00{index}\x00" for index in range(len(fields))]
-    for field, token in zip(fields, tokens, strict=True):
-        field.text = token
-    try:
-        text = "".join(render())
-    finally:
-        for field, value in zip(fields, saved, strict=True):
-            field.text = value
-    return [text.count(token) for token in tokens]
-
-
-def _fit(render: _Render, fields: list[_Field], budget_chars: int) -> tuple[str, str]:
-    """Render, then trim the fields level by level by what the rendered text overflows."""
-    counts = _shown(render, fields)
-    messages = render()
-    for level in sorted({field.level for field in fields}):
-        over = sum(map(len, messages)) - budget_chars
-        if over <= 0:
-            break
-        shown = [(f, n) for f, n in zip(fields, counts, strict=True) if f.level == level and n]
-        if not shown:
-            continue
-        sizes = [len(field.text) * count for field, count in shown]
-        for (field, count), share in zip(
-            shown, _shares(max(0, sum(sizes) - over), sizes), strict=True
-        ):
-            field.text = _truncate(field.text, share // count, field.keep)
-        messages = render()
-    return messages
-
-
-def _task(task: TaskSpec, fields: list[_Field], level: int) -> SimpleNamespace:
+def _task(task: TaskSpec, fields: list[Field], level: int) -> SimpleNamespace:
     view = SimpleNamespace(
         name=task.name,
         description=task.description.strip(),
         entry=task.entry,
         language=task.language,
     )
-    fields.append(_Field(vars(view), "description", level))
+    fields.append(Field(vars(view), "description", level))
     return view
 
 
-def _node(node: NodeView, fields: list[_Field], levels: Mapping[str, int]) -> SimpleNamespace:
+def _node(node: NodeView, fields: list[Field], levels: Mapping[str, int]) -> SimpleNamespace:
     """A node as templates see it; ``levels`` names its trimmable fields (absent: never cut)."""
     view = SimpleNamespace(
         id=node.id,
@@ -214,13 +133,13 @@ def _node(node: NodeView, fields: list[_Field], levels: Mapping[str, int]) -> Si
         program=node.program.rstrip("\n"),
     )
     for name, level in levels.items():
-        fields.append(_Field(vars(view), name, level, "tail" if name == "feedback" else "head"))
+        fields.append(Field(vars(view), name, level, "tail" if name == "feedback" else "head"))
     return view
 
 
-def _cognition(item: CognitionItem, fields: list[_Field], level: int) -> SimpleNamespace:
+def _cognition(item: CognitionItem, fields: list[Field], level: int) -> SimpleNamespace:
     view = SimpleNamespace(id=item.id, content=item.content.strip(), source=item.source)
-    fields.append(_Field(vars(view), "content", level))
+    fields.append(Field(vars(view), "content", level))
     return view
 
 
@@ -228,7 +147,7 @@ def _messages(
     environment: jinja2.Environment,
     role: str,
     context: dict[str, Any],
-    fields: list[_Field],
+    fields: list[Field],
     budget_chars: int,
 ) -> list[dict[str, str]]:
     """The role's system and user messages, fitted into ``budget_chars``."""
@@ -239,7 +158,7 @@ def _messages(
         def render() -> tuple[str, str]:
             return system.render(context).strip(), user.render(context).strip()
 
-        system_text, user_text = _fit(render, fields, budget_chars)
+        system_text, user_text = fit(render, fields, budget_chars)
     except Exception as exc:  # a template is code: any error in it is the template's
         raise _template_error(exc, role) from exc
     return [{"role": "system", "content": system_text}, {"role": "user", "content": user_text}]
@@ -272,8 +191,8 @@ def _edit_mode(edit_mode: str) -> str:
 
 def _researcher(
     request: ProposalRequest, edit_mode: str, max_code_chars: int | None
-) -> tuple[dict[str, Any], list[_Field]]:
-    fields: list[_Field] = []
+) -> tuple[dict[str, Any], list[Field]]:
+    fields: list[Field] = []
     notes = {"metrics": 1, "motivation": 1, "analysis": 1, "feedback": 1}
     context = {
         "task": _task(request.task, fields, 4),
@@ -286,9 +205,9 @@ def _researcher(
     return context, fields
 
 
-def _analyzer(request: AnalysisRequest) -> tuple[dict[str, Any], list[_Field]]:
+def _analyzer(request: AnalysisRequest) -> tuple[dict[str, Any], list[Field]]:
     task, node, reference = request.task, request.node, request.reference
-    fields: list[_Field] = []
+    fields: list[Field] = []
     notes = {"metrics": 1, "motivation": 1, "analysis": 1, "feedback": 1}
     diff = ""
     if reference is not None:
@@ -308,12 +227,12 @@ def _analyzer(request: AnalysisRequest) -> tuple[dict[str, Any], list[_Field]]:
         else _node(reference, fields, {**notes, "program": 0}),
         "diff": diff.rstrip("\n"),
     }
-    fields.append(_Field(context, "diff", 2))
+    fields.append(Field(context, "diff", 2))
     return context, fields
 
 
-def _repair(request: RepairRequest, edit_mode: str) -> tuple[dict[str, Any], list[_Field]]:
-    fields: list[_Field] = []
+def _repair(request: RepairRequest, edit_mode: str) -> tuple[dict[str, Any], list[Field]]:
+    fields: list[Field] = []
     levels = {"metrics": 0, "motivation": 0, "analysis": 0, "feedback": 1}
     context = {
         "task": _task(request.task, fields, 2),
@@ -393,58 +312,6 @@ def analyzer_prompt(
     context, fields = _analyzer(request)
     environment = (templates or _core_templates()).environment(request.task.prompts_dir)
     return _messages(environment, "analyzer", context, fields, budget_chars)
-
-
-_ANALYSIS_RE = re.compile(r"<analysis>(.*?)(?:</analysis>|\Z)", re.DOTALL)
-
-
-_LIST_RE = {
-    tag: re.compile(rf"<{tag}>(.*?)(?:</{tag}>|(?=<[a-z]+>)|\Z)", re.DOTALL)
-    for tag in ("lessons", "next")
-}
-_BULLET_RE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
-MAX_LIST_ITEMS = 5
-MAX_ITEM_CHARS = 500
-
-
-@dataclass
-class AnalyzerAnswer:
-    """The analyzer's answer split into its parts (docs/prompts.md, analyzer templates)."""
-
-    analysis: str
-    lessons: list[str]
-    directions: list[str]
-
-
-def _bullets(text: str) -> list[str]:
-    """One item per bullet line (continuation lines joined), at most a few, each short."""
-    items: list[str] = []
-    for line in text.strip().splitlines():
-        if not line.strip():
-            continue
-        if _BULLET_RE.match(line) or not items:
-            items.append(_BULLET_RE.sub("", line).strip())
-        else:
-            items[-1] += " " + line.strip()
-    return [item[:MAX_ITEM_CHARS] for item in items if item][:MAX_LIST_ITEMS]
-
-
-def parse_analyzer_answer(text: str) -> AnalyzerAnswer:
-    """``<analysis>`` (else the whole answer), ``<lessons>`` and ``<next>`` bullet lists."""
-    text = strip_thinking(text)
-    lists: dict[str, list[str]] = {}
-    for tag, regex in _LIST_RE.items():
-        match = regex.search(text)
-        lists[tag] = _bullets(match.group(1)) if match else []
-        text = regex.sub("", text)
-    match = _ANALYSIS_RE.search(text)
-    analysis = (match.group(1) if match else text).strip()
-    return AnalyzerAnswer(analysis, lists["lessons"], lists["next"])
-
-
-def parse_analysis(text: str) -> str:
-    """The ``<analysis>`` content, or the whole stripped answer when the tag is missing."""
-    return parse_analyzer_answer(text).analysis
 
 
 def repair_prompt(

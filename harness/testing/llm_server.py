@@ -117,7 +117,7 @@ class FakeLLMServer:
     def base_url(self) -> str:
         """The URL to give an OpenAI client, e.g. ``http://127.0.0.1:PORT/v1``."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -229,9 +229,7 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 return True
             if self.headers.get("Authorization") == f"Bearer {server.api_key}":
                 return True
-            self._send_json(
-                401, _error("Incorrect API key provided.", "invalid_request_error")
-            )
+            self._send_json(401, _error("Incorrect API key provided.", "invalid_request_error"))
             return False
 
         def do_GET(self) -> None:

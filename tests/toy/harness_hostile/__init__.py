@@ -10,6 +10,7 @@ is where the suite checks that no process of the candidate survived it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from harness import hookimpl
@@ -43,6 +44,16 @@ class HostileProposer:
         return None
 
 
+@dataclass
+class HostileConf:
+    name: str = "hostile"
+
+
 @hookimpl
 def harness_register_proposers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("hostile", HostileProposer)
+
+
+@hookimpl
+def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    register("llm", "hostile", HostileConf)

@@ -10,12 +10,12 @@ which the kill-and-resume tests need; ``task.fault`` breaks the trusted evaluato
 
 from __future__ import annotations
 
-import math
 import os
 import reprlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,13 @@ from harness import (
     EvalResult,
     Limits,
     Stage,
+    Task,
+    TaskConf,
     TaskSpec,
     hookimpl,
     run_candidate,
 )
+from harness.task import finite
 
 SEED = """# EVOLVE-BLOCK-START
 def f():
@@ -47,28 +50,69 @@ def f():
 """
 
 
-@hookimpl
-def harness_register_tasks(register: Callable[[str], None]) -> None:
-    register("toy")
+SEEDS = {"seed": SEED, "broken": "def f(:\n", "sleeper": SLEEPER}
 
 
-@hookimpl
-def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
-    return TaskSpec(
-        name="toy",
-        description="Make f() return a larger number (at most 10).",
-        entry="f",
-        seeds=("seed", "broken", "sleeper"),
-        cognition=(
-            CognitionItem("Larger constants give larger return values.", "toy"),
-            CognitionItem("Scores are capped at ten.", "toy"),
-        ),
-        best_known=10.0,
-        descriptors=(Descriptor("value", 0.0, 10.0, "what f() returns"),),
-        stages=_stages(config),
-        timeout_s=float(config.get("timeout_s", 10)),
-        memory_mb=int(config.get("memory_mb", 512)),
-    )
+@dataclass
+class ToyConf(TaskConf):
+    sleep_s: float = 0.0
+    fault: str = ""
+    cascade_threshold: float | None = None
+
+
+class Toy(Task):
+    name = "toy"
+    config_schema = ToyConf
+
+    def spec(self, config: dict[str, Any]) -> TaskSpec:
+        return TaskSpec(
+            name="toy",
+            description="Make f() return a larger number (at most 10).",
+            entry="f",
+            seeds=tuple(SEEDS),
+            cognition=(
+                CognitionItem("Larger constants give larger return values.", "toy"),
+                CognitionItem("Scores are capped at ten.", "toy"),
+            ),
+            best_known=10.0,
+            descriptors=(Descriptor("value", 0.0, 10.0, "what f() returns"),),
+            stages=_stages(config),
+            timeout_s=float(config.get("timeout_s") or 10),
+            memory_mb=int(config.get("memory_mb") or 512),
+        )
+
+    def seed(self, config: dict[str, Any], name: str) -> str | None:
+        return SEEDS.get(name)
+
+    def evaluate(
+        self, config: dict[str, Any], program: str, workdir: Path, limits: Limits, stage: str | None
+    ) -> EvalResult:
+        started = time.time()
+        if program != SEED and stage != "quick":
+            time.sleep(float(config.get("sleep_s") or 0))
+        if config.get("fault") == "raise":
+            raise RuntimeError("evaluator bug")
+        if config.get("fault") == "exit" and "crash" in program:
+            os._exit(3)
+        run = run_candidate(program, "f", limits=limits, workdir=workdir)
+        if not run.ok:
+            return EvalResult(success=False, feedback=run.feedback(), error_class=run.error_class)
+        value = run.value
+        if finite(value) is None:  # the candidate's value is untrusted: bounded feedback
+            return EvalResult(
+                success=False, feedback=f"f() returned {reprlib.repr(value)}", error_class="invalid"
+            )
+        metrics: dict[str, Any] = {
+            "value": float(value),
+            "stage": stage,
+            "window": [started, time.time()],
+        }
+        if config.get("fault") == "unpicklable":
+            metrics["lock"] = threading.Lock()
+        return EvalResult(success=True, metrics=metrics, feedback="ok")
+
+    def score(self, config: dict[str, Any], result: EvalResult) -> float | None:
+        return min(result.metrics["value"], 10.0) if result.success else None
 
 
 def _stages(config: dict[str, Any]) -> tuple[Stage, ...]:
@@ -80,49 +124,5 @@ def _stages(config: dict[str, Any]) -> tuple[Stage, ...]:
 
 
 @hookimpl
-def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
-    return {"seed": SEED, "broken": "def f(:\n", "sleeper": SLEEPER}.get(name)
-
-
-@hookimpl
-def harness_evaluate(
-    config: dict[str, Any], program: str, workdir: Path, limits: Limits, stage: str | None
-) -> EvalResult:
-    started = time.time()
-    if program != SEED and stage != "quick":
-        time.sleep(float(config.get("sleep_s", 0)))
-    if config.get("fault") == "raise":
-        raise RuntimeError("evaluator bug")
-    if config.get("fault") == "exit" and "crash" in program:
-        os._exit(3)
-    run = run_candidate(program, "f", limits=limits, workdir=workdir)
-    if not run.ok:
-        return EvalResult(success=False, feedback=run.feedback(), error_class=run.error_class)
-    value = run.value
-    if not _finite_number(value):  # the candidate's value is untrusted: bounded feedback
-        return EvalResult(
-            success=False, feedback=f"f() returned {reprlib.repr(value)}", error_class="invalid"
-        )
-    metrics: dict[str, Any] = {
-        "value": float(value),
-        "stage": stage,
-        "window": [started, time.time()],
-    }
-    if config.get("fault") == "unpicklable":
-        metrics["lock"] = threading.Lock()
-    return EvalResult(success=True, metrics=metrics, feedback="ok")
-
-
-def _finite_number(value: Any) -> bool:
-    """A real number that is finite as a float (an int beyond 1e308 is not)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-@hookimpl
-def harness_score(config: dict[str, Any], result: EvalResult) -> float | None:
-    return min(result.metrics["value"], 10.0) if result.success else None
+def harness_register_tasks(register: Callable[[Task], None]) -> None:
+    register(Toy())

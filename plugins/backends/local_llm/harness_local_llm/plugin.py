@@ -1,4 +1,4 @@
-"""Registers the ``local`` proposer back-end (``llm=local``)."""
+"""Registers the ``local`` proposer back-end (``llm=local``) and its schema."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def _local(config: dict[str, Any]) -> Any:
 @hookimpl
 def harness_register_proposers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("local", _local)
+
+
+@hookimpl
+def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    from harness_local_llm.proposer import LocalLLMConf
+
+    register("llm", "local", LocalLLMConf)

@@ -1,4 +1,4 @@
-"""Registers the ``sentence_transformers`` embedder (``cognition=minilm``)."""
+"""Registers the ``sentence_transformers`` embedder and the schema of ``cognition=minilm``."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def _sentence_transformers(config: dict[str, Any]) -> Any:
 @hookimpl
 def harness_register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("sentence_transformers", _sentence_transformers)
+
+
+@hookimpl
+def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    from harness_minilm.schemas import MiniLMConf
+
+    register("cognition", "minilm", MiniLMConf)

@@ -198,9 +198,7 @@ def minilm() -> SentenceTransformerEmbedder:
 
 @pytest.fixture(scope="module")
 def seeds() -> tuple[CognitionItem, ...]:
-    spec = plugins.task_hook("circle_packing", "harness_task_spec")(
-        config={"name": "circle_packing", "n": 26}
-    )
+    spec = plugins.get_task("circle_packing").spec({"name": "circle_packing", "n": 26})
     return spec.cognition
 
 

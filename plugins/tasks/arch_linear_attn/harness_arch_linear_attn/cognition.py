@@ -6,7 +6,7 @@ the papers' own unless an item says it was measured with this plugin.
 
 from __future__ import annotations
 
-from harness.task import CognitionItem
+from harness.driver_task import cognition_items
 
 _ITEMS: tuple[tuple[str, str, str], ...] = (
     (
@@ -264,7 +264,4 @@ _ITEMS: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
-COGNITION: tuple[CognitionItem, ...] = tuple(
-    CognitionItem(content=text, source=source, metadata={"topic": topic})
-    for topic, source, text in _ITEMS
-)
+COGNITION = cognition_items(_ITEMS)

@@ -5,6 +5,9 @@ Run on a CUDA machine with the GPU extra installed
 
     python plugins/tasks/arch_linear_attn/scripts/gpu_check.py [--steps 20]
 
+``--dry-run`` only composes the ``gpu`` scale (``task/arch_linear_attn/scale=gpu``) and
+prints the driver's settings: a check of the configuration that needs no GPU.
+
 1. the DeltaNet seed's op on CUDA (``fla.ops.delta_rule.chunk_delta_rule``) matches fla's
    naive chunkwise op run on the same CUDA tensors;
 2. the whole seed layer gives the same output on CUDA (Triton) and on CPU (naive op) for
@@ -22,21 +25,23 @@ import copy
 import json
 import sys
 import time
-from importlib.resources import files
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
+from harness.config import compose_config
+from omegaconf import OmegaConf
 
-from harness_arch_linear_attn import driver, plugin
+from harness_arch_linear_attn import driver
+from harness_arch_linear_attn.outputs import cross_entropy
+from harness_arch_linear_attn.plugin import TASK
 
 ATOL = 2e-3  # fp32 Triton kernels (tf32 matmuls) against the fp32 reference
 
 
 def seed_namespace(name: str) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": f"seed_{name}"}
-    exec(compile(plugin.seed_source(name), name, "exec"), namespace)
+    exec(compile(TASK.seed_source(name), name, "exec"), namespace)
     return namespace
 
 
@@ -79,13 +84,16 @@ def time_layer(ns: dict[str, Any], batch: int = 8, length: int = 2048) -> dict[s
     return {"layer_fwd_bwd_ms": (time.perf_counter() - start) / repeats * 1e3}
 
 
+def gpu_config() -> dict[str, Any]:
+    """The task config of the ``gpu`` scale, composed as ``harness run`` composes it."""
+    composed = compose_config(["+task=arch_linear_attn", "task/arch_linear_attn/scale=gpu"])
+    return OmegaConf.to_container(composed.task, resolve=True)
+
+
 def proxy_steps(ns: dict[str, Any], steps: int) -> dict[str, float]:
     """A short training run of the ``gpu`` scale through the task's own driver."""
-    cfg = yaml.safe_load(
-        (files("harness_arch_linear_attn") / "conf/task/arch_linear_attn.yaml").read_text()
-    )
-    cfg["scale"] = "gpu"
-    settings = plugin.settings(cfg)
+    cfg = gpu_config()
+    settings = TASK.settings(cfg)
     settings["proxy"].update(steps=steps, warmup_steps=max(1, steps // 10), train_tokens=2_000_000)
     start = time.perf_counter()
     model = driver.train_once(ns, settings, seed=0)
@@ -96,7 +104,7 @@ def proxy_steps(ns: dict[str, Any], steps: int) -> dict[str, float]:
         logits = torch.cat([model(x.cuda())[:, -1].float().cpu() for _, x, _ in batches])
     targets = np.concatenate([y.numpy() for _, _, y in batches])
     is_lm = np.concatenate([np.full(len(y), name.startswith("lm")) for name, _, y in batches])
-    nll, correct = plugin.cross_entropy(logits.double().numpy(), targets)
+    nll, correct = cross_entropy(logits.double().numpy(), targets)
     return {
         "proxy_train_seconds": seconds,
         "proxy_tokens_per_s": driver.train_tokens(settings) / seconds,
@@ -108,7 +116,11 @@ def proxy_steps(ns: dict[str, Any], steps: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="proxy training steps")
+    parser.add_argument("--dry-run", action="store_true", help="print the gpu settings, exit")
     args = parser.parse_args()
+    if args.dry_run:
+        print(json.dumps(TASK.settings(gpu_config()), indent=2))
+        return 0
     if not torch.cuda.is_available():
         print(json.dumps({"ok": False, "error": "no CUDA device"}))
         return 1

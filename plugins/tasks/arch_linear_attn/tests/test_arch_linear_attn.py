@@ -16,12 +16,16 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from harness.config import compose_config
+from harness.driver_task import Context
 from harness.evaluation import evaluate_program
 from harness.tasks import task_limits, task_spec
+from omegaconf import OmegaConf
 from torch import nn
 
-from harness_arch_linear_attn import corpus, driver, plugin, zero_shot
+from harness_arch_linear_attn import corpus, driver, outputs, plugin, zero_shot
 
+TASK = plugin.TASK
 CONF = Path(plugin.__file__).parent / "conf" / "task" / "arch_linear_attn.yaml"
 
 # A proxy budget small enough for unit tests; the shipped one is in the YAML.
@@ -34,7 +38,7 @@ TINY_PROXY = {
     "mqar_eval_examples": 256,
     "warmup_steps": 5,
 }
-TINY_OVERRIDES = [f"task.scales.cpu.proxy.{k}={v}" for k, v in TINY_PROXY.items()] + [
+TINY_OVERRIDES = [f"task.proxy.{k}={v}" for k, v in TINY_PROXY.items()] + [
     "task.sanity.cost_seq_len=256"
 ]
 
@@ -90,9 +94,9 @@ class SoftmaxAttention(nn.Module):
 
 
 def config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    cfg = yaml.safe_load(CONF.read_text())
-    cfg["scales"]["cpu"]["proxy"].update(TINY_PROXY)
-    cfg["sanity"]["cost_seq_len"] = 256
+    cfg = OmegaConf.to_container(
+        compose_config(["+task=arch_linear_attn", *TINY_OVERRIDES]).task, resolve=True
+    )
     cfg["cache_dir"] = str(tmp_path / "cache")
     cfg.update(overrides)
     return cfg
@@ -100,7 +104,7 @@ def config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 
 def seed_namespace(name: str) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": f"seed_{name}"}
-    exec(compile(plugin.seed_source(name), name, "exec"), namespace)
+    exec(compile(TASK.seed_source(name), name, "exec"), namespace)
     return namespace
 
 
@@ -115,10 +119,10 @@ def test_task_spec_declares_the_cascade_and_descriptors(tmp_path) -> None:
 
 @pytest.mark.parametrize("name", plugin.SEEDS)
 def test_seeds_meet_the_contract_and_pass_sanity(tmp_path, name) -> None:
-    source = plugin.seed_source(name)
+    source = TASK.seed_source(name)
     assert source.index("# EVOLVE-BLOCK-START") < source.index("class TokenMixer")
     assert "# EVOLVE-BLOCK-END" in source
-    cfg = plugin.settings(config(tmp_path))
+    cfg = TASK.settings(config(tmp_path))
     report = driver.sanity(seed_namespace(name), cfg)
     assert report["passed"], report
     assert report["flop_exponent"] < 1.1
@@ -173,14 +177,14 @@ def test_causality_check_names_the_first_leaking_position() -> None:
 
 
 def test_quadratic_attention_fails_the_cost_check(tmp_path) -> None:
-    cfg = plugin.settings(config(tmp_path))
+    cfg = TASK.settings(config(tmp_path))
     report = driver.sanity({"TokenMixer": SoftmaxAttention}, cfg)
     assert report == {"passed": False, "check": "cost", "message": report["message"]}
     assert "not sub-quadratic: forward FLOPs" in report["message"]
 
 
 def test_parameter_budget_and_missing_class(tmp_path) -> None:
-    cfg = plugin.settings(config(tmp_path))
+    cfg = TASK.settings(config(tmp_path))
     cfg["max_mixer_params"] = 1000
     report = driver.sanity(seed_namespace("deltanet"), cfg)
     layer = seed_namespace("deltanet")["TokenMixer"](
@@ -208,7 +212,7 @@ def test_synthetic_data_is_deterministic_and_mqar_well_formed() -> None:
 
 
 def test_held_out_targets_never_appear_in_the_inputs(tmp_path) -> None:
-    cfg = plugin.settings(config(tmp_path))
+    cfg = TASK.settings(config(tmp_path))
     batches = driver.held_out_set(cfg, 5)
     lengths = cfg["proxy"]["eval_lengths"]
     names = [f"lm{n}" for n in lengths] + [f"mqar{query}" for query in range(4)]
@@ -227,13 +231,13 @@ def test_held_out_targets_never_appear_in_the_inputs(tmp_path) -> None:
 
 
 def test_tiny_training_run_learns_and_is_deterministic(tmp_path) -> None:
-    cfg = plugin.settings(config(tmp_path))
+    cfg = TASK.settings(config(tmp_path))
     model = driver.train_once(seed_namespace("deltanet"), cfg, seed=0)
     batches = driver.held_out_set(cfg, 5)
     with torch.no_grad():
         logits = torch.cat([model(x)[:, -1] for _, x, _ in batches]).double().numpy()
     targets = torch.cat([y for _, _, y in batches]).numpy()
-    nll, _ = plugin.cross_entropy(logits, targets)
+    nll, _ = outputs.cross_entropy(logits, targets)
     lm_rows = sum(len(y) for n, _, y in batches if n.startswith("lm"))
     assert nll[:lm_rows].mean() < math.log(32) - 0.5  # well below a uniform guess over letters
     again = driver.train_once(seed_namespace("deltanet"), cfg, seed=0).state_dict()
@@ -242,31 +246,31 @@ def test_tiny_training_run_learns_and_is_deterministic(tmp_path) -> None:
 
 def test_cross_entropy_matches_torch() -> None:
     logits, targets = torch.randn(50, 7, dtype=torch.float64) * 5, torch.randint(0, 7, (50,))
-    nll, correct = plugin.cross_entropy(logits.numpy(), targets.numpy())
+    nll, correct = outputs.cross_entropy(logits.numpy(), targets.numpy())
     reference = nn.functional.cross_entropy(logits, targets, reduction="none")
     assert np.allclose(nll, reference.numpy())
     assert (correct == (logits.argmax(1) == targets).numpy()).all()
 
 
 def test_what_the_candidate_leaves_behind_is_checked(tmp_path) -> None:
-    with pytest.raises(plugin.CandidateFailed, match="left no file"):
-        plugin.load_floats(tmp_path / "missing.npy", (3, 4))
+    with pytest.raises(outputs.CandidateFailed, match="left no file"):
+        outputs.load_floats(tmp_path / "missing.npy", (3, 4))
     np.save(tmp_path / "wrong.npy", np.zeros((3, 5), np.float32))
-    with pytest.raises(plugin.CandidateFailed, match=r"shape \(3, 4\)"):
-        plugin.load_floats(tmp_path / "wrong.npy", (3, 4))
+    with pytest.raises(outputs.CandidateFailed, match=r"shape \(3, 4\)"):
+        outputs.load_floats(tmp_path / "wrong.npy", (3, 4))
     np.save(tmp_path / "nan.npy", np.full((3, 4), np.nan, np.float32))
-    with pytest.raises(plugin.CandidateFailed, match="NaN or inf") as failed:
-        plugin.load_floats(tmp_path / "nan.npy", (3, 4))
+    with pytest.raises(outputs.CandidateFailed, match="NaN or inf") as failed:
+        outputs.load_floats(tmp_path / "nan.npy", (3, 4))
     assert failed.value.error_class == "nonfinite"
     np.save(tmp_path / "objects.npy", np.array([{"val_loss": 0.0}] * 3), allow_pickle=True)
-    with pytest.raises(plugin.CandidateFailed, match="unreadable"):
-        plugin.load_floats(tmp_path / "objects.npy", (3,))
+    with pytest.raises(outputs.CandidateFailed, match="unreadable"):
+        outputs.load_floats(tmp_path / "objects.npy", (3,))
     torch.save({"w": torch.zeros(2), "evil": Path("/")}, tmp_path / "pickled.pt")
-    with pytest.raises(plugin.CandidateFailed, match="unreadable weights"):
-        plugin.load_weights(tmp_path / "pickled.pt")
+    with pytest.raises(outputs.CandidateFailed, match="unreadable weights"):
+        outputs.load_weights(tmp_path / "pickled.pt")
     torch.save([torch.zeros(2)], tmp_path / "list.pt")
-    with pytest.raises(plugin.CandidateFailed, match="not a state dict"):
-        plugin.load_weights(tmp_path / "list.pt")
+    with pytest.raises(outputs.CandidateFailed, match="not a state dict"):
+        outputs.load_weights(tmp_path / "list.pt")
 
 
 DOCS = sorted(str(p) for p in (Path(plugin.__file__).parents[4] / "docs").glob("*.md"))
@@ -291,19 +295,20 @@ def test_real_text_through_datasets_trains_and_keeps_its_held_out_tail(
     data = docs_data(tmp_path, monkeypatch)
     docs = data["data_files"]
     cfg = config(tmp_path, data=data)
-    settings = plugin.settings(cfg)
-    text = plugin.real_text(cfg, settings)
+    settings = TASK.settings(cfg)
+    limits = task_limits(cfg, task_spec(cfg))
+    text = TASK.real_text(Context(cfg, settings, limits))
     assert text is not None and text.vocab == settings["proxy"]["lm_vocab"] == 256
-    assert cfg["scales"]["cpu"]["proxy"]["lm_vocab"] == 32, "the task config is not changed"
+    assert cfg["proxy"]["lm_vocab"] == 32, "the task config is not changed"
     train = np.load(text.train)
     first = next(line for line in Path(docs[0]).read_text().splitlines() if line.strip())
     assert bytes(train[: len(first.encode())].tolist()) == first.encode()
     assert len(train) == 36000 and len(text.valid) == 8000
-    assert plugin.real_text(cfg, plugin.settings(cfg)).train == text.train, "cached"
+    assert TASK.real_text(TASK.context(cfg, limits)).train == text.train, "cached"
 
-    limits = task_limits(cfg, task_spec(cfg))
     work = tmp_path / "work"
-    mine, _ = plugin.measure(plugin.seed_source("deltanet"), cfg, settings, limits, work, text)
+    context = Context(cfg, settings, limits)
+    mine, _ = TASK.measure(context, TASK.seed_source("deltanet"), work, text)
     assert mine["val_loss"] < math.log(256) - 1.5, mine
     assert np.array_equal(np.load(work / "train-tokens.npy"), train)
     with np.load(work / "held-out.npz") as held_out:
@@ -313,12 +318,12 @@ def test_real_text_through_datasets_trains_and_keeps_its_held_out_tail(
 
     too_long = cfg | {"data": data | {"train_tokens": 10**8}}
     with pytest.raises(ValueError, match="fewer than"):
-        plugin.real_text(too_long, plugin.settings(too_long))
+        TASK.real_text(TASK.context(too_long, limits))
 
 
 def test_zero_shot_without_real_text_is_a_clear_configuration_error(tmp_path) -> None:
     cfg = config(tmp_path, zero_shot={"tasks": ["piqa"]})
-    result = evaluate_program(cfg, plugin.seed_source("deltanet"), task_limits(cfg, task_spec(cfg)))
+    result = evaluate_program(cfg, TASK.seed_source("deltanet"), task_limits(cfg, task_spec(cfg)))
     assert not result.success and "task.data.source=datasets" in result.feedback
     assert [s["stage"] for s in result.stages] == ["sanity", "proxy"]
 
@@ -357,12 +362,13 @@ def test_zero_shot_through_lm_eval_scores_the_sandboxed_model(tmp_path, monkeypa
     (tmp_path / "tasks" / "docs_choice.yaml").write_text(TASK_YAML.format(data=questions))
     zero = {"tasks": ["docs_choice"], "limit": None, "include_path": str(tmp_path / "tasks")}
     cfg = config(tmp_path, data=docs_data(tmp_path, monkeypatch), zero_shot=zero)
-    settings = plugin.settings(cfg)
-    text_corpus = plugin.real_text(cfg, settings)
+    settings = TASK.settings(cfg)
     limits = task_limits(cfg, task_spec(cfg))
+    context = Context(cfg, settings, limits)
+    text_corpus = TASK.real_text(context)
     work = tmp_path / "work"
-    program = plugin.seed_source("deltanet")
-    mine, _ = plugin.measure(program, cfg, settings, limits, work, text_corpus)
+    program = TASK.seed_source("deltanet")
+    mine, _ = TASK.measure(context, program, work, text_corpus)
     accuracy = mine["zs_docs_choice_acc"]
     assert mine["zs_mean"] == accuracy
 
@@ -385,7 +391,7 @@ def test_zero_shot_through_lm_eval_scores_the_sandboxed_model(tmp_path, monkeypa
     assert accuracy == pytest.approx(hits / len(rows), abs=1e-12), (picks, accuracy)
 
     requests = [SimpleNamespace(args=(r["context"], c)) for r in rows[:3] for c in r["choices"]]
-    scorer = plugin.loglik_scorer(program, settings, limits, work, 0)
+    scorer = TASK.loglik_scorer(context, program, work, 0)
     lm = zero_shot.SandboxedProxyLM(corpus.tokenizer("bytes"), 64, scorer)
     got = lm.loglikelihood(requests)
     for request, (logprob, greedy) in zip(requests, got, strict=True):
@@ -403,7 +409,7 @@ def test_zero_shot_through_lm_eval_scores_the_sandboxed_model(tmp_path, monkeypa
 # Each would have reported a near-perfect loss had the metrics come from its own process:
 # one turns the training loss off and forges nothing else; the other peeks at the next token.
 ZERO_LOSS = "import torch.nn.functional as F\nF.cross_entropy = lambda *a, **k: 0.0 * a[0].sum()\n"
-FORGERIES = {"zero_loss": ZERO_LOSS + plugin.seed_source("deltanet"), "peeking": LEAKING}
+FORGERIES = {"zero_loss": ZERO_LOSS + TASK.seed_source("deltanet"), "peeking": LEAKING}
 
 
 @pytest.mark.slow
@@ -411,9 +417,9 @@ FORGERIES = {"zero_loss": ZERO_LOSS + plugin.seed_source("deltanet"), "peeking":
 def test_a_candidate_cannot_forge_its_proxy_metrics(tmp_path, name) -> None:
     cfg = config(tmp_path)
     limits = task_limits(cfg, task_spec(cfg))
-    settings = plugin.settings(cfg)
-    base = plugin.baseline(cfg, settings, limits, tmp_path / "baseline")
-    mine, _ = plugin.measure(FORGERIES[name], cfg, settings, limits, tmp_path / name)
+    context = Context(cfg, TASK.settings(cfg), limits)
+    base = TASK.baseline(context, tmp_path / "baseline")
+    mine, _ = TASK.measure(context, FORGERIES[name], tmp_path / name)
     assert mine["val_loss"] > base["val_loss"] + 0.2, (mine, base)
     assert mine["recall"] <= base["recall"] + 0.05
 
@@ -426,13 +432,13 @@ def test_deltanet_beats_a_layer_that_mixes_no_tokens(tmp_path) -> None:
     enough for DeltaNet's recall and word modelling to pull ahead.
     """
     cfg = config(tmp_path, seeds=[0, 1])
-    cfg["scales"]["cpu"]["proxy"].update(steps=100, warmup_steps=10, train_tokens=50000)
+    cfg["proxy"].update(steps=100, warmup_steps=10, train_tokens=50000)
     limits = task_limits(cfg, task_spec(cfg))
-    settings = plugin.settings(cfg)
+    settings = TASK.settings(cfg)
     # The baseline, trained (once) in a work dir the test keeps, so that its weights can be
     # scored here, without the evaluator's logits stage, files or metric code.
     work = tmp_path / "baseline"
-    base = plugin.baseline(cfg, settings, limits, work)
+    base = TASK.baseline(Context(cfg, settings, limits), work)
     losses, recalls = [], []
     for seed in cfg["seeds"]:
         model = driver.build_model(seed_namespace("deltanet"), settings)
@@ -468,27 +474,52 @@ def test_deltanet_beats_a_layer_that_mixes_no_tokens(tmp_path) -> None:
     assert crippled.metrics["seeds"] == 2
     cached = list((tmp_path / "cache").glob("deltanet-*.json"))
     assert len(cached) == 1  # the baseline was trained once and kept
-    deltanet = evaluate_program(cfg, plugin.seed_source("deltanet"), limits)
+    deltanet = evaluate_program(cfg, TASK.seed_source("deltanet"), limits)
     assert "cached" in deltanet.feedback
     assert deltanet.metrics["val_loss"] == pytest.approx(val_loss, rel=1e-6)
     assert deltanet.metrics["recall"] == pytest.approx(recall, abs=1e-9)
     assert deltanet.score == pytest.approx(score(deltanet.metrics), abs=1e-5)
 
 
+def harness_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    """The ``harness`` command as a user runs it, in and with HOME at ``home`` (the baseline
+    cache goes under it)."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("harness")), *args], capture_output=True,
+        text=True, env={**os.environ, "HOME": str(home)}, timeout=600, cwd=home,
+    )  # fmt: skip
+
+
+def test_a_run_saved_with_the_old_scale_keys_resumes_with_them_upgraded(tmp_path) -> None:
+    """Before the scale became a config group, a run chose it with task.scale and tuned it
+    with task.scales.<scale>.*. Resuming rewrites those saved overrides into the config
+    group and plain task keys, so the run composes with the values it was started with."""
+    from harness.commands.resume import resume_config
+
+    cases = {
+        ("task.scale=gpu", "task.scales.gpu.proxy.steps=40", "task.scales.cpu.proxy.steps=7"): (
+            "cuda", 40, ["task/arch_linear_attn/scale=gpu", "task.proxy.steps=40"]),
+        ("task.scales.cpu.proxy.steps=40",): ("cpu", 40, ["task.proxy.steps=40"]),
+    }  # fmt: skip
+    for old, (device, steps, new) in cases.items():
+        run_dir = tmp_path / str(len(old))
+        (run_dir / ".hydra").mkdir(parents=True)
+        saved = ["+task=arch_linear_attn", "run.max_evaluations=4", *old]
+        (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(saved))
+        cfg, merged = resume_config(run_dir, ("run.max_evaluations=8",))
+        assert (cfg.task.device, cfg.task.proxy.steps) == (device, steps)
+        assert merged == ["+task=arch_linear_attn", *new, "run.max_evaluations=8"]
+
+
 @pytest.mark.slow
 def test_offline_run_completes(tmp_path) -> None:
     run_dir = tmp_path / "run"
-    harness = Path(sys.executable).with_name("harness")
-    env = {**os.environ, "HOME": str(tmp_path)}  # the baseline cache goes under tmp_path
-    proc = subprocess.run(
-        [str(harness), "run", "+task=arch_linear_attn", "run.max_evaluations=4",
-         *TINY_OVERRIDES, f"hydra.run.dir={run_dir}"],
-        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    proc = harness_cli(
+        "run", "+task=arch_linear_attn", "run.max_evaluations=4", *TINY_OVERRIDES,
+        f"hydra.run.dir={run_dir}", home=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    status = subprocess.run(
-        [str(harness), "status", str(run_dir), "--json"], capture_output=True, text=True
-    )
+    status = harness_cli("status", str(run_dir), "--json", home=tmp_path)
     summary = json.loads(status.stdout)
     assert summary["evaluated"] == 4
     # Every stored score is the documented formula over the node's stored metrics, all
@@ -509,3 +540,20 @@ def test_offline_run_completes(tmp_path) -> None:
     seed_score, seed = nodes[0]
     assert (seed["val_loss"], seed["recall"]) == (baseline["val_loss"], baseline["recall"])
     assert summary["seed_score"] == seed_score
+
+
+def test_the_gpu_check_builds_the_gpu_settings_without_a_gpu() -> None:
+    """The GPU check's CPU part: the ``gpu`` scale composes into the driver's settings for
+    CUDA at the sizes its YAML gives (read here on its own); the CUDA kernels themselves run
+    only on a GPU (README, "GPU check")."""
+    script = Path(plugin.__file__).parents[1] / "scripts" / "gpu_check.py"
+    scale = CONF.parent / "arch_linear_attn" / "scale" / "gpu.yaml"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--dry-run"], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    settings, expected = json.loads(proc.stdout), yaml.safe_load(scale.read_text())
+    assert settings["device"] == "cuda"
+    for key in ("hidden_size", "num_heads", "max_mixer_params"):
+        assert settings[key] == expected[key], key
+    assert settings["proxy"] == expected["proxy"]

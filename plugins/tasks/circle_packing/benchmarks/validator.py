@@ -1,6 +1,6 @@
 """Exact-validator cost: milliseconds per validation of the strong seed's tight packings.
 
-    python plugins/tasks/circle_packing/benchmarks/validator.py [--repeat 20]
+python plugins/tasks/circle_packing/benchmarks/validator.py [--repeat 20]
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from harness_circle_packing.validator import validate_packing
 
 def strong_packing(n: int) -> tuple[Any, Any]:
     namespace: dict[str, Any] = {}
-    exec(plugin.harness_seed_program(config={"name": "circle_packing", "n": n}, name="strong"),
-         namespace)
+    exec(plugin.CirclePacking().seed({"name": "circle_packing", "n": n}, "strong"), namespace)
     return namespace["construct_packing"](n)
 
 

@@ -5,23 +5,30 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from importlib.resources import files
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.hookspecs import hookimpl
 from harness.sandbox import Limits, run_candidate
-from harness.task import Descriptor, EvalResult, TaskSpec
+from harness.task import Descriptor, EvalResult, Task, TaskConf, TaskSpec
 
 from harness_circle_packing.cognition import COGNITION
 from harness_circle_packing.validator import Validation, validate_return
 
-TASK = "circle_packing"
 ENTRY = "construct_packing"
 SEEDS = ("naive", "strong")
 # Best published sums (AlphaEvolve V2, matched by several systems; see the README).
 BEST_KNOWN = {26: 2.635983, 32: 2.939572}
+TIMEOUT_S = 60.0
 _STDOUT_TAIL = 800
+
+
+@dataclass
+class CirclePackingConf(TaskConf):
+    """``conf/task/circle_packing.yaml``: the core's task keys plus ``n``."""
+
+    n: int = 26
 
 
 def task_n(config: dict[str, Any]) -> int:
@@ -55,70 +62,71 @@ that times out scores nothing. Allowed imports: the Python standard library, num
 scipy. The score is the sum of radii of a valid packing (higher is better)."""
 
 
-@hookimpl
-def harness_register_tasks(register: Callable[[str], None]) -> None:
-    register(TASK)
+class CirclePacking(Task):
+    """The task object: spec, seeds from ``seeds/``, sandboxed evaluation, exact scoring."""
 
+    name = "circle_packing"
+    package = "harness_circle_packing"
+    config_schema = CirclePackingConf
 
-@hookimpl
-def harness_task_spec(config: dict[str, Any]) -> TaskSpec:
-    n = task_n(config)
-    timeout_s = float(config.get("timeout_s", 60))
-    return TaskSpec(
-        name=TASK,
-        description=describe(n, timeout_s),
-        entry=ENTRY,
-        seeds=SEEDS,
-        cognition=COGNITION,
-        best_known=BEST_KNOWN[n],
-        descriptors=(
-            Descriptor("num_distinct_radii", 1, n, "how many different radii the packing uses"),
-            Descriptor("boundary_fraction", 0, 1, "the share of circles touching a side"),
-        ),
-        timeout_s=timeout_s,
-        memory_mb=int(config.get("memory_mb", 2048)),
-    )
-
-
-@hookimpl
-def harness_seed_program(config: dict[str, Any], name: str) -> str | None:
-    if name not in SEEDS:
-        return None
-    return (files("harness_circle_packing") / "seeds" / f"{name}.py").read_text(encoding="utf-8")
-
-
-@hookimpl
-def harness_evaluate(
-    config: dict[str, Any], program: str, workdir: Path, limits: Limits
-) -> EvalResult:
-    started = time.monotonic()
-    n = task_n(config)
-    run = run_candidate(program, ENTRY, args=(n,), limits=limits, workdir=workdir)
-    if not run.ok:
-        return EvalResult(
-            success=False,
-            feedback=run.feedback(),
-            error_class=run.error_class,
-            metrics={"n": n, "valid": 0, "eval_seconds": round(time.monotonic() - started, 4)},
+    def spec(self, config: dict[str, Any]) -> TaskSpec:
+        n = task_n(config)
+        timeout_s = float(config.get("timeout_s") or TIMEOUT_S)
+        return TaskSpec(
+            name=self.name,
+            description=describe(n, timeout_s),
+            entry=ENTRY,
+            seeds=SEEDS,
+            cognition=COGNITION,
+            best_known=BEST_KNOWN[n],
+            descriptors=(
+                Descriptor("num_distinct_radii", 1, n, "how many different radii the packing uses"),
+                Descriptor("boundary_fraction", 0, 1, "the share of circles touching a side"),
+            ),
+            timeout_s=timeout_s,
+            memory_mb=int(config.get("memory_mb") or 2048),
         )
-    validation = validate_return(run.value, n)
-    metrics = _metrics(validation, n)
-    metrics["candidate_seconds"] = round(run.seconds, 4)
-    metrics["eval_seconds"] = round(time.monotonic() - started, 4)
-    return EvalResult(
-        success=validation.valid,
-        metrics=metrics,
-        feedback=_feedback(validation, n, run.stdout),
-        error_class=None if validation.valid else "invalid",
-        artifacts=_artifacts(validation, run.value),
-    )
+
+    def evaluate(
+        self,
+        config: dict[str, Any],
+        program: str,
+        workdir: Path,
+        limits: Limits,
+        stage: str | None,
+    ) -> EvalResult:
+        started = time.monotonic()
+        n = task_n(config)
+        run = run_candidate(program, ENTRY, args=(n,), limits=limits, workdir=workdir)
+        if not run.ok:
+            return EvalResult(
+                success=False,
+                feedback=run.feedback(),
+                error_class=run.error_class,
+                metrics={"n": n, "valid": 0, "eval_seconds": round(time.monotonic() - started, 4)},
+            )
+        validation = validate_return(run.value, n)
+        metrics = _metrics(validation, n)
+        metrics["candidate_seconds"] = round(run.seconds, 4)
+        metrics["eval_seconds"] = round(time.monotonic() - started, 4)
+        return EvalResult(
+            success=validation.valid,
+            metrics=metrics,
+            feedback=_feedback(validation, n, run.stdout),
+            error_class=None if validation.valid else "invalid",
+            artifacts=_artifacts(validation, run.value),
+        )
+
+    def score(self, config: dict[str, Any], result: EvalResult) -> float | None:
+        """The sum of radii, only for a packing the exact validator accepted."""
+        if not result.success or result.metrics.get("valid") != 1:
+            return None
+        return float(result.metrics["sum_radii"])
 
 
 @hookimpl
-def harness_score(config: dict[str, Any], result: EvalResult) -> float | None:
-    if not result.success or result.metrics.get("valid") != 1:
-        return None
-    return float(result.metrics["sum_radii"])
+def harness_register_tasks(register: Callable[[Task], None]) -> None:
+    register(CirclePacking())
 
 
 def _metrics(validation: Validation, n: int) -> dict[str, Any]:

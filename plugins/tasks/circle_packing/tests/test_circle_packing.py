@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from harness.sandbox import Limits
 from harness.task import EvalResult
 
@@ -18,6 +19,7 @@ from harness_circle_packing.validator import validate_packing, validate_return
 
 TWO = [(0.25, 0.5), (0.75, 0.5)]
 SEEDS = ("naive", "strong")
+TASK = plugin.CirclePacking()
 
 
 def config(n: int = 26) -> dict[str, Any]:
@@ -27,7 +29,7 @@ def config(n: int = 26) -> dict[str, Any]:
 def run_seed(name: str, n: int) -> tuple[Any, Any]:
     """Run a seed program in-process, as plain source text, like the sandbox does."""
     namespace: dict[str, Any] = {}
-    exec(plugin.harness_seed_program(config=config(n), name=name), namespace)
+    exec(TASK.seed(config(n), name), namespace)
     return namespace["construct_packing"](n)
 
 
@@ -49,10 +51,8 @@ def seed_sums(seed_packings) -> dict[tuple[str, int], float]:
 
 def evaluate(program: str, tmp_path: Path, n: int = 26) -> EvalResult:
     cfg = config(n)
-    result = plugin.harness_evaluate(
-        config=cfg, program=program, workdir=tmp_path, limits=Limits(timeout_s=60)
-    )
-    result.score = plugin.harness_score(config=cfg, result=result)
+    result = TASK.evaluate(cfg, program, tmp_path, Limits(timeout_s=60), None)
+    result.score = TASK.score(cfg, result)
     return result
 
 
@@ -194,25 +194,25 @@ def test_strong_seed_beats_naive(seed_sums, n) -> None:
 
 def test_seeds_mark_an_evolve_block() -> None:
     for name in SEEDS:
-        program = plugin.harness_seed_program(config=config(), name=name)
+        program = TASK.seed(config(), name)
         assert program.index("EVOLVE-BLOCK-START") < program.index("EVOLVE-BLOCK-END")
         assert "def construct_packing(n=26):" in program
 
 
 # ----------------------------------------------------------------------------------------
-# Hooks and configuration
+# The task object and its configuration
 # ----------------------------------------------------------------------------------------
 
 
 def test_registers_the_task() -> None:
     names: list[str] = []
-    plugin.harness_register_tasks(register=names.append)
+    plugin.harness_register_tasks(register=lambda task: names.append(task.name))
     assert names == ["circle_packing"]
 
 
 @pytest.mark.parametrize(("n", "best"), [(26, 2.635983), (32, 2.939572)])
 def test_task_spec(n, best) -> None:
-    spec = plugin.harness_task_spec(config={**config(n), "timeout_s": 45})
+    spec = TASK.spec({**config(n), "timeout_s": 45})
     assert (spec.name, spec.entry, spec.seeds) == ("circle_packing", "construct_packing", SEEDS)
     assert spec.best_known == best
     assert (spec.timeout_s, spec.memory_mb) == (45.0, 2048)
@@ -229,25 +229,25 @@ def test_task_spec(n, best) -> None:
 @pytest.mark.parametrize("n", [25, 27, "26", True, None])
 def test_unsupported_n_is_a_clear_error(n) -> None:
     with pytest.raises(ValueError, match="task.n must be 26 or 32"):
-        plugin.harness_task_spec(config={**config(), "n": n})
+        TASK.spec({**config(), "n": n})
 
 
 def test_unknown_seed_is_none() -> None:
-    assert plugin.harness_seed_program(config=config(), name="nope") is None
+    assert TASK.seed(config(), "nope") is None
 
 
 def test_conf_yaml_ships_with_the_package() -> None:
     text = (files("harness_circle_packing.conf") / "task" / "circle_packing.yaml").read_text()
     assert text.startswith("# @package task\n")
-    keys = [line.split(":")[0] for line in text.splitlines()[1:] if line.strip()]
+    keys = [key for key in yaml.safe_load(text) if key != "defaults"]
     assert keys == ["name", "n", "seed_program", "timeout_s", "memory_mb"]
 
 
 def test_score_only_for_valid_successes() -> None:
     good = EvalResult(success=True, metrics={"valid": 1, "sum_radii": 2.5})
     bad = EvalResult(success=False, metrics={"valid": 0, "sum_radii": 0.0})
-    assert plugin.harness_score(config=config(), result=good) == 2.5
-    assert plugin.harness_score(config=config(), result=bad) is None
+    assert TASK.score(config(), good) == 2.5
+    assert TASK.score(config(), bad) is None
 
 
 # ----------------------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def brute_force_check(centers: np.ndarray, radii: np.ndarray, tol: float = 1e-12
 
 @pytest.mark.parametrize(("name", "n"), [("naive", 26), ("strong", 32)])
 def test_seed_evaluates_in_the_sandbox(tmp_path, seed_packings, name, n) -> None:
-    program = plugin.harness_seed_program(config=config(n), name=name)
+    program = TASK.seed(config(n), name)
     result = evaluate(program, tmp_path, n)
     assert result.success, result.feedback
     packing = json.loads(result.artifacts["packing.json"])  # what the sandboxed seed returned

@@ -292,9 +292,7 @@ def grpo_config(settings: dict[str, Any], seed: int, output_dir: str) -> Any:
     )
 
 
-def train_once(
-    namespace: dict[str, Any], settings: dict[str, Any], seed: int
-) -> dict[str, Any]:
+def train_once(namespace: dict[str, Any], settings: dict[str, Any], seed: int) -> dict[str, Any]:
     """One GRPO run from the base policy; saves ``policy-seed<seed>.safetensors`` here."""
     from datasets import Dataset
     from transformers import PrinterCallback

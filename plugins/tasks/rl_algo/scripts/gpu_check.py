@@ -12,7 +12,9 @@ Run on a CUDA machine after ``scripts/prepare_gpu.py`` (which needs network acce
 4. greedy accuracy of the base and the trained weights on ``--problems`` problems of each
    prepared competition set, through the trusted scorer.
 
-Prints one JSON object; exits 1 when training or scoring fails.
+Prints one JSON object; exits 1 when training or scoring fails. ``--dry-run`` only composes
+the reduced ``gpu`` scale (``task/rl_algo/scale=gpu``) and prints its settings: a check of the
+configuration that needs no GPU and no prepared data.
 """
 
 from __future__ import annotations
@@ -23,29 +25,31 @@ import os
 import sys
 import tempfile
 import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
+from harness.config import compose_config
 from harness.sandbox import Limits, run_candidate
+from omegaconf import OmegaConf
 
-from harness_rl_algo import driver, plugin, policy
+from harness_rl_algo import driver, policy
+from harness_rl_algo.plugin import TASK, train_settings
 
 SANDBOX_PROBE = "import torch\n\n\ndef probe():\n    return torch.cuda.is_available()\n"
 
 
 def check_settings(args: argparse.Namespace) -> dict[str, Any]:
-    conf = files("harness_rl_algo") / "conf" / "task" / "rl_algo.yaml"
-    config = yaml.safe_load(conf.read_text(encoding="utf-8"))
-    config.update(scale="gpu", seeds=[0])
-    gpu = config["scales"]["gpu"]
-    gpu["data_dir"] = str(args.data_dir)
-    gpu["grpo"].update(steps=args.steps, prompts_per_step=4, group_size=4,
-                       max_completion_length=args.max_tokens)  # fmt: skip
-    gpu["eval"].update(max_problems=args.problems, max_new_tokens=args.max_tokens, batch_size=16)
-    return plugin.settings(config)
+    """The ``gpu`` scale's settings, reduced to a few steps and problems, one seed."""
+    overrides = [
+        "+task=rl_algo", "task/rl_algo/scale=gpu", f"task.data_dir={args.data_dir}",
+        "task.seeds=[0]", f"task.grpo.steps={args.steps}", "task.grpo.prompts_per_step=4",
+        "task.grpo.group_size=4", f"task.grpo.max_completion_length={args.max_tokens}",
+        f"task.eval.max_problems={args.problems}", f"task.eval.max_new_tokens={args.max_tokens}",
+        "task.eval.batch_size=16",
+    ]  # fmt: skip
+    config = OmegaConf.to_container(compose_config(overrides).task, resolve=True)
+    return TASK.settings(config)
 
 
 def sandbox_sees_cuda() -> dict[str, Any]:
@@ -61,13 +65,17 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--problems", type=int, default=8, help="per competition set")
     parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--dry-run", action="store_true", help="print the settings, exit")
     args = parser.parse_args()
+    if args.dry_run:
+        print(json.dumps(check_settings(args), indent=2))
+        return 0
     if not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA device"}))
         return 1
     cfg = check_settings(args)
     seed = {"__name__": "grpo_seed"}
-    exec(compile(plugin.seed_source("grpo"), "grpo.py", "exec"), seed)
+    exec(compile(TASK.seed_source("grpo"), "grpo.py", "exec"), seed)
     report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "model": cfg["policy"]}
     report["contract"] = driver.contract(seed)
     report["sandbox"] = sandbox_sees_cuda()
@@ -75,7 +83,7 @@ def main() -> int:
         os.chdir(work)
         started = time.perf_counter()
         try:
-            report["train"] = driver.train_once(seed, plugin.train_settings(cfg), 0)
+            report["train"] = driver.train_once(seed, train_settings(cfg), 0)
         except driver.CandidateFault as exc:
             report["train"] = {"error_class": exc.error_class, "message": str(exc)}
             print(json.dumps(report, indent=2))

@@ -6,9 +6,10 @@ at run time. Run this on a machine with network access:
 
     python plugins/tasks/rl_algo/scripts/prepare_gpu.py --out /data/rl_algo
 
-It writes ``model/`` (a snapshot of ``task.scales.gpu.model``, safetensors only),
+It writes ``model/`` (a snapshot of the ``gpu`` scale's ``model``, safetensors only),
 ``train.jsonl`` and ``eval/<set>.jsonl`` (rows ``{"question", "answer"}``) from the datasets
-named in the task config; then run with ``task.scale=gpu task.scales.gpu.data_dir=/data/rl_algo``.
+named in ``conf/task/rl_algo/scale/gpu.yaml``; then run with
+``task/rl_algo/scale=gpu task.data_dir=/data/rl_algo``.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def export(spec: dict[str, Any], path: Path) -> int:
 
 
 def main() -> None:
-    conf = files("harness_rl_algo") / "conf" / "task" / "rl_algo.yaml"
-    gpu = yaml.safe_load(conf.read_text(encoding="utf-8"))["scales"]["gpu"]
+    conf = files("harness_rl_algo") / "conf" / "task" / "rl_algo" / "scale" / "gpu.yaml"
+    gpu = yaml.safe_load(conf.read_text(encoding="utf-8"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--model", default=gpu["model"], help="hub name of the base model")

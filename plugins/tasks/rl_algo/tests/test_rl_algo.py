@@ -17,14 +17,19 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from harness.config import compose_config
+from harness.driver_task import Context
 from harness.evaluation import evaluate_program
 from harness.tasks import task_limits, task_spec
+from omegaconf import OmegaConf
 
-from harness_rl_algo import driver, plugin, policy
+from harness_rl_algo import driver, outputs, plugin, policy
+from harness_rl_algo.lint import lint
 
+TASK = plugin.TASK
 ROOT = Path(plugin.__file__).parent
-CONF = ROOT / "conf" / "task" / "rl_algo.yaml"
-GRPO = plugin.seed_source("grpo")
+GPU_CONF = ROOT / "conf" / "task" / "rl_algo" / "scale" / "gpu.yaml"
+GRPO = TASK.seed_source("grpo")
 GRPO_ADVANTAGE = "    return ((grouped - mean) / (std + STD_EPS)).view(-1)\n"
 GRPO_LOSS = "    return per_completion.mean()\n"
 
@@ -35,9 +40,7 @@ TINY = {
     "eval": {"problems": 100},
 }
 TINY_OVERRIDES = [
-    f"task.scales.cpu.{group}.{key}={value}"
-    for group, values in TINY.items()
-    for key, value in values.items()
+    f"task.{group}.{key}={value}" for group, values in TINY.items() for key, value in values.items()
 ]
 
 
@@ -51,11 +54,10 @@ FLIPPED = variant(GRPO_ADVANTAGE, GRPO_ADVANTAGE.replace("return (", "return -("
 ZERO = variant(GRPO_ADVANTAGE, "    return torch.zeros_like(rewards)\n")
 
 
-def config(cache: Path, tiny: bool = True, **overrides: Any) -> dict[str, Any]:
-    cfg = yaml.safe_load(CONF.read_text())
-    if tiny:
-        for group, values in TINY.items():
-            cfg["scales"]["cpu"][group].update(values)
+def config(cache: Path, tiny: bool = True, scale: str = "cpu", **overrides: Any) -> dict[str, Any]:
+    chosen = ["+task=rl_algo", f"task/rl_algo/scale={scale}"]
+    composed = compose_config(chosen + (TINY_OVERRIDES if tiny and scale == "cpu" else []))
+    cfg = OmegaConf.to_container(composed.task, resolve=True)
     cfg["cache_dir"] = str(cache)
     cfg.update(overrides)
     return cfg
@@ -161,17 +163,17 @@ def test_task_spec_declares_stages_descriptors_and_cognition(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("name", plugin.SEEDS)
 def test_seeds_pass_the_contract_and_the_lint(name: str) -> None:
-    source = plugin.seed_source(name)
+    source = TASK.seed_source(name)
     start, end = source.index("# EVOLVE-BLOCK-START"), source.index("# EVOLVE-BLOCK-END")
     assert start < source.index("def compute_advantages") < source.index("def policy_loss") < end
-    assert plugin.lint(source) is None
+    assert lint(source) is None
     probes = driver.evaluate("contract", {"threads": 1}, namespace(source))["probes"]
     assert probes["clip_fraction"] == 1.0  # all three clip the ratio
     assert probes["advantage_reward_corr"] > 0.5
 
 
 def test_descriptors_tell_the_seeds_apart() -> None:
-    probes = {name: driver.contract(namespace(plugin.seed_source(name))) for name in plugin.SEEDS}
+    probes = {name: driver.contract(namespace(TASK.seed_source(name))) for name in plugin.SEEDS}
     assert probes["grpo"]["length_weighting"] == pytest.approx(0.25)  # per-completion mean
     assert probes["dapo"]["length_weighting"] == pytest.approx(1.0)  # token-level
     assert probes["dr_grpo"]["length_weighting"] == pytest.approx(1.0)
@@ -255,12 +257,12 @@ def test_contract_names_each_breach(case: str) -> None:
     ],
 )
 def test_lint_rejects_what_reaches_beyond_tensors(snippet: str) -> None:
-    problem = plugin.lint(GRPO + "\n" + snippet + "\n")
+    problem = lint(GRPO + "\n" + snippet + "\n")
     assert problem is not None and "is not allowed" in problem
 
 
 def test_lint_leaves_syntax_errors_to_the_sandbox() -> None:
-    assert plugin.lint("def broken(:\n") is None
+    assert lint("def broken(:\n") is None
 
 
 # ----------------------------------------------------------------- the sandboxed cascade
@@ -287,23 +289,22 @@ def test_a_hanging_candidate_times_out(tmp_path: Path) -> None:
 
 
 def test_the_training_child_never_gets_the_heldout_settings(tmp_path: Path) -> None:
-    cfg = plugin.settings(config(tmp_path))
+    cfg = TASK.settings(config(tmp_path))
     assert "eval" in cfg and "eval" not in plugin.train_settings(cfg)
-    gpu = config(tmp_path, scale="gpu")
-    gpu["scales"]["gpu"]["data_dir"] = str(tmp_path)
-    assert not {"eval", "eval_sets"} & set(plugin.train_settings(plugin.settings(gpu)))
+    gpu = config(tmp_path, scale="gpu", data_dir=str(tmp_path))
+    assert not {"eval", "eval_sets"} & set(plugin.train_settings(TASK.settings(gpu)))
 
 
 def test_untrusted_files_are_copied_only_when_plain(tmp_path: Path) -> None:
     (tmp_path / "real").write_bytes(b"x" * 10)
     (tmp_path / "link").symlink_to(tmp_path / "real")
     os.mkfifo(tmp_path / "fifo")
-    assert plugin.copy_untrusted(tmp_path / "real", tmp_path / "a", 100) is None
+    assert outputs.copy_untrusted(tmp_path / "real", tmp_path / "a", 100) is None
     assert (tmp_path / "a").read_bytes() == b"x" * 10
-    assert plugin.copy_untrusted(tmp_path / "link", tmp_path / "b", 100) is not None
-    assert "not a regular file" in plugin.copy_untrusted(tmp_path / "fifo", tmp_path / "c", 100)
-    assert "limit 5" in plugin.copy_untrusted(tmp_path / "real", tmp_path / "d", 5)
-    assert plugin.copy_untrusted(tmp_path / "absent", tmp_path / "e", 100) is not None
+    assert outputs.copy_untrusted(tmp_path / "link", tmp_path / "b", 100) is not None
+    assert "not a regular file" in outputs.copy_untrusted(tmp_path / "fifo", tmp_path / "c", 100)
+    assert "limit 5" in outputs.copy_untrusted(tmp_path / "real", tmp_path / "d", 5)
+    assert outputs.copy_untrusted(tmp_path / "absent", tmp_path / "e", 100) is not None
     assert not any((tmp_path / name).exists() for name in "bcde")
 
 
@@ -335,7 +336,7 @@ def test_rewards_and_answer_parsing() -> None:
 
 
 def test_weights_must_fit_the_trusted_architecture(tmp_path: Path) -> None:
-    settings = plugin.settings(config(tmp_path))
+    settings = TASK.settings(config(tmp_path))
     torch.manual_seed(0)
     tokenizer = policy.build_tokenizer()
     model = policy.build_model(settings["policy"], tokenizer)
@@ -367,10 +368,10 @@ def test_tiny_training_run_is_deterministic(tmp_path: Path, monkeypatch) -> None
 
     monkeypatch.chdir(tmp_path)
     cfg = config(tmp_path)
-    shipped = config(tmp_path, tiny=False)["scales"]["cpu"]["warmup"]["steps"]
-    cfg["scales"]["cpu"]["warmup"]["steps"] = shipped
-    cfg["scales"]["cpu"]["grpo"]["group_size"] = 8
-    settings = plugin.settings(cfg)
+    shipped = config(tmp_path, tiny=False)["warmup"]["steps"]
+    cfg["warmup"]["steps"] = shipped
+    cfg["grpo"]["group_size"] = 8
+    settings = TASK.settings(cfg)
     info = policy.warm_up(plugin.train_settings(settings))
     assert info["params"] > 50_000 and info["final_loss"] < 1.5
     Path(policy.WEIGHTS).rename(driver.BASE_WEIGHTS)
@@ -428,11 +429,12 @@ def test_evaluation_ranks_grpo_above_zero_and_flipped_advantages(cache: Path, tm
     file's own decoder, and every score is checked against the documented formula over
     GRPO's recounted accuracies."""
     cfg = config(cache, tiny=False)
-    settings = plugin.settings(cfg)
+    settings = TASK.settings(cfg)
     limits = task_limits(cfg, task_spec(cfg))
-    base_file = plugin.base_policy(cfg, settings, limits, tmp_path / "base")
+    context = Context(cfg, settings, limits)
+    base_file = TASK.base_policy(context, tmp_path / "base")
     work = tmp_path / "reference"
-    plugin.reference(cfg, settings, limits, work, base_file)
+    TASK.reference(context, work, base_file)
     trained_once = {p: p.stat().st_mtime_ns for p in [base_file, *cache.glob("grpo-*.json")]}
     assert (work / "score").is_dir(), "the reference came from an older cache: nothing to recount"
     base_count = recount_addition(settings, base_file)
@@ -492,7 +494,7 @@ def test_offline_run_completes(tmp_path: Path) -> None:
         rows = db.execute("select id, score, metrics from nodes where score is not null")
         nodes = {node: (score, json.loads(metrics)) for node, score, metrics in rows}
     (base_file,) = (tmp_path / ".cache" / "harness-rl-algo").glob("base-*.safetensors")
-    base_count = recount_addition(plugin.settings(config(tmp_path)), base_file)
+    base_count = recount_addition(TASK.settings(config(tmp_path)), base_file)
     seed_accuracies = nodes[0][1]["accuracy_per_seed"]
     for node, (score, metrics) in nodes.items():
         assert metrics["grpo_accuracy_per_seed"] == seed_accuracies, node
@@ -570,12 +572,12 @@ def test_math_path_runs_end_to_end_on_cpu(tmp_path: Path, monkeypatch) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = config(tmp_path, scale="gpu", seeds=[0])
-    gpu = cfg["scales"]["gpu"]
+    gpu = cfg
     gpu.update(data_dir=str(data), device="cpu", eval_sets={"toy": {}})
     gpu["task"]["template"] = "{question}"
     gpu["grpo"].update(steps=2, prompts_per_step=2, group_size=2, max_completion_length=8)
     gpu["eval"].update(max_new_tokens=10, batch_size=4, max_problems=5)
-    settings = plugin.settings(cfg)
+    settings = TASK.settings(cfg)
     assert settings["policy"]["path"] == str((data / "model").resolve())
     monkeypatch.chdir(tmp_path)
     run = driver.train_once(namespace(GRPO), plugin.train_settings(settings), 0)
@@ -607,6 +609,31 @@ def test_prepare_script_converts_dataset_rows() -> None:
         {"question": "What is 1+1?", "answer": "2"},
         {"question": "x?", "answer": "3"},
     ]
-    gpu = yaml.safe_load(CONF.read_text())["scales"]["gpu"]
+    gpu = yaml.safe_load(GPU_CONF.read_text())
     assert set(gpu["eval_sets"]) >= {"math500", "aime24", "amc", "olympiadbench"}
     assert gpu["task"]["template"].format(question="Q").endswith("Solution:")
+
+
+def test_the_gpu_check_builds_the_gpu_settings_without_a_gpu(tmp_path: Path) -> None:
+    """The GPU check's CPU part: the ``gpu`` scale composes into CUDA settings whose model,
+    training file and evaluation sets all lie under ``--data-dir`` (what prepare_gpu.py
+    writes), with the scale's task kind and prompt template read here from its YAML."""
+    script = ROOT.parent / "scripts" / "gpu_check.py"
+    scale = yaml.safe_load((ROOT / "conf" / "task" / "rl_algo" / "scale" / "gpu.yaml").read_text())
+    proc = subprocess.run(
+        [sys.executable, str(script), "--dry-run", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    settings = json.loads(proc.stdout)
+    assert settings["device"] == "cuda"
+    assert settings["policy"]["path"] == str(tmp_path / "model")
+    assert settings["task"]["train_file"] == str(tmp_path / "train.jsonl")
+    assert (settings["task"]["kind"], settings["task"]["template"]) == (
+        scale["task"]["kind"],
+        scale["task"]["template"],
+    )
+    sets = settings["eval"]["sets"]
+    assert sets and all(Path(path).parent == tmp_path / "eval" for path in sets.values())

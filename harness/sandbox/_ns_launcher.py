@@ -1,6 +1,6 @@
 """Launcher that isolates a command with the kernel's namespaces, where bubblewrap is absent.
 
-Started by ``harness.sandbox`` as ``python -I _sandbox_ns.py SPEC_FD INFO_FD -- COMMAND...``,
+Started by ``harness.sandbox`` as ``python -I -S _ns_launcher.py SPEC_FD INFO_FD -- CMD...``,
 already in its own session, under the candidate's rlimits and in its cgroup. Like the runner
 it is a standalone stdlib-only script (it never imports ``harness``). It does what
 ``bwrap --ro-bind / / --dev /dev --proc /proc --unshare-{user,pid,net,ipc,uts} --cap-drop ALL``

@@ -3,15 +3,15 @@
 A base is a run's (``--run RUN_DIR``: its seed items, written-back lessons and imports)
 or, without ``--run``, a task's seed items (``+task=NAME``) in a throw-away store. The
 embedder is the run's, or the one named by a ``cognition=...`` override; with neither,
-the best installed (MiniLM when harness-minilm is installed, else hashing), and every
-command says which it used.
+the best installed: the cognition option an installed plugin ships (MiniLM's when
+harness-minilm is installed), else the core's default (hashing). Every command says
+which embedder it used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +21,7 @@ from typing import Any, NoReturn
 import click
 import yaml
 
-_OVERRIDE = re.compile(r"^[+~]?[A-Za-z_][\w.@/-]*=")
-PREFERRED_BACKENDS = ("sentence_transformers", "hashing")
+from harness.commands._errors import usage_errors
 
 
 def _fail(message: str) -> NoReturn:
@@ -31,13 +30,17 @@ def _fail(message: str) -> NoReturn:
 
 def split_args(args: tuple[str, ...]) -> tuple[list[str], str]:
     """Hydra overrides (``key=value``, ``+task=NAME``) and the free text around them."""
-    overrides = [arg for arg in args if _OVERRIDE.match(arg)]
-    text = " ".join(arg for arg in args if not _OVERRIDE.match(arg)).strip()
+    from harness.composition import read
+
+    overrides = [arg for arg in args if read(arg) is not None]
+    text = " ".join(arg for arg in args if read(arg) is None).strip()
     return overrides, text
 
 
 @dataclass
 class Opened:
+    """An open base, the run store it lives in, and the embedder's name (to report)."""
+
     base: Any
     db: Any
     backend: str
@@ -54,45 +57,66 @@ def _recorded_cognition(run_dir: Path) -> dict[str, Any] | None:
     return (yaml.safe_load(row[0]) or {}).get("cognition") if row and row[0] else None
 
 
-def _best_backend(config: dict[str, Any]) -> dict[str, Any]:
-    from harness import plugins
+def _installed_choice() -> list[str]:
+    """The override choosing the first cognition option an installed plugin ships (a
+    plugin adds one for an embedder better than the core's hashing), or none."""
+    from importlib.resources import files
 
-    plugins.load_plugins()
-    installed = set(plugins.embedder_names())
-    backend = next((name for name in PREFERRED_BACKENDS if name in installed), "hashing")
-    return {**config, "backend": backend}
+    from harness.confpaths import plugin_conf_packages
+
+    options = sorted(
+        path.stem
+        for package in plugin_conf_packages()
+        for path in (Path(str(files(package))) / "cognition").glob("*.yaml")
+    )
+    return [f"cognition={options[0]}"] if options else []
+
+
+def _chosen(overrides: list[str]) -> bool:
+    """Whether an override sets the cognition config (``cognition=...``, ``cognition.x=...``)."""
+    from harness.composition import parsed
+
+    return any(o.key_or_group.split(".")[0] == "cognition" for o in parsed(overrides))
+
+
+def _config(run_dir: Path | None, overrides: list[str]) -> tuple[dict[str, Any], Any]:
+    """The cognition section to build the base from, and the composed config: the one the
+    overrides choose, else the run's recorded one, else the best installed."""
+    from harness import db as store
+    from harness.composition import check_overrides, compose, section
+
+    recorded = None
+    chosen = _chosen(overrides)
+    if not chosen and run_dir is not None and (run_dir / store.DB_NAME).exists():
+        recorded = _recorded_cognition(run_dir)
+    if not chosen and not recorded:
+        overrides = [*overrides, *_installed_choice()]
+    with usage_errors():
+        check_overrides(overrides, require_task=False)
+        cfg = compose(overrides)
+        return recorded or section(cfg, "cognition"), cfg
 
 
 @contextlib.contextmanager
 def open_base(run_dir: Path | None, overrides: list[str]) -> Iterator[Opened]:
     """The cognition base of ``run_dir`` (created if missing) or, without one, of the
     composed task's seed items in a temporary store."""
-    from omegaconf import OmegaConf
-
     from harness import db as store
-    from harness.cli import _compose_or_fail, check_overrides
     from harness.cognition import make_cognition
+    from harness.composition import section
     from harness.tasks import RunError, task_spec
 
-    check_overrides(overrides, require_task=False)
-    cfg = _compose_or_fail(overrides)
-    config = OmegaConf.to_container(cfg.cognition, resolve=True)
-    chosen = any(o.lstrip("+~").split("=")[0].split(".")[0] == "cognition" for o in overrides)
-    if not chosen:
-        recorded = None
-        if run_dir is not None and (run_dir / store.DB_NAME).exists():
-            recorded = _recorded_cognition(run_dir)
-        config = recorded or _best_backend(config)
-    if not config.get("enabled", True):
-        _fail("cognition is disabled (cognition=none): there is no base to use")
+    config, cfg = _config(run_dir, overrides)
     try:
         base = make_cognition(config)
     except (LookupError, ValueError) as exc:
         _fail(str(exc))
+    if base is None:
+        _fail("cognition is disabled (cognition=none): there is no base to use")
     seeds = []
     if cfg.get("task") is not None:
         try:
-            seeds = list(task_spec(OmegaConf.to_container(cfg.task, resolve=True)).cognition)
+            seeds = list(task_spec(section(cfg, "task")).cognition)
         except (RunError, LookupError) as exc:
             _fail(str(exc))
     with contextlib.ExitStack() as stack:

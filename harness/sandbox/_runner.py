@@ -1,6 +1,6 @@
 """Child-side runner: load an untrusted candidate module, call its entry, report the outcome.
 
-Started by ``harness.sandbox`` as ``python -I _sandbox_runner.py CANDIDATE INPUT RESULT``. It is a
+Started by ``harness.sandbox`` as ``python -I _runner.py CANDIDATE INPUT RESULT``. It is a
 standalone stdlib-only script (never imports ``harness``) so that nothing of the evaluator is
 loaded into the untrusted process. The outcome is one JSON object written to RESULT, replacing
 anything the candidate put there:

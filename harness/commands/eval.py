@@ -1,0 +1,91 @@
+"""``harness eval``: evaluate one program exactly as a run would, outside any run."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.commands._errors import usage_errors
+
+
+def _evaluate(program_path: Path, overrides: tuple[str, ...]) -> tuple[str, Any]:
+    """The task's name and the result of evaluating the program under the composed config."""
+    from harness.composition import check_overrides, compose, section
+    from harness.evaluation import undecodable
+    from harness.executors.local import LocalExecutor
+    from harness.plugins import did_you_mean
+    from harness.sandbox import MODES
+    from harness.tasks import RunError, task_limits, task_spec
+
+    with usage_errors():
+        check_overrides(overrides)
+        cfg = compose(overrides)
+        task = section(cfg, "task")
+    sandbox = str(cfg.get("sandbox") or "auto")
+    if sandbox not in MODES:
+        raise click.UsageError(
+            f"sandbox={sandbox} is not a sandbox mode ({', '.join(MODES)})."
+            + did_you_mean(sandbox, list(MODES))
+        )
+    try:
+        spec = task_spec(task)
+    except RunError as exc:
+        raise click.ClickException(str(exc)) from exc
+    # A file that is not UTF-8 is a failed candidate like any other, not a crash.
+    result = undecodable(program_path.read_bytes())
+    if result is None:
+        program = program_path.read_text(encoding="utf-8")
+        # The sandbox mode travels with the limits to the worker, as in a run.
+        limits = dataclasses.replace(task_limits(task, spec), sandbox=sandbox)
+        executor = LocalExecutor(1)
+        try:
+            result = asyncio.run(executor.evaluate(task, program, limits))
+        finally:
+            executor.shutdown()
+    return spec.name, result
+
+
+@click.command("eval", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--program",
+    "program_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The candidate program to evaluate.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def eval_command(program_path: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
+    """Evaluate one program exactly as a run would (worker process, sandbox, scoring).
+
+    \b
+    harness eval +task=circle_packing --program my_packing.py --json
+    """
+    task, result = _evaluate(program_path, overrides)
+    if as_json:
+        payload = {
+            "task": task,
+            "program": str(program_path),
+            "success": result.success,
+            "score": result.score,
+            "error_class": result.error_class,
+            "metrics": result.metrics,
+            "feedback": result.feedback,
+        }
+        click.echo(json.dumps(payload, indent=2, default=str))
+        return
+    rows: dict[str, Any] = {"success": result.success, "score": result.score}
+    if result.error_class:
+        rows["error"] = result.error_class
+    # A metric named like a row above (often "score" itself) is not repeated.
+    rows.update((k, v) for k, v in result.metrics.items() if k not in rows)
+    width = max(len(key) for key in rows) + 1
+    for key, value in rows.items():
+        click.echo(f"{key:{width}} {value}")
+    if result.feedback:
+        click.echo("feedback:\n" + result.feedback)

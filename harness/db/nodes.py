@@ -1,0 +1,165 @@
+"""The ``nodes`` table: committing a :class:`harness.nodes.Node` and the queries on it.
+
+A node is inserted ``pending`` when its round starts (with its context), committed again
+when its proposal arrives, and completed in place when its evaluation commits, so after a
+kill ``resume`` re-runs exactly the rounds in flight, with their numbers and programs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any, NamedTuple
+
+import sqlite_utils
+
+from harness.nodes import COMPLETED, Node
+
+#: Columns holding JSON, with the value an empty (NULL) one stands for.
+_JSON: dict[str, list[Any] | dict[str, Any]] = {
+    "parent_ids": [],
+    "metrics": {},
+    "cognition_ids": [],
+    "features": {},
+    "stages": [],
+}
+
+
+def decode_node(row: dict[str, Any]) -> dict[str, Any]:
+    """Turn the JSON text columns of a ``nodes`` row back into Python values."""
+    node = dict(row)
+    for key, empty in _JSON.items():
+        node[key] = json.loads(node[key]) if node.get(key) else type(empty)()
+    node["success"] = bool(node.get("success"))
+    return node
+
+
+def _encode(node: Node) -> dict[str, Any]:
+    """The row of ``node``: JSON text for structured values; a pending node keeps NULL
+    results (no success, no metrics) and no features or stages are stored empty."""
+    row = asdict(node)
+    pending = node.status == "pending"
+    row["parent_ids"] = json.dumps(node.parent_ids)
+    row["cognition_ids"] = json.dumps(node.cognition_ids)
+    row["metrics"] = None if pending else json.dumps(node.metrics, default=str)
+    row["success"] = None if pending else int(node.success)
+    row["features"] = json.dumps(node.features) if node.features else None
+    row["stages"] = json.dumps(node.stages) if node.stages else None
+    return row
+
+
+def _rows(db: sqlite_utils.Database, where: str, params: list[Any]) -> list[Node]:
+    cursor = db.execute(f"select * from nodes where {where}", params)
+    columns = [c[0] for c in cursor.description]
+    return [Node(**decode_node(dict(zip(columns, row, strict=True)))) for row in cursor]
+
+
+def get_node(db: sqlite_utils.Database, node_id: int) -> dict[str, Any]:
+    """One node by id, as a decoded row (what reports and tests read)."""
+    return asdict(read_node(db, node_id))
+
+
+def find_node(db: sqlite_utils.Database, node_id: int) -> Node | None:
+    """The node ``node_id``, or None when its round never started."""
+    found = _rows(db, "id = ?", [node_id])
+    return found[0] if found else None
+
+
+def read_node(db: sqlite_utils.Database, node_id: int) -> Node:
+    """One node by id (a ``KeyError`` when there is none)."""
+    node = find_node(db, node_id)
+    if node is None:
+        raise KeyError(f"no node {node_id}")
+    return node
+
+
+def commit(db: sqlite_utils.Database, node: Node) -> None:
+    """Write ``node`` as it is now, inserted or in place, in one transaction."""
+    row = _encode(node)
+    columns = ", ".join(f"[{name}]" for name in row)
+    marks = ", ".join("?" for _ in row)
+    with db.conn:
+        db.conn.execute(
+            f"insert or replace into nodes ({columns}) values ({marks})", list(row.values())
+        )
+
+
+def next_node_id(db: sqlite_utils.Database) -> int:
+    row = db.execute("select max(id) from nodes").fetchone()
+    return 0 if row[0] is None else row[0] + 1
+
+
+def original_of(db: sqlite_utils.Database, node: Node) -> int | None:
+    """The completed node with the same canonical program, if any (an index lookup)."""
+    row = db.execute(
+        "select id from nodes where program_hash = ? and id != ? and status in (?, ?)"
+        " order by id limit 1",
+        [node.program_hash, node.id, *COMPLETED],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def pending_rounds(db: sqlite_utils.Database) -> list[Node]:
+    """The rounds a kill or a stop left in flight, to run again on resume."""
+    return _rows(db, "status = 'pending' and id > 0 order by id", [])
+
+
+def unanalysed(db: sqlite_utils.Database) -> list[Node]:
+    """Nodes evaluated but stopped before their analysis was stored."""
+    return _rows(db, "evaluated_at is not null and analysis is null order by id", [])
+
+
+class Completed(NamedTuple):
+    """What resume replays of a completed node (no program: there may be many)."""
+
+    id: int
+    score: float | None
+    success: bool
+    status: str
+    parent_ids: list[int]
+    island: int | None
+    features: dict[str, float]
+
+
+def completed(db: sqlite_utils.Database, statuses: tuple[str, ...] = COMPLETED) -> list[Completed]:
+    """Nodes with one of ``statuses``, in id order."""
+    marks = ", ".join("?" for _ in statuses)
+    rows = db.execute(
+        "select id, score, success, status, parent_ids, island, features from nodes"
+        f" where status in ({marks}) order by id",
+        list(statuses),
+    ).fetchall()
+    return [
+        Completed(
+            node_id,
+            score,
+            bool(success),
+            status,
+            json.loads(parents or "[]"),
+            island,
+            json.loads(features) if features else {},
+        )
+        for node_id, score, success, status, parents, island, features in rows
+    ]
+
+
+def selections(db: sqlite_utils.Database) -> list[tuple[list[int], int | None]]:
+    """(context ids, island) of every round started, in order: what a sampler replays."""
+    rows = db.execute("select parent_ids, island from nodes where id > 0 order by id")
+    return [(json.loads(parents or "[]"), island) for parents, island in rows.fetchall()]
+
+
+def programs_for_features(db: sqlite_utils.Database, limit: int) -> tuple[str | None, list[str]]:
+    """The seed's program and the first ``limit`` successful ones after it (by evaluation
+    time): the reference set that behaviour descriptors are measured against."""
+    seed = db.execute("select program from nodes where id = 0").fetchone()
+    programs = db.execute(
+        "select program from nodes where id > 0 and success = 1 order by evaluated_at, id limit ?",
+        [limit],
+    ).fetchall()
+    return (seed[0] if seed else None), [row[0] for row in programs]
+
+
+def score_of(db: sqlite_utils.Database, node_id: int) -> float | None:
+    row = db.execute("select score from nodes where id = ?", [node_id]).fetchone()
+    return row[0] if row else None

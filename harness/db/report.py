@@ -1,0 +1,133 @@
+"""What ``harness status`` and ``harness compare`` report of a run, computed in SQL."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import sqlite_utils
+
+from harness.sandbox import pid_alive
+
+
+def evaluations(db: sqlite_utils.Database) -> int:
+    """Evaluations spent so far: one per evaluated node, plus its repair attempts."""
+    return db.execute(
+        "select coalesce(sum(coalesce(evaluations, 1)), 0) from nodes"
+        " where evaluated_at is not null"
+    ).fetchone()[0]
+
+
+def _alive(host: str | None, pid: int | None) -> bool:
+    """Whether the process that marked a run ``running`` still exists (same host only)."""
+    if host != socket.gethostname() or not pid:
+        return True
+    return pid_alive(pid)
+
+
+def summary(db: sqlite_utils.Database) -> dict[str, Any]:
+    """The figures ``harness status`` prints, computed in SQL (no full-table copies).
+
+    A run marked ``running`` whose process is gone (killed) is reported as ``stopped``.
+    """
+    one = db.execute
+    nodes = one("select count(*) from nodes").fetchone()[0]
+    by_status = dict(one("select status, count(*) from nodes group by status").fetchall())
+    best = one(
+        "select id, score from nodes where score is not null order by score desc, id limit 1"
+    ).fetchone()
+    seed = one("select score, status from nodes where id = 0").fetchone()
+    calls = one(
+        "select count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),"
+        " sum(error is not null), sum(cost_usd) from llm_calls"
+    ).fetchone()
+    run = next(iter(db.table("runs").rows_where(order_by="id desc", limit=1)), None)
+    status = run["status"] if run else "empty"
+    if run is not None and status == "running" and not _alive(run["host"], run["pid"]):
+        status = "stopped"
+    evaluated = evaluations(db)
+    return {
+        "task": run["task"] if run else None,
+        "status": status,
+        "stop_reason": run["stop_reason"] if run else None,
+        "started_at": run["started_at"] if run else None,
+        "finished_at": run["finished_at"] if run else None,
+        "sessions": run["sessions"] if run else 0,
+        "nodes": nodes,
+        "evaluated": evaluated,
+        "succeeded": by_status.get("evaluated", 0),
+        "failed": by_status.get("failed", 0),
+        "duplicates": by_status.get("duplicate", 0),
+        "pending": by_status.get("pending", 0),
+        "best_score": best[1] if best else None,
+        "best_node": best[0] if best else None,
+        "seed_score": seed[0] if seed else None,
+        "llm_calls": calls[0],
+        "llm_errors": calls[3] or 0,
+        "tokens_in": calls[1],
+        "tokens_out": calls[2],
+        "cost_usd": calls[4],
+        "models": models(db),
+        "inspired_by": inspired_by(db),
+        "lessons": db.execute(
+            "select count(*) from cognition where json_extract(metadata, '$.kind') = 'lesson'"
+        ).fetchone()[0],
+    }
+
+
+_PROPOSED = (
+    " from nodes where id > 0 and program is not null and exists ("
+    " select 1 from llm_calls l where l.node_id = nodes.id and l.role = 'researcher')"
+)
+
+
+def inspired_by(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many LLM-proposed programs their researcher said were inspired by a cognition
+    item (whatever else), by earlier nodes only ("experience"), or by neither: the
+    paper's provenance analysis, counted from the stored citations instead of estimated.
+    A run stored before citations existed (read without migrating) counts as neither."""
+    if not db.table("inspirations").exists():
+        proposed = db.execute("select count(*)" + _PROPOSED).fetchone()[0]
+        return {"cognition": 0, "experience": 0, "neither": proposed}
+    row = db.execute(
+        "select count(*), sum(c > 0), sum(c = 0 and n > 0) from (select"
+        " (select count(*) from inspirations i where i.node_id = nodes.id"
+        "  and i.kind = 'cognition') as c,"
+        " (select count(*) from inspirations i where i.node_id = nodes.id"
+        "  and i.kind = 'node') as n" + _PROPOSED + ")"
+    ).fetchone()
+    proposed, cognition, experience = row[0], row[1] or 0, row[2] or 0
+    return {
+        "cognition": cognition,
+        "experience": experience,
+        "neither": proposed - cognition - experience,
+    }
+
+
+def models(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """LLM use per role and model; for researcher models also how many of the nodes they
+    wrote scored above their parent (what an ensemble's bandit optimises)."""
+    improved = dict(
+        db.execute(
+            "select c.model, count(distinct n.id) from nodes n"
+            " join llm_calls c on c.node_id = n.id and c.role = 'researcher'"
+            " join nodes p on p.id = json_extract(n.parent_ids, '$[0]')"
+            " where n.status = 'evaluated' and n.success = 1 and n.score > p.score"
+            " group by c.model"
+        ).fetchall()
+    )
+    rows = db.execute(
+        "select role, model, count(*), coalesce(sum(tokens_in + tokens_out), 0), sum(cost_usd)"
+        " from llm_calls group by role, model order by role, model"
+    ).fetchall()
+    return [
+        {
+            "role": role,
+            "model": model,
+            "calls": count,
+            "tokens": tokens,
+            "cost_usd": cost,
+            **({"improved": improved.get(model, 0)} if role == "researcher" else {}),
+        }
+        for role, model, count, tokens, cost in rows
+    ]

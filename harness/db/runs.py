@@ -1,0 +1,104 @@
+"""The run's own rows: its sessions, the sampler's state, LLM calls and citations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any, NamedTuple, cast
+
+import sqlite_utils
+
+from harness.db.connection import now
+from harness.llm.base import LLMCall
+
+
+def run_task(db: sqlite_utils.Database) -> str | None:
+    """The task of the run stored in ``db``; None for a new store."""
+    row = db.execute("select task from runs order by id limit 1").fetchone()
+    return None if row is None else row[0]
+
+
+def start_session(db: sqlite_utils.Database, task: str, fields: dict[str, Any]) -> int:
+    """Mark the run ``running`` with ``fields`` (config, host, pid...): a new row for a new
+    run, the first row again, one session more, for a resume. Returns the run's id."""
+    runs = db.table("runs")
+    row = next(iter(runs.rows_where(order_by="id", limit=1)), None)
+    fields = {**fields, "status": "running", "stop_reason": None, "finished_at": None}
+    if row is None:
+        runs.insert({"task": task, "started_at": now(), "sessions": 1, **fields})
+        return cast(int, runs.last_pk)
+    runs.update(row["id"], {**fields, "sessions": (row["sessions"] or 0) + 1})
+    return int(row["id"])
+
+
+def finish_session(db: sqlite_utils.Database, run_id: int, status: str, reason: str | None) -> None:
+    db.table("runs").update(run_id, {"status": status, "stop_reason": reason, "finished_at": now()})
+
+
+def save_sampler_state(db: sqlite_utils.Database, name: str, state: str) -> None:
+    """Store a sampler's JSON-encoded state (one small row per sampler)."""
+    with db.conn:
+        db.conn.execute(
+            "insert or replace into sampler_state (name, state, updated_at) values (?, ?, ?)",
+            [name, state, now()],
+        )
+
+
+def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+    rows = list(db.table("sampler_state").rows_where("name = ?", [name]))
+    return json.loads(rows[0]["state"]) if rows else None
+
+
+def record_calls(db: sqlite_utils.Database, node_id: int, calls: list[LLMCall]) -> None:
+    """Store a round's LLM exchanges with their tokens and cost."""
+    if calls:
+        stamp = now()
+        db.table("llm_calls").insert_all(
+            {"node_id": node_id, "created_at": stamp, **asdict(call)} for call in calls
+        )
+
+
+class ResearcherCall(NamedTuple):
+    model: str
+    cost_usd: float | None
+    tokens: int
+
+
+def researcher_calls(db: sqlite_utils.Database, node_id: int) -> list[ResearcherCall]:
+    """The researcher's calls for one node, in order (what an ensemble's bandit learns from)."""
+    rows = db.execute(
+        "select model, cost_usd, tokens_in + tokens_out from llm_calls"
+        " where node_id = ? and role = 'researcher' order by id",
+        [node_id],
+    ).fetchall()
+    return [ResearcherCall(model, cost, tokens or 0) for model, cost, tokens in rows]
+
+
+def add_inspirations(
+    db: sqlite_utils.Database, node_id: int, citations: Iterable[tuple[str, int]]
+) -> None:
+    """Keep what inspired a node: ``(kind, id)`` pairs, ``kind`` ``cognition`` or ``node``."""
+    rows = [{"node_id": node_id, "kind": kind, "ref_id": ref} for kind, ref in citations]
+    if rows:
+        db.table("inspirations").insert_all(rows, replace=True)
+
+
+class Counts(NamedTuple):
+    """The run's counts that resume starts from."""
+
+    rounds: int
+    duplicates: int
+    cost_usd: float
+    seed_score: float | None
+
+
+def counts(db: sqlite_utils.Database) -> Counts:
+    one = db.execute
+    seed = one("select score from nodes where id = 0").fetchone()
+    return Counts(
+        rounds=one("select count(*) from nodes where id > 0").fetchone()[0],
+        duplicates=one("select count(*) from nodes where status = 'duplicate'").fetchone()[0],
+        cost_usd=one("select coalesce(sum(cost_usd), 0) from llm_calls").fetchone()[0],
+        seed_score=seed[0] if seed else None,
+    )

@@ -1,0 +1,143 @@
+"""The run store's tables, as named migrations applied in order (sqlite-utils).
+
+A migration is never edited once released: a store records which ones it has, and a newer
+harness applies only the rest, so a run made by an older version resumes with a newer one.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+migrations = sqlite_utils.Migrations("harness")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.table("runs").create(
+        {
+            "id": int,
+            "task": str,
+            "config": str,
+            "overrides": str,
+            "plugin_versions": str,
+            "seed": int,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,
+            "stop_reason": str,
+            "sessions": int,
+            "host": str,
+            "pid": int,
+        },
+        pk="id",
+    )
+    db.table("nodes").create(
+        {
+            "id": int,
+            "run_id": int,
+            "parent_ids": str,
+            "name": str,
+            "motivation": str,
+            "program": str,
+            "program_hash": str,
+            "edit": str,
+            "score": float,
+            "metrics": str,
+            "success": int,
+            "status": str,
+            "error_class": str,
+            "feedback": str,
+            "analysis": str,
+            "cognition_ids": str,
+            "island": int,
+            "created_at": str,
+            "evaluated_at": str,
+            "eval_seconds": float,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs")],
+    )
+    db.table("nodes").create_index(["status"])
+    db.table("nodes").create_index(["score"])
+    db.table("llm_calls").create(
+        {
+            "id": int,
+            "node_id": int,
+            "role": str,
+            "model": str,
+            "request": str,
+            "response": str,
+            "tokens_in": int,
+            "tokens_out": int,
+            "latency_s": float,
+            "error": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db.table("llm_calls").create_index(["node_id"])
+    db.table("sampler_state").create({"name": str, "state": str, "updated_at": str}, pk="name")
+    db.table("cognition").create(
+        {"id": int, "content": str, "source": str, "metadata": str, "embedding": str},
+        pk="id",
+    )
+
+
+@migrations()
+def m002_features(db: sqlite_utils.Database) -> None:
+    """Behaviour descriptors of successful nodes (JSON), for quality-diversity samplers."""
+    db.table("nodes").add_column("features", str)
+
+
+@migrations()
+def m003_duplicates_cascades_repairs(db: sqlite_utils.Database) -> None:
+    """``duplicate_of`` (the node whose result a duplicate reuses), ``stages`` (cascade
+    stage results, JSON), ``evaluations`` (1 + repair attempts), and a hash index."""
+    db.table("nodes").add_column("duplicate_of", int)
+    db.table("nodes").add_column("stages", str)
+    db.table("nodes").add_column("evaluations", int)
+    db.table("nodes").create_index(["program_hash"])
+
+
+@migrations()
+def m004_llm_cost(db: sqlite_utils.Database) -> None:
+    """The USD cost of each LLM call (null when no price is configured)."""
+    db.table("llm_calls").add_column("cost_usd", float)
+
+
+@migrations()
+def m005_llm_attempts(db: sqlite_utils.Database) -> None:
+    """HTTP attempts per call, and whether a failure was the endpoint's (worth retrying)."""
+    db.table("llm_calls").add_column("attempts", int)
+    db.table("llm_calls").add_column("retryable", int)
+
+
+@migrations()
+def m006_inspirations(db: sqlite_utils.Database) -> None:
+    """What inspired each node, as its researcher cited it: ``kind`` is ``cognition`` (a
+    cognition item's id) or ``node`` (an earlier node's id)."""
+    db.table("inspirations").create(
+        {"node_id": int, "kind": str, "ref_id": int}, pk=("node_id", "kind", "ref_id")
+    )
+
+
+@migrations()
+def m007_cognition_embeddings(db: sqlite_utils.Database) -> None:
+    """The cognition base's vectors, one float32 blob per item and embedder back-end, in
+    ``cognition_embeddings`` (stores that used a cognition base already have it: it was
+    created outside the migrations); the items' ``embedding`` column, unused since, goes."""
+    db.table("cognition_embeddings").create(
+        {"item_id": int, "backend": str, "dim": int, "vector": bytes},
+        pk=("item_id", "backend"),
+        foreign_keys=[("item_id", "cognition", "id")],
+        if_not_exists=True,
+    )
+    if "embedding" in db.table("cognition").columns_dict:
+        db.table("cognition").transform(drop={"embedding"})
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Bring ``db`` to the current schema (a no-op when it is; any SQLite database works,
+    an in-memory one included)."""
+    if migrations.pending(db):
+        migrations.apply(db)

@@ -1,0 +1,31 @@
+"""Registers the built-in commands: run, resume, status, compare, eval, llm, cognition, plugins."""
+
+from __future__ import annotations
+
+import click
+
+from harness.hookspecs import hookimpl
+
+
+@hookimpl
+def harness_register_commands(cli: click.Group) -> None:
+    from harness.commands.cognition import cognition_group
+    from harness.commands.compare import compare
+    from harness.commands.eval import eval_command
+    from harness.commands.llm import llm_group
+    from harness.commands.plugins import plugins_command
+    from harness.commands.resume import resume
+    from harness.commands.run import run
+    from harness.commands.status import status
+
+    for command in (
+        run,
+        resume,
+        status,
+        compare,
+        eval_command,
+        llm_group,
+        cognition_group,
+        plugins_command,
+    ):
+        cli.add_command(command)

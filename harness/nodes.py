@@ -1,0 +1,123 @@
+"""A node: one round's record, as a value the round fills in stage by stage.
+
+A node starts ``pending`` (its context chosen), gets a program from its proposal, and ends
+``evaluated`` or ``failed`` (its evaluation, or a proposal that brought no program) or
+``duplicate`` (an earlier node's program again, not evaluated). The round commits the value
+to the run store after each step (:func:`harness.db.commit`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.canonical import canonical_hash
+from harness.llm.base import NodeView, Proposal
+from harness.task import EvalResult
+
+#: Statuses of a node whose evaluation committed (a duplicate reuses another's).
+COMPLETED = ("evaluated", "failed")
+
+#: Stored feedback keeps its tail (where tracebacks end) up to this many characters.
+MAX_FEEDBACK_CHARS = 20_000
+
+
+def clip(feedback: str | None) -> str:
+    """A backstop against task plugins that pass a candidate's whole output on."""
+    text = feedback or ""
+    if len(text) <= MAX_FEEDBACK_CHARS:
+        return text
+    cut = len(text) - MAX_FEEDBACK_CHARS
+    return f"[... {cut} characters cut ...]\n{text[-MAX_FEEDBACK_CHARS:]}"
+
+
+@dataclass
+class Node:
+    """One row of ``nodes``, decoded (JSON columns as Python values)."""
+
+    id: int
+    run_id: int | None = None
+    parent_ids: list[int] = field(default_factory=list)
+    island: int | None = None
+    cognition_ids: list[int] = field(default_factory=list)
+    status: str = "pending"
+    name: str | None = None
+    motivation: str | None = None
+    program: str | None = None
+    program_hash: str | None = None
+    edit: str | None = None
+    success: bool = False
+    score: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    feedback: str | None = None
+    error_class: str | None = None
+    stages: list[Any] = field(default_factory=list)
+    evaluations: int | None = None
+    analysis: str | None = None
+    features: dict[str, float] = field(default_factory=dict)
+    duplicate_of: int | None = None
+    created_at: str | None = None
+    evaluated_at: str | None = None
+    eval_seconds: float | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.status == "duplicate"
+
+    def view(self) -> NodeView:
+        """The node as the researcher and the analyzer see it."""
+        return NodeView(
+            id=self.id,
+            name=self.name or "",
+            program=self.program or "",
+            score=self.score,
+            success=self.success,
+            status=self.status,
+            motivation=self.motivation or "",
+            analysis=self.analysis or "",
+            feedback=self.feedback or "",
+            error_class=self.error_class,
+            metrics=self.metrics,
+        )
+
+    def set_program(self, program: str, language: str) -> None:
+        """A new program (proposed, or a repair's), with its canonical hash for dedupe."""
+        self.program = program
+        self.program_hash = canonical_hash(program, language)
+
+    def proposed(self, proposal: Proposal, language: str) -> None:
+        """Take the researcher's proposal, which brought a program."""
+        assert proposal.program is not None
+        self.name, self.motivation, self.edit = proposal.name, proposal.motivation, proposal.edit
+        self.set_program(proposal.program, language)
+
+    def proposal_failed(self, proposal: Proposal) -> None:
+        """A proposal without a program: the node fails with the reason as feedback."""
+        self.name = proposal.name or f"node-{self.id}"
+        self.motivation, self.edit = proposal.motivation, proposal.edit
+        self.status, self.success, self.error_class = "failed", False, "proposal"
+        self.feedback = proposal.error or "no program was proposed"
+        self.analysis, self.metrics = "", {}
+
+    def duplicates(self, original: Node) -> None:
+        """The same program as ``original``: its result, carried over unevaluated."""
+        self.status, self.duplicate_of = "duplicate", original.id
+        self.success, self.score, self.metrics = original.success, original.score, original.metrics
+        self.feedback, self.error_class = original.feedback, original.error_class
+        self.analysis = (
+            f"Duplicate of node {original.id} (the same program up to comments and "
+            "formatting); not evaluated again."
+        )
+
+    def evaluated(self, result: EvalResult, attempt: int, when: str) -> None:
+        """The evaluation's result at ``when``; ``attempt`` counts repairs before it."""
+        if attempt:
+            result.metrics["repair_attempts"] = attempt
+        self.status = "evaluated" if result.success else "failed"
+        self.success, self.score = result.success, result.score
+        self.metrics = json.loads(json.dumps(result.metrics, default=str))  # as stored
+        self.feedback, self.error_class = clip(result.feedback), result.error_class
+        self.stages = result.stages or []
+        self.evaluations, self.evaluated_at = attempt + 1, when
+        self.eval_seconds = result.metrics.get("eval_seconds")

@@ -1,0 +1,137 @@
+"""What a run knows of its completed nodes, live and rebuilt from the store on resume.
+
+The tally (counts, best, cost), the sampler's incremental index, the behaviour-descriptor
+space and a learning back-end's record of outcomes: each completed node passes through
+:meth:`RunState.complete` once, and :meth:`RunState.restore` replays the stored ones so a
+resumed run continues exactly where the killed one stood.
+"""
+
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from harness import db as store
+from harness.budget import Tally
+from harness.features import REFERENCE_SIZE, FeatureSpace
+from harness.llm.base import Learner, Outcome, Proposer
+from harness.nodes import COMPLETED, Node
+from harness.samplers.base import Candidate, Sampler, Selection
+from harness.task import TaskSpec
+from harness.tasks import RunError
+
+
+class RunState:
+    """The in-memory side of the run store, for one session of a run."""
+
+    def __init__(
+        self, db: sqlite_utils.Database, spec: TaskSpec, sampler: Sampler, proposer: Proposer
+    ) -> None:
+        self.db = db
+        self.sampler = sampler
+        self.proposer = proposer
+        self.features = FeatureSpace(spec)
+        self.tally = Tally()
+        self._saved_state: str | None = None
+
+    def restore(self) -> None:
+        """Rebuild from the store: descriptors, the sampler (observations, replayed
+        selections, then its saved state), the back-end's outcomes and the tally."""
+        seed, references = store.programs_for_features(self.db, REFERENCE_SIZE)
+        if seed is not None:
+            self.features.rebuild(seed, references)
+        for node in store.completed(self.db):
+            self._admit(self._candidate(node))
+        for parents, island in store.selections(self.db):
+            self.sampler.replay(Selection(parents, island))
+        for node in store.completed(self.db, (*COMPLETED, "duplicate")):
+            success = node.success and node.status != "duplicate"
+            self._learn(node.id, node.score, success, node.parent_ids)
+        counts = store.counts(self.db)
+        self.tally.evaluations = store.evaluations(self.db)
+        self.tally.duplicates = counts.duplicates
+        self.tally.cost_usd = counts.cost_usd
+        self.tally.rounds = counts.rounds
+        self.tally.seed_score = counts.seed_score
+        state = store.load_sampler_state(self.db, self.sampler.name)
+        if state is not None:
+            try:
+                self.sampler.load_state(state)
+            except ValueError as exc:
+                raise RunError(f"sampler {self.sampler.name}: {exc}") from exc
+
+    def select(self, k: int) -> Selection:
+        """The sampler's context, parent first; the seed when nothing is selectable yet."""
+        selection = self.sampler.select(k)
+        self.save_sampler_state()
+        if not selection.ids:
+            return Selection([0], selection.island)
+        return selection
+
+    def save_sampler_state(self) -> None:
+        """Write the sampler's (small) state when it changed since the last write."""
+        state = json.dumps(self.sampler.state())
+        if state != self._saved_state:
+            store.save_sampler_state(self.db, self.sampler.name, state)
+            self._saved_state = state
+
+    def complete(self, node: Node) -> None:
+        """Take in a completed node: its descriptors (stored with it), the sampler, the
+        tally and the back-end's outcome."""
+        if node.id == 0:
+            self.tally.seed_score = node.score
+            self.features.start(node.program or "")
+        if node.success and not node.duplicate:
+            node.features = self.features.raw(node.program or "", node.metrics)
+            store.commit(self.db, node)
+            if node.id:
+                self.features.add_reference(node.program or "")
+        self._admit(self._candidate(node), node.duplicate)
+        self._learn(node.id, node.score, node.success and not node.duplicate, node.parent_ids)
+        self.save_sampler_state()
+
+    def _candidate(self, node: Node | store.Completed) -> Candidate:
+        """What the sampler sees of a completed node (descriptors scaled to [0, 1])."""
+        return Candidate(
+            node.id,
+            node.score,
+            node.success,
+            parent=node.parent_ids[0] if node.parent_ids else None,
+            island=node.island,
+            features=self.features.scaled(node.features),
+        )
+
+    def _admit(self, cand: Candidate, duplicate: bool = False) -> None:
+        """Count a completed node and show it to the sampler (a duplicate never competes)."""
+        if duplicate:
+            self.tally.duplicates += 1
+            cand = Candidate(cand.id, None, False, cand.parent, cand.island)
+        else:
+            self.tally.failed += not cand.success
+        self.sampler.observe(cand)
+        best = self.tally.best
+        if cand.score is not None and (best is None or cand.score > best[0]):
+            self.tally.best = (cand.score, cand.id)
+
+    def _learn(self, node_id: int, score: float | None, success: bool, parents: list[int]
+               ) -> None:  # fmt: skip
+        """Tell a back-end that learns (an ensemble's bandit) what the round's researcher
+        model achieved: an improvement over the parent or not, at what cost."""
+        if not node_id or not isinstance(self.proposer, Learner):
+            return
+        calls = store.researcher_calls(self.db, node_id)
+        if not calls:
+            return
+        parent = store.score_of(self.db, parents[0]) if parents else None
+        improved = success and score is not None and (parent is None or score > parent)
+        costs = [call.cost_usd for call in calls if call.cost_usd is not None]
+        self.proposer.observe(
+            Outcome(
+                node_id,
+                model=calls[-1].model,
+                improved=improved,
+                cost_usd=sum(costs) if costs else None,
+                tokens=sum(call.tokens for call in calls),
+            )
+        )
