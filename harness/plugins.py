@@ -58,6 +58,37 @@ class UnknownNameError(LookupError):
     """An unknown task, sampler, proposer or embedder name; the message lists the choices."""
 
 
+class UnknownHookError(pluggy.PluginValidationError):
+    """Plugins implement ``harness_*`` functions that are not hooks (misspellings, mostly).
+
+    ``problems`` holds (plugin name, function name, closest real hook or ``None``), so that
+    ``harness plugins --check`` can name each one and the fix.
+    """
+
+    def __init__(self, problems: list[tuple[str, str, str | None]]) -> None:
+        self.problems = problems
+        message = "; ".join(
+            f"plugin {plugin} implements {hook!r}, which is not a harness hook"
+            + (f" (did you mean {close!r}?)" if close else "")
+            for plugin, hook, close in problems
+        )
+        super().__init__(pm.get_plugin(problems[0][0]), message)
+
+
+def unknown_hooks() -> list[tuple[str, str, str | None]]:
+    """(plugin, function, closest hook) for every registered implementation of no hook:
+    what pluggy's ``check_pending`` rejects, all of it at once and with a suggestion."""
+    callers = {name: caller for name, caller in vars(pm.hook).items() if not name.startswith("_")}
+    known = [name for name, caller in callers.items() if caller.has_spec()]
+    return [
+        (impl.plugin_name, name, next(iter(difflib.get_close_matches(name, known, 1, 0.5)), None))
+        for name, caller in sorted(callers.items())
+        if not caller.has_spec()
+        for impl in caller.get_hookimpls()
+        if not impl.optionalhook
+    ]
+
+
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
     """The standard "unknown X" message tail: the closest choice and every choice."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
@@ -69,8 +100,8 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
 def load_plugins() -> pluggy.PluginManager:
     """Load built-ins and installed plugins once, then fill the name registries.
 
-    Raises :class:`pluggy.PluginValidationError` when a plugin implements a hook that does
-    not exist (a misspelled ``harness_*`` function fails loudly instead of being ignored).
+    Raises :class:`UnknownHookError` when a plugin implements a hook that does not exist
+    (a misspelled ``harness_*`` function fails loudly instead of being ignored).
     Thread-safe: evaluation threads that start at once load the plugins once.
     """
     global _loaded
@@ -87,7 +118,9 @@ def load_plugins() -> pluggy.PluginManager:
         for module_name in extra_plugin_modules():
             if pm.get_plugin(module_name) is None:
                 pm.register(importlib.import_module(module_name), name=module_name)
-        pm.check_pending()
+        problems = unknown_hooks()
+        if problems:
+            raise UnknownHookError(problems)
         _collect_registrations()
         _loaded = True
     return pm

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
+import subprocess
+import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness import config
+from harness import config, plugins
 from harness.llm.base import NodeView, ProposalRequest
 from harness.loop import Run
 from harness.task import CognitionItem, TaskSpec
@@ -19,6 +23,42 @@ from harness.task import CognitionItem, TaskSpec
 #: the harness of commit 56475d2 stored (migrations m001-m006, the cognition table's old
 #: layout) and that was killed with SIGKILL with three rounds in flight.
 OLD_RUN = Path(__file__).parent / "data" / "killed_toy_run_m006.db"
+
+
+@contextlib.contextmanager
+def registered(plugin: object, name: str = "extra") -> Iterator[None]:
+    """``plugin`` loaded along with the installed ones while the block runs; the registries
+    are rebuilt on entry and on exit."""
+    plugins.load_plugins()
+    plugins.pm.register(plugin, name=name)
+    plugins.reset()
+    try:
+        yield
+    finally:
+        plugins.pm.unregister(plugin)
+        plugins.reset()
+
+
+def chained_venv(venv: Path) -> Path:
+    """A fresh venv that sees this test environment's packages (``--system-site-packages``
+    would see the base interpreter's, not this venv's) and has a ``harness`` script; returns
+    its python. A package installed into it shadows the test environment's copy."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    ours = sysconfig.get_paths()["purelib"]
+    Path(purelib, "_harness_test_env.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    script = venv / "bin" / "harness"
+    script.write_text(
+        f"#!{python}\nimport sys\nfrom harness.commands import cli\n"
+        "if __name__ == '__main__':\n    sys.exit(cli())\n"
+    )
+    script.chmod(0o755)
+    return python
+
 
 # A parent program and task shared by the prompt and proposer tests.
 PARENT_PROGRAM = """\

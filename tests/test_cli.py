@@ -37,6 +37,19 @@ def test_run_then_status_json(tmp_path, cli):
     assert (run_dir / ".hydra" / "config.yaml").exists()
 
 
+def test_status_takes_the_best_known_score_from_the_runs_own_task_config(tmp_path, cli):
+    """The best known sum depends on the run's n (26: 2.635983, 32: 2.939572, the plugin's
+    table): status must build the spec from the config the run recorded, not defaults."""
+    run_dir = tmp_path / "r"
+    result = cli(
+        "run", "+task=circle_packing", "task.n=32", "run.max_evaluations=2", "run.workers=1",
+        f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    status = json.loads(cli("status", str(run_dir), "--json").stdout)
+    assert status["best_known"] == 2.939572
+
+
 def test_multirun_makes_one_directory_per_combination(tmp_path, cli):
     result = cli(
         "run",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import re
@@ -10,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import registered
 
 from harness import Task, TaskSpec, plugins
 from harness.confpaths import allowed_entry_points
@@ -108,28 +108,15 @@ class _Registers:
             register(*self.schema)
 
 
-@contextlib.contextmanager
-def _registered(plugin):
-    """``plugin`` loaded along with the others; everything reloaded afterwards."""
-    plugins.load_plugins()
-    plugins.pm.register(plugin, name="extra")
-    plugins.reset()
-    try:
-        yield
-    finally:
-        plugins.pm.unregister(plugin)
-        plugins.reset()
-
-
 def test_two_plugins_registering_one_task_name_fail_at_load():
     clash = type("Clash", (_SpyTask,), {"name": "toy"})()
-    with _registered(_Registers(task=clash)):
+    with registered(_Registers(task=clash)):
         with pytest.raises(ValueError, match="task 'toy' is registered by two plugins"):
             plugins.load_plugins()
 
 
 def test_a_task_is_registered_as_a_task_object():
-    with _registered(_Registers(task="mine")):
+    with registered(_Registers(task="mine")):
         with pytest.raises(TypeError, match="register a harness.task.Task instance"):
             plugins.load_plugins()
 
@@ -142,11 +129,11 @@ class _MineConf:
 def test_plugins_register_config_schemas_and_tasks_bring_theirs():
     from harness_toy import ToyConf
 
-    with _registered(_Registers(schema=("sampler", "mine", _MineConf))):
+    with registered(_Registers(schema=("sampler", "mine", _MineConf))):
         schemas = plugins.schemas()
         assert schemas["sampler", "mine"] is _MineConf
         assert schemas["task", "toy"] is ToyConf
-    with _registered(_Registers(schema=("sampler", "ucb1", _MineConf))):
+    with registered(_Registers(schema=("sampler", "ucb1", _MineConf))):
         with pytest.raises(ValueError, match="schema sampler/ucb1 is registered twice"):
             plugins.schemas()
 

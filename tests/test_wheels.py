@@ -30,6 +30,7 @@ DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must c
     ".": ("harness_research", ["harness/conf/config.yaml", "harness/conf/run/default.yaml",
                                "harness/llm/templates/researcher.user.j2",
                                "harness/sandbox/_runner.py", "harness/sandbox/_ns_launcher.py",
+                               "harness/scaffold/templates/plugin.py.j2",
                                "hydra_plugins/harness_searchpath.py"]),
     "plugins/tasks/circle_packing": ("harness_circle_packing", [
         "harness_circle_packing/conf/task/circle_packing.yaml",

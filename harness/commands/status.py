@@ -10,13 +10,20 @@ from typing import Any
 import click
 
 
-def _task_spec_or_none(task: str | None) -> Any:
+def _task_spec_or_none(db: Any, task: str | None) -> Any:
+    """The run's task spec, built from the task config the run recorded (a task's spec may
+    need its own keys), or None when the plugin is gone or the config no longer fits it."""
     if not task:
         return None
     try:
+        import yaml
+
+        from harness import db as store
         from harness.tasks import task_spec
 
-        return task_spec({"name": task})
+        recorded = yaml.safe_load(store.run_config(db) or "{}") or {}
+        config = recorded.get("task") if isinstance(recorded, dict) else None
+        return task_spec(config if isinstance(config, dict) else {"name": task})
     except Exception:  # noqa: BLE001 - status works even when the plugin is gone
         return None
 
@@ -29,13 +36,14 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     if not path.exists():
         raise click.UsageError(f"{run_dir} has no {store.DB_NAME}.")
     try:
-        summary = store.summary(store.open_db(run_dir, migrate=False))
+        db = store.open_db(run_dir, migrate=False)
+        summary = store.summary(db)
     except store.StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     except sqlite3.Error as exc:
         damaged = store.damaged(path, exc) if store.is_damaged(exc) else None
         raise click.ClickException(str(damaged or f"cannot read {path}: {exc}")) from exc
-    spec = _task_spec_or_none(summary["task"])
+    spec = _task_spec_or_none(db, summary["task"])
     summary["best_known"] = spec.best_known if spec else None
     if summary["best_known"] and summary["best_score"] is not None:
         summary["gap_to_best_known"] = summary["best_known"] - summary["best_score"]

@@ -19,6 +19,12 @@ def run_task(db: sqlite_utils.Database) -> str | None:
     return None if row is None else row[0]
 
 
+def run_config(db: sqlite_utils.Database) -> str | None:
+    """The composed config (YAML) the run recorded when it started; None for a new store."""
+    row = db.execute("select config from runs order by id limit 1").fetchone()
+    return None if row is None else row[0]
+
+
 def start_session(db: sqlite_utils.Database, task: str, fields: dict[str, Any]) -> int:
     """Mark the run ``running`` with ``fields`` (config, host, pid...): a new row for a new
     run, the first row again, one session more, for a resume. Returns the run's id."""

@@ -1,4 +1,5 @@
-"""Registers the built-in commands: run, resume, status, compare, eval, llm, cognition, plugins."""
+"""Registers the built-in commands: run, resume, status, compare, eval, llm, cognition, plugins,
+new-task."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ def harness_register_commands(cli: click.Group) -> None:
     from harness.commands.compare import compare
     from harness.commands.eval import eval_command
     from harness.commands.llm import llm_group
+    from harness.commands.new_task import new_task
     from harness.commands.plugins import plugins_command
     from harness.commands.resume import resume
     from harness.commands.run import run
@@ -27,5 +29,6 @@ def harness_register_commands(cli: click.Group) -> None:
         llm_group,
         cognition_group,
         plugins_command,
+        new_task,
     ):
         cli.add_command(command)

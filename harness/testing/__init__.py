@@ -1,17 +1,48 @@
-"""Pytest fixtures for harness plugin authors (loaded through the ``pytest11`` entry point).
+"""Pytest fixtures for harness plugin authors: the contract kit.
 
-``llm_server`` is a real OpenAI-compatible HTTP server on 127.0.0.1 with scripted
-answers; ``check_task`` runs the domain contract every task plugin must satisfy.
+Installed with the core (``pip install "harness-research[testing]"`` adds pytest) and loaded
+into every pytest session through the ``pytest11`` entry point ``harness =
+"harness.testing"``: a plugin's tests use the fixtures without importing anything.
+
+Fixtures
+--------
+
+``task_contract``
+    ``task_contract("NAME", *overrides, failing_seeds=())`` composes the plugin's own
+    ``conf/task/NAME.yaml`` through Hydra (``+task=NAME`` and ``overrides``, as
+    ``harness run`` would) and asserts the task contract: the spec names the task; every
+    seed evaluates through the sandbox to a finite score; a program that raises, one that
+    never returns (under a 2 s timeout) and one whose entry returns a string each come back
+    as a failed result, never an exception; every declared descriptor is reported in the
+    seeds' metrics within its ``[low, high]``; and a 4-evaluation ``llm=offline`` run in a
+    temporary directory finishes with the seed evaluated and no evaluator error. Each
+    failure says what to fix. Returns the seeds' :class:`~harness.task.EvalResult` by name.
+    A config dict (``task_contract({"name": "NAME", "n": 26})``) is merged over the
+    composed task section instead. ``failing_seeds`` names seeds shipped broken on purpose.
+    The checks are :func:`harness.testing.contract.check_task`. Example::
+
+        def test_contract(task_contract):
+            results = task_contract("rosenbrock", "task.dims=4")
+            assert results["naive"].score < 0
+
+``llm_server``
+    A real OpenAI-compatible chat-completions server on 127.0.0.1 with scripted answers
+    (:class:`harness.testing.llm_server.FakeLLMServer`): ``enqueue(...)`` answers, read
+    ``requests``; point a run at it with ``llm=openai llm.base_url=<server.base_url>``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from harness.task import EvalResult
+from harness.testing.contract import check_task
+
+__all__ = ["check_task", "llm_server", "task_contract"]
 
 
 @pytest.fixture
@@ -23,33 +54,14 @@ def llm_server() -> Iterator[Any]:
         yield server
 
 
-def check_task(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """Assert the task contract for ``config`` and return the seed results by name.
-
-    The spec names the task, every declared seed program exists and evaluates through
-    the sandbox to a finite score, and a broken program comes back as a failed result
-    rather than an exception.
-    """
-    from harness.evaluation import evaluate_program
-    from harness.tasks import seed_program, task_limits, task_spec
-
-    spec = task_spec(config)
-    assert spec.name == config["name"]
-    assert spec.seeds, "a task must declare at least one seed program"
-    limits = task_limits(config, spec)
-    results = {}
-    for seed in spec.seeds:
-        program = seed_program(config, seed)
-        result = evaluate_program(config, program, limits)
-        assert result.success, f"seed {seed!r} failed: {result.feedback}"
-        assert result.score is not None and math.isfinite(result.score)
-        results[seed] = result
-    broken = evaluate_program(config, "raise RuntimeError('broken on purpose')\n", limits)
-    assert not broken.success and broken.feedback
-    return results
-
-
 @pytest.fixture
-def task_contract(tmp_path: Path) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """``task_contract({"name": ...})`` runs :func:`check_task` in a temporary directory."""
-    return lambda config: check_task(config, tmp_path)
+def task_contract(tmp_path: Path) -> Callable[..., dict[str, EvalResult]]:
+    """``task_contract("NAME", *overrides, failing_seeds=())`` asserts the task contract
+    (:func:`check_task`) in a temporary directory and returns the seed results by name."""
+
+    def check(
+        task: str | Mapping[str, Any], *overrides: str, failing_seeds: Collection[str] = ()
+    ) -> dict[str, EvalResult]:
+        return check_task(task, tmp_path, *overrides, failing_seeds=failing_seeds)
+
+    return check
