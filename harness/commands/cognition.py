@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import yaml
 
 from harness.commands._errors import usage_errors
 
@@ -51,10 +50,9 @@ def _recorded_cognition(run_dir: Path) -> dict[str, Any] | None:
 
     db = store.open_db(run_dir, migrate=False)
     try:
-        row = db.execute("select config from runs order by id desc limit 1").fetchone()
+        return store.recorded_section(db, "cognition") or None
     finally:
         db.conn.close()
-    return (yaml.safe_load(row[0]) or {}).get("cognition") if row and row[0] else None
 
 
 def _installed_choice() -> list[str]:

@@ -16,14 +16,10 @@ def _task_spec_or_none(db: Any, task: str | None) -> Any:
     if not task:
         return None
     try:
-        import yaml
-
         from harness import db as store
         from harness.tasks import task_spec
 
-        recorded = yaml.safe_load(store.run_config(db) or "{}") or {}
-        config = recorded.get("task") if isinstance(recorded, dict) else None
-        return task_spec(config if isinstance(config, dict) else {"name": task})
+        return task_spec(store.recorded_section(db, "task") or {"name": task})
     except Exception:  # noqa: BLE001 - status works even when the plugin is gone
         return None
 

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any, NamedTuple, cast
 
 import sqlite_utils
+import yaml
 
 from harness.db.connection import now
 from harness.llm.base import LLMCall
@@ -19,10 +20,15 @@ def run_task(db: sqlite_utils.Database) -> str | None:
     return None if row is None else row[0]
 
 
-def run_config(db: sqlite_utils.Database) -> str | None:
-    """The composed config (YAML) the run recorded when it started; None for a new store."""
-    row = db.execute("select config from runs order by id limit 1").fetchone()
-    return None if row is None else row[0]
+def recorded_section(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+    """Section ``name`` (``task``, ``llm``, ``cognition``...) of the config the run recorded
+    when it started, as plain data ({} when the config has no such section); None when the
+    store records no run config."""
+    row = db.execute("select config from runs order by id desc limit 1").fetchone()
+    if row is None or not row[0]:
+        return None
+    section = (yaml.safe_load(row[0]) or {}).get(name)
+    return section if isinstance(section, dict) else {}
 
 
 def start_session(db: sqlite_utils.Database, task: str, fields: dict[str, Any]) -> int:

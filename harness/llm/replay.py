@@ -31,8 +31,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness import db as store
 from harness.llm.base import (
     Analysis,
@@ -160,7 +158,7 @@ def create(config: Mapping[str, Any]) -> ReplayProposer:
     try:
         db = store.open_db(source, migrate=False)
         try:
-            run = db.execute("select config from runs order by id desc limit 1").fetchone()
+            llm = store.recorded_section(db, "llm")
             calls = [dict(row) for row in db["llm_calls"].rows_where(order_by="id")]
             nodes = {
                 row["id"]: row
@@ -170,9 +168,8 @@ def create(config: Mapping[str, Any]) -> ReplayProposer:
             db.conn.close()
     except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: say so, cleanly
         raise ValueError(f"llm.source: cannot read {source / store.DB_NAME}: {exc}") from exc
-    if run is None or not run[0]:
+    if llm is None:
         raise ValueError(f"llm.source: {source / store.DB_NAME} records no run")
-    llm = (yaml.safe_load(run[0]) or {}).get("llm") or {}
     if llm.get("name") not in RECORDED:
         hint = " (replay the run it was replayed from)" if llm.get("name") == "replay" else ""
         raise ValueError(
