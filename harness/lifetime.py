@@ -3,7 +3,7 @@
 * :func:`guard_worker` makes an evaluation worker end, with the candidates it is running,
   as soon as its orchestrator is gone, even one killed with SIGKILL or by the OOM killer:
   the kernel's parent-death signal, and a watchdog thread for when the worker's main thread
-  is busy in C code and cannot run the signal handler.
+  is busy in C code and cannot run the signal handler; an alarm bounds the cleanup.
 * :func:`make_undumpable` marks a process non-dumpable, so processes of the same user
   without CAP_SYS_PTRACE can neither read its ``/proc/<pid>/environ`` or ``mem`` (where the
   API keys are) nor attach to it. Run as root, only isolation protects it
@@ -26,6 +26,8 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 WATCH_INTERVAL_S = 0.5
+#: Seconds an orphaned worker has to kill its candidates before the kernel ends it anyway.
+ORPHAN_GRACE_S = 3
 
 
 @functools.cache
@@ -53,6 +55,9 @@ def guard_worker(parent: int, cleanup: Callable[[], None]) -> None:
     """
 
     def orphaned(*_: object) -> None:
+        # SIGALRM keeps its default action (terminate) in workers: whatever blocks the
+        # cleanup (a lock, a thread holding the GIL), the kernel ends the worker soon.
+        signal.alarm(ORPHAN_GRACE_S)
         try:
             cleanup()
         finally:
@@ -63,6 +68,7 @@ def guard_worker(parent: int, cleanup: Callable[[], None]) -> None:
 
     call = prctl()
     if call is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, on_signal)
         call(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:

@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,6 +41,22 @@ def tagged(mark: str) -> list[str]:
     ]
 
 
+def threads(processes: list[str]) -> str:
+    """Where each thread of the leftover ``processes`` waits (state and kernel wait channel),
+    for the report of a failure that could not be reproduced at will."""
+    lines = []
+    for process in processes:
+        pid = process.split(":", 1)[0]
+        with contextlib.suppress(OSError):
+            for tid in sorted(os.listdir(f"/proc/{pid}/task")):
+                with contextlib.suppress(OSError):
+                    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+                    wchan = Path(f"/proc/{pid}/task/{tid}/wchan").read_text()
+                    comm, state = stat.split(") ", 1)[0], stat.split(") ", 1)[1][0]
+                    lines.append(f"{pid}/{tid} {comm.split('(', 1)[1]} {state} {wchan}")
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_no_worker_or_candidate_survives_the_orchestrator(mode: str, tmp_path: Path) -> None:
     mark = secrets.token_hex(8)
@@ -58,10 +75,53 @@ def test_no_worker_or_candidate_survives_the_orchestrator(mode: str, tmp_path: P
         assert len(tagged(mark)) >= 3, tagged(mark)  # workers, the candidate, its sleep
         orchestrator.kill()  # the orchestrator alone, not its process group
         orchestrator.wait()
-        gone = time.monotonic() + 5
+        gone = time.monotonic() + 10
         while (left := tagged(mark)) and time.monotonic() < gone:
             time.sleep(0.05)
-        assert left == [], f"alive 5 s after the orchestrator died: {left}"
+        assert left == [], f"alive 10 s after the orchestrator died: {left}\n{threads(left)}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(orchestrator.pid, signal.SIGKILL)
+
+
+def gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie waiting for its reaper counts as exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(") ", 1)[1].startswith(("Z", "X"))
+
+
+def test_an_orphaned_worker_ends_even_when_its_cleanup_hangs(tmp_path: Path) -> None:
+    """The cleanup (killing candidates) can block on a lock or a stuck thread; the worker
+    must end all the same once its orchestrator is gone, or it outlives it for good."""
+    worker = (
+        "import sys, time\n"
+        "from harness.lifetime import guard_worker\n"
+        "guard_worker(int(sys.argv[1]), lambda: time.sleep(3600))\n"
+        "print('guarded', flush=True)\n"
+        "time.sleep(3600)\n"
+    )
+    parent = (
+        "import os, subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {worker!r}, str(os.getpid())])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(3600)\n"
+    )
+    orchestrator = subprocess.Popen(
+        [sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert orchestrator.stdout is not None
+        pid = int(orchestrator.stdout.readline())
+        assert orchestrator.stdout.readline().strip() == "guarded"
+        orchestrator.kill()
+        orchestrator.wait()
+        deadline = time.monotonic() + 10
+        while not gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone(pid), f"the worker {pid} outlived its orchestrator by 10 s"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(orchestrator.pid, signal.SIGKILL)

@@ -31,7 +31,9 @@ _NAMESPACE_GRACE_S = 5.0
 
 #: The candidates this process is running now, by run token: what to kill if it must go.
 _running: dict[str, tuple[int, Cgroup | None]] = {}
-_running_lock = threading.Lock()
+#: Re-entrant: an orphaned worker's SIGTERM handler (:func:`harness.lifetime.guard_worker`)
+#: kills the candidates on the main thread, which may hold the lock when it is interrupted.
+_running_lock = threading.RLock()
 
 
 @dataclass(frozen=True)
