@@ -2,7 +2,16 @@
 
 from harness.hookspecs import hookimpl
 from harness.sandbox import CandidateRun, Limits, run_candidate
-from harness.task import CognitionItem, Descriptor, EvalResult, Stage, Task, TaskConf, TaskSpec
+from harness.task import (
+    CognitionItem,
+    Descriptor,
+    EvalResult,
+    Noise,
+    Stage,
+    Task,
+    TaskConf,
+    TaskSpec,
+)
 
 __version__ = "0.1.0"
 
@@ -12,6 +21,7 @@ __all__ = [
     "Descriptor",
     "EvalResult",
     "Limits",
+    "Noise",
     "Stage",
     "Task",
     "TaskConf",

@@ -22,6 +22,7 @@ __all__ = [
     "AnalyzerConf",
     "AnalyzerMode",
     "CognitionConf",
+    "ConfirmConf",
     "RANGES",
     "RunConf",
     "compose_config",
@@ -42,6 +43,26 @@ class AnalyzerConf:
 
 
 @dataclass
+class ConfirmConf:
+    """``run.confirm``: re-evaluate a would-be best of a stochastic task on fresh seeds before
+    believing it (docs/noise.md). The fresh seeds are ``first_seed``, ``first_seed + 1``...,
+    the same for every candidate and the seed program, so every comparison is paired."""
+
+    enabled: bool = False
+    #: Fresh seeds per confirmation.
+    seeds: int = 4
+    #: Seeds per re-evaluation (``None``: as many as the task's evaluation runs); after each
+    #: batch a candidate whose whole interval of gain over the seed lies below 0 is dropped.
+    batch: int | None = None
+    first_seed: int = 1000
+    #: ``None``: a positive mean gain over the seed program confirms; a level: only a gain
+    #: significant at it (one-sided paired t-test) does.
+    alpha: float | None = None
+    #: The confidence level of intervals and of the final report's test.
+    level: float = 0.95
+
+
+@dataclass
 class RunConf:
     max_evaluations: int | None = 100
     max_rounds: int | None = None
@@ -59,6 +80,7 @@ class RunConf:
     repair_errors: list[str] = field(
         default_factory=lambda: ["exception", "syntax", "missing_entry", "unserializable"]
     )
+    confirm: ConfirmConf = field(default_factory=ConfirmConf)
 
 
 #: Numbers a run cannot work with outside their range, checked before a run directory exists
@@ -76,6 +98,10 @@ RANGES: dict[str, tuple[float, bool, str]] = {
     "run.llm_pause_s": (0, True, "seconds"),
     "run.max_llm_outage_s": (0, True, "seconds"),
     "run.repair_attempts": (0, True, "attempts"),
+    "run.confirm.seeds": (1, True, "fresh seeds per confirmation"),
+    "run.confirm.batch": (1, True, "seeds per re-evaluation"),
+    "run.confirm.alpha": (0, False, "a significance level"),
+    "run.confirm.level": (0, False, "a confidence level"),
     "task.timeout_s": (0, False, "seconds per evaluation"),
     # Below about 64 MiB the sandboxed Python interpreter cannot even start.
     "task.memory_mb": (64, True, "MiB per candidate; Python needs about 64 to start"),

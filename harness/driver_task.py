@@ -32,6 +32,7 @@ from harness.task import (
     CognitionItem,
     Descriptor,
     EvalResult,
+    Noise,
     Stage,
     Task,
     TaskConf,
@@ -139,6 +140,9 @@ class DriverTask(Task):
     #: Distributions whose versions are part of every cache key (torch...): a new version
     #: could move the numbers, so the reference is trained again.
     versioned: tuple[str, ...] = ()
+    #: A stochastic score (:class:`Noise`): the last stage returns one sample per seed of
+    #: the config's ``seeds``.
+    noise: Noise | None = None
 
     @property
     def entry(self) -> str:
@@ -198,6 +202,7 @@ class DriverTask(Task):
             timeout_s=float(config["timeout_s"]),
             memory_mb=int(config["memory_mb"]),
             version=self.version,
+            noise=self.noise,
         )
 
     def seed(self, config: dict[str, Any], name: str) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 from harness import plugins
 from harness.redact import redact_data
 from harness.sandbox import Limits
-from harness.task import EvalResult, Task, finite
+from harness.task import EvalResult, Noise, Stage, Task, finite
 
 
 def _run_stage(
@@ -38,10 +38,34 @@ def _run_stage(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def check_samples(noise: Noise, config: dict[str, Any], result: EvalResult) -> EvalResult:
+    """A stochastic task's successful result must hold one finite value per seed it was
+    asked to run, no more and no fewer: a plugin that ignores the seeds the core passes
+    would make every re-evaluation on fresh seeds a copy of the first."""
+    if not result.success:
+        return result
+    asked = sorted(int(seed) for seed in config.get(noise.key) or ())
+    if sorted(result.samples) != asked or any(finite(v) is None for v in result.samples.values()):
+        result.success, result.score, result.error_class = False, None, "evaluator_error"
+        result.feedback = (
+            f"The task's evaluator was asked for seeds {asked} ({noise.key}) but returned "
+            f"samples for {sorted(result.samples)}: a stochastic task must return one finite "
+            "value per seed it was given.\n" + result.feedback
+        ).strip()
+    return result
+
+
 def _cascade(config: dict[str, Any], program: str, limits: Limits) -> EvalResult:
     """Run the task's stages in order; stop at the first that fails or misses its threshold."""
     task = plugins.get_task(config["name"])
-    stages = task.spec(config).stages
+    spec = task.spec(config)
+    result = _stages(task, spec.stages, config, program, limits)
+    return result if spec.noise is None else check_samples(spec.noise, config, result)
+
+
+def _stages(
+    task: Task, stages: tuple[Stage, ...], config: dict[str, Any], program: str, limits: Limits
+) -> EvalResult:
     if not stages:
         return _run_stage(task, config, program, limits, None)
     records: list[dict[str, Any]] = []

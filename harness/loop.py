@@ -29,11 +29,13 @@ from omegaconf import DictConfig
 from harness import db as store
 from harness import knowledge, rundir
 from harness.budget import Budget, Outage
+from harness.confirmation import Confirmation
+from harness.confirming import Confirmer
 from harness.executors import Executor, ExecutorError, make_executor
 from harness.lifetime import make_undumpable
 from harness.llm.base import LLMCall, NodeView, Proposal
 from harness.nodes import COMPLETED, Node
-from harness.progress import Progress
+from harness.progress import Progress, final_report
 from harness.researcher import Researcher
 from harness.runstate import RunState
 from harness.settings import RunSettings, build_parts
@@ -84,6 +86,12 @@ class Run:
             record=self._record_calls,
         )
         self.progress = Progress(self.spec.best_known)
+        policy = Confirmation.for_run(self.settings.run.confirm, self.spec)
+        self.confirmer = Confirmer(self, policy) if policy is not None else None
+        #: The seed's node, the one copy that confirmations add fresh seeds to.
+        self.baseline: Node
+        #: The rounds in flight (a confirmation counts them against the budget).
+        self.in_flight: set[asyncio.Task[None]] = set()
         self.stop_reason: str | None = None
         self.status: str | None = None
         #: The signal that stopped the run (SIGINT, SIGTERM), if one did.
@@ -211,6 +219,7 @@ class Run:
     async def _seed_round(self) -> Node:
         node = store.find_node(self.db, 0)
         if node is not None and node.status in COMPLETED:
+            self.baseline = node
             return node
         node = Node(
             0,
@@ -222,6 +231,7 @@ class Run:
         )
         node.set_program(seed_program(self.settings.task, self.seed_name), self.spec.language)
         store.commit(self.db, node)
+        self.baseline = node
         await self._evaluate(node)
         await self._analyze(node, None)
         self._complete(node)
@@ -260,7 +270,26 @@ class Run:
             node.duplicates(store.read_node(self.db, original))
             return self._settle(node)
         await self._repair(node, await self._evaluate(node))
+        if self.confirmer is not None:
+            await self.confirmer.confirm(node)
         await self._analyze(node, _best(context) or (context[0] if context else None))
+        self._complete(node)
+
+    async def _finish_confirmation(self, node: Node) -> None:
+        """Finish a round a kill stopped during its confirmation (resume); resumed with
+        ``run.confirm`` off, the node stays unconfirmed."""
+        if self.confirmer is not None:
+            await self.confirmer.confirm(node)
+        else:
+            reason = "run.confirm was off when the run resumed"
+            node.confirmation = {
+                **(node.confirmation or {}),
+                "verdict": "rejected",
+                "reason": reason,
+            }
+            store.commit(self.db, node)
+        if node.analysis is None:
+            await self._analyze(node, _best(self._context(node.parent_ids)))
         self._complete(node)
 
     # ----------------------------------------------------------------- run
@@ -345,13 +374,26 @@ class Run:
                 if status != "crashed":  # else the first error is the one to report
                     raise
                 log.debug("run row not updated: %s", exc)
-            self.progress.finish(status, self.stop_reason, self.state.tally)
+            self.progress.finish(status, self.stop_reason, self.state.tally, self._report())
         return store.summary(self.db)
 
+    def _report(self) -> str | None:
+        """The final line on a stochastic task: the best's estimate and whether it beats
+        the seed program, by a paired test on their shared seeds."""
+        try:
+            best = store.best_node(self.db)
+            level = self.settings.run.confirm.level
+            found = store.estimates(self.db, best[0] if best else None, level)
+        except sqlite3.Error:
+            return None
+        return final_report(best, found)
+
     async def _drive(self, stop: asyncio.Event) -> None:
-        in_flight: set[asyncio.Task[None]] = set()
+        in_flight = self.in_flight
         for node in store.pending_rounds(self.db):
             in_flight.add(asyncio.create_task(self._round(node, self._context(node.parent_ids))))
+        for node in store.confirming(self.db):
+            in_flight.add(asyncio.create_task(self._finish_confirmation(node)))
         for node in store.unanalysed(self.db):
             await self._analyze(node, _best(self._context(node.parent_ids)))
         stopper = asyncio.create_task(stop.wait())

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.canonical import canonical_hash
+from harness.estimate import estimate
 from harness.llm.base import NodeView, Proposal
 from harness.task import EvalResult
 
@@ -60,6 +61,17 @@ class Node:
     created_at: str | None = None
     evaluated_at: str | None = None
     eval_seconds: float | None = None
+    #: A stochastic task's value per seed, over every evaluation of the node.
+    samples: dict[int, float] = field(default_factory=dict)
+    score_se: float | None = None
+    score_n: int | None = None
+    #: ``run.confirm``'s record: ``{"verdict": ...}`` and its figures (harness.confirmation).
+    confirmation: dict[str, Any] | None = None
+
+    @property
+    def eligible(self) -> bool:
+        """Whether the node may be the run's best: not one ``run.confirm`` did not confirm."""
+        return eligible(self.id, self.confirmation)
 
     @property
     def duplicate(self) -> bool:
@@ -104,6 +116,11 @@ class Node:
         """The same program as ``original``: its result, carried over unevaluated."""
         self.status, self.duplicate_of = "duplicate", original.id
         self.success, self.score, self.metrics = original.success, original.score, original.metrics
+        self.samples, self.score_se, self.score_n = (
+            original.samples,
+            original.score_se,
+            original.score_n,
+        )
         self.feedback, self.error_class = original.feedback, original.error_class
         self.analysis = (
             f"Duplicate of node {original.id} (the same program up to comments and "
@@ -121,3 +138,36 @@ class Node:
         self.stages = result.stages or []
         self.evaluations, self.evaluated_at = attempt + 1, when
         self.eval_seconds = result.metrics.get("eval_seconds")
+        self.samples = dict(result.samples) if result.success else {}
+        self.rescore()
+
+    def add_samples(self, samples: dict[int, float]) -> None:
+        """Values on further seeds (a re-evaluation), and the score anew."""
+        self.samples.update(samples)
+        self.rescore()
+
+    def rescore(self) -> None:
+        """The score, its standard error and count, from the samples when there are any
+        (see :func:`scored_samples`)."""
+        scored = scored_samples(self.samples, self.confirmation)
+        if not scored:
+            self.score_se = self.score_n = None
+            return
+        found = estimate(scored.values())
+        self.score, self.score_se, self.score_n = found.mean, found.se, found.n
+
+
+def scored_samples(
+    samples: dict[int, float], confirmation: dict[str, Any] | None
+) -> dict[int, float]:
+    """The samples a node's score is the mean of: those on its confirmation's fresh seeds
+    once it has any (they were not chosen for being high, so their mean is unbiased, and
+    they are the same seeds for every confirmed node), else all of them."""
+    fresh = set((confirmation or {}).get("seeds") or ())
+    return {seed: v for seed, v in samples.items() if seed in fresh} or dict(samples)
+
+
+def eligible(node_id: int, confirmation: dict[str, Any] | None) -> bool:
+    """The seed and nodes without a confirmation record may be best; under ``run.confirm``,
+    only nodes it confirmed (a better seed on fresh seeds is no evidence)."""
+    return node_id == 0 or confirmation is None or confirmation.get("verdict") == "confirmed"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.budget import Tally
+from harness.estimate import LEVEL, Estimate
 from harness.nodes import Node
 
 log = logging.getLogger("harness")
@@ -51,6 +52,7 @@ class Progress:
     def node_done(self, node: Node, tally: Tally) -> None:
         improved = (
             not node.duplicate
+            and node.eligible
             and node.score is not None
             and (self.best is None or node.score > self.best)
         )
@@ -66,15 +68,53 @@ class Progress:
         if node.duplicate:
             outcome = f"duplicate of node {node.duplicate_of}"
         elif node.success:
-            outcome = f"score {_score(node.score)}"
+            outcome = f"score {_estimate(node)}"
+            verdict = (node.confirmation or {}).get("verdict")
+            if verdict in ("confirmed", "rejected"):
+                outcome += f", {verdict} on fresh seeds"
         else:
             outcome = f"failed [{node.error_class}]"
         log.info(
             "node %d %s%s | %s", node.id, outcome, " *best*" if improved else "", self._line(tally)
         )
 
-    def finish(self, status: str, reason: str | None, tally: Tally) -> None:
+    def finish(
+        self, status: str, reason: str | None, tally: Tally, report: str | None = None
+    ) -> None:
         if self.live:
             self.stream.write("\r\033[K")
             self.stream.flush()
         log.info("run %s%s | %s", status, f": {reason}" if reason else "", self._line(tally))
+        if report:
+            log.info("%s", report)
+
+
+def _estimate(node: Node) -> str:
+    """A node's score, with its interval and sample count on a stochastic task."""
+    if node.score is None or node.score_n is None:
+        return _score(node.score)
+    return Estimate(node.score, node.score_se, node.score_n).format(6)
+
+
+def versus_seed(versus: dict[str, Any]) -> str:
+    """``store.estimates``' paired comparison of the best with the seed program, as words:
+    the gain with its interval, the test, its p-value and the verdict at its level."""
+    level = versus["level"]
+    gain = Estimate(versus["gain"], versus["gain_se"], versus["n"]).format(6, level)
+    p = "n/a" if versus["p_value"] is None else f"{versus['p_value']:.3g}"
+    verdict = "significant" if versus["significant"] else "not significant"
+    return f"{gain}, one-sided paired t-test p = {p}: {verdict} at alpha {1 - level:.2g}"
+
+
+def final_report(best: tuple[int, float] | None, found: dict[str, Any]) -> str | None:
+    """The best's estimate and whether it beats the seed program (a paired one-sided t-test
+    on their shared seeds, at the stated level), for a stochastic task; else ``None``."""
+    if best is None or "best_score_n" not in found:
+        return None
+    versus = found.get("best_vs_seed")
+    level = versus["level"] if versus else LEVEL
+    head = Estimate(best[1], found.get("best_score_se"), found["best_score_n"])
+    text = f"best node {best[0]}: {head.format(6, level)} ({level:.0%} interval)"
+    if versus is None:
+        return text + ", the seed program itself" if best[0] == 0 else text
+    return f"{text}; gain over the seed program on their shared seeds {versus_seed(versus)}"

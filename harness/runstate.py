@@ -42,7 +42,7 @@ class RunState:
         if seed is not None:
             self.features.rebuild(seed, references)
         for node in store.completed(self.db):
-            self._admit(self._candidate(node))
+            self._admit(self._candidate(node), eligible=node.eligible)
         for parents, island in store.selections(self.db):
             self.sampler.replay(Selection(parents, island))
         for node in store.completed(self.db, (*COMPLETED, "duplicate")):
@@ -87,7 +87,7 @@ class RunState:
             store.commit(self.db, node)
             if node.id:
                 self.features.add_reference(node.program or "")
-        self._admit(self._candidate(node), node.duplicate)
+        self._admit(self._candidate(node), node.duplicate, node.eligible)
         self._learn(node.id, node.score, node.success and not node.duplicate, node.parent_ids)
         self.save_sampler_state()
 
@@ -102,8 +102,16 @@ class RunState:
             features=self.features.scaled(node.features),
         )
 
-    def _admit(self, cand: Candidate, duplicate: bool = False) -> None:
-        """Count a completed node and show it to the sampler (a duplicate never competes)."""
+    def rescored(self, seed: Node) -> None:
+        """The seed program ran on more seeds (``run.confirm``): its score moved, and with it
+        perhaps which node is best, read again from the store."""
+        self.tally.seed_score = seed.score
+        best = store.best_node(self.db)
+        self.tally.best = (best[1], best[0]) if best else None
+
+    def _admit(self, cand: Candidate, duplicate: bool = False, eligible: bool = True) -> None:
+        """Count a completed node and show it to the sampler (a duplicate never competes;
+        only an ``eligible`` node may become the best)."""
         if duplicate:
             self.tally.duplicates += 1
             cand = Candidate(cand.id, None, False, cand.parent, cand.island)
@@ -111,7 +119,7 @@ class RunState:
             self.tally.failed += not cand.success
         self.sampler.observe(cand)
         best = self.tally.best
-        if cand.score is not None and (best is None or cand.score > best[0]):
+        if eligible and cand.score is not None and (best is None or cand.score > best[0]):
             self.tally.best = (cand.score, cand.id)
 
     def _learn(self, node_id: int, score: float | None, success: bool, parents: list[int]

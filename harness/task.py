@@ -76,6 +76,21 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class Noise:
+    """A stochastic evaluation: the score is the mean of one value per random seed.
+
+    An ML proxy (train a small model, score it) moves with its seed as much as with the
+    candidate, so the core must see the spread, not one number. The core writes the seeds an
+    evaluation runs into the task config's ``key`` (a list of ints; the config's own list
+    unless the core re-evaluates with fresh seeds) and the task returns one value per seed
+    in :attr:`EvalResult.samples`. Every candidate runs the same seeds, so comparisons with
+    the seed program are paired.
+    """
+
+    key: str = "seeds"
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """Everything the core needs to know about a task before it evaluates anything.
 
@@ -86,6 +101,8 @@ class TaskSpec:
     ``prompts_dir`` is a directory of prompt templates that replace the core's for this
     task (docs/prompts.md): a plugin ships them in its package and points here, e.g.
     ``str(Path(__file__).parent / "prompts")``; a run's ``llm.prompts_dir`` wins over it.
+    ``noise`` declares a stochastic evaluation (:class:`Noise`); ``None`` means one
+    evaluation gives the true score (a deterministic validator).
     """
 
     name: str
@@ -101,6 +118,7 @@ class TaskSpec:
     memory_mb: int = 2048
     version: str = "1"
     prompts_dir: str | None = None
+    noise: Noise | None = None
 
 
 @dataclass
@@ -111,7 +129,9 @@ class EvalResult:
     constraint violation, "timed out after 5 s"...). ``error_class`` is a short machine
     label for failures (``timeout``, ``memory``, ``exception``, ``invalid`` ...).
     ``score`` is filled by :meth:`Task.score`, never by the candidate. ``stages`` holds
-    the per-stage outcomes of a cascade, filled by the core.
+    the per-stage outcomes of a cascade, filled by the core. ``samples`` maps each seed of
+    a stochastic task's evaluation (:class:`Noise`) to its value, higher is better; the
+    score is then their mean.
     """
 
     success: bool
@@ -121,6 +141,7 @@ class EvalResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     score: float | None = None
     stages: list[dict[str, Any]] = field(default_factory=list)
+    samples: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -194,8 +215,16 @@ class Task:
 
     def score(self, config: dict[str, Any], result: EvalResult) -> float | None:
         """One fitness value (higher is better) from an evaluation, ``None`` for a failure;
-        by default ``metrics["score"]`` of a successful result. Runs in the worker."""
-        return finite(result.metrics.get("score")) if result.success else None
+        by default the mean of ``samples`` when there are any, else ``metrics["score"]`` of
+        a successful result. Runs in the worker."""
+        if not result.success:
+            return None
+        if result.samples:
+            numbers = [n for n in map(finite, result.samples.values()) if n is not None]
+            return (
+                math.fsum(numbers) / len(numbers) if len(numbers) == len(result.samples) else None
+            )
+        return finite(result.metrics.get("score"))
 
     def upgrade_overrides(self, overrides: list[str]) -> list[str]:
         """A run's saved overrides, rewritten for this version of the task's config (a key

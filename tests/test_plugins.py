@@ -25,7 +25,7 @@ def test_installed_entry_point_plugin_and_env_plugin_are_listed(cli):
     circle = by_name["circle_packing"]
     assert circle["distribution"] == "harness-circle-packing" and circle["version"]
     assert "harness_register_tasks" in circle["hooks"] and circle["tasks"] == ["circle_packing"]
-    assert by_name["harness_toy"]["tasks"] == ["toy"]
+    assert by_name["harness_toy"]["tasks"] == ["noisy", "toy"]
 
 
 def test_allow_list_limits_entry_point_plugins(cli):

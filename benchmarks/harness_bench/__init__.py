@@ -16,6 +16,7 @@ from typing import Any
 
 from harness import EvalResult, Limits, Task, TaskConf, TaskSpec, hookimpl
 from harness.llm.base import Analysis, AnalysisRequest, Proposal, ProposalRequest
+from harness.testing.noisy import NoisyTask
 
 SEED = "def f():\n    return 1.0\n"
 
@@ -74,6 +75,7 @@ class Bench(Task):
 @hookimpl
 def harness_register_tasks(register: Callable[[Task], None]) -> None:
     register(Bench())
+    register(NoisyTask())
 
 
 @hookimpl

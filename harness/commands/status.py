@@ -46,6 +46,24 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     return summary
 
 
+def _with_spread(summary: dict[str, Any]) -> None:
+    """A stochastic task's best and seed scores as ``mean ± half-width (n)``, and the
+    paired comparison of the two as one line (the JSON keeps the figures apart)."""
+    from harness.estimate import LEVEL, Estimate
+    from harness.progress import versus_seed
+
+    versus = summary.pop("best_vs_seed", None)
+    level = versus["level"] if versus else LEVEL
+    for name in ("best", "seed"):
+        n = summary.pop(f"{name}_score_n", None)
+        se = summary.pop(f"{name}_score_se", None)
+        if n is not None and summary.get(f"{name}_score") is not None:
+            value = Estimate(summary[f"{name}_score"], se, n)
+            summary[f"{name}_score"] = f"{value.format(6, level)} ({level:.0%} interval)"
+    if versus is not None:
+        summary["best_vs_seed"] = versus_seed(versus)
+
+
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -57,6 +75,7 @@ def status(run_dir: Path, as_json: bool) -> None:
         return
     usage = summary.pop("models")
     shares = summary.pop("inspired_by")
+    _with_spread(summary)
     for key, value in summary.items():
         click.echo(f"{key:18} {value}")
     total = sum(shares.values())

@@ -26,6 +26,7 @@ from harness.compare.stats import (
     group_runs,
     summarise,
 )
+from harness.estimate import Estimate
 
 
 class CompareError(Exception):
@@ -77,11 +78,17 @@ def load_run(run_dir: Path) -> RunCurve:
     try:
         run = db.execute("select task, overrides, seed from runs order by id limit 1").fetchone()
         task, overrides_json, seed = run if run else (None, None, None)
+        eligible = "1"
+        if "confirmation" in db.table("nodes").columns_dict:  # a store made before run.confirm
+            eligible = "id = 0 or coalesce(json_extract(confirmation, '$.verdict'), 'confirmed')"
+            eligible += " = 'confirmed'"
         rows = db.execute(
-            "select success, score, status from nodes where evaluated_at is not null"
-            " order by evaluated_at, id"
+            f"select success and ({eligible}), score, status from nodes"
+            " where evaluated_at is not null order by evaluated_at, id"
         ).fetchall()
         seed_row = db.execute("select score from nodes where id = 0").fetchone()
+        best = store.best_node(db)
+        found = store.estimates(db, best[0] if best else None)
     except sqlite3.Error as exc:
         raise CompareError(f"{run_dir}: cannot read {store.DB_NAME}: {exc}") from exc
     finally:
@@ -95,7 +102,15 @@ def load_run(run_dir: Path) -> RunCurve:
         seed_score=seed_row[0] if seed_row else None,
         evaluated=len(rows),
         failed=sum(status == "failed" for _, _, status in rows),
+        best_half_width=_half_width(found),
     )
+
+
+def _half_width(found: dict[str, Any]) -> float | None:
+    """The 95% interval half-width of a stochastic run's best, from its estimates."""
+    if found.get("best_score_se") is None:
+        return None
+    return Estimate(0.0, found["best_score_se"], found["best_score_n"]).half_width()
 
 
 def default_out_dir(paths: Sequence[str | Path]) -> Path:

@@ -23,13 +23,17 @@ class PlotUnavailableError(RuntimeError):
 
 def markdown_table(summaries: Sequence[GroupSummary], thresholds: Sequence[float]) -> str:
     """The summary as a GitHub-flavoured markdown table."""
+    stochastic = any(s.within is not None for s in summaries)
     header = ["group", "runs", "final best"]
+    header += ["best's own ± (95%)"] if stochastic else []
     header += [f"evals to ≥ {t:.4g}" for t in thresholds]
     header.append("failure rate")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
         final = "—" if math.isnan(s.final_mean) else f"{s.final_mean:.4g} ± {s.final_std:.3g}"
         cells = [s.label.replace("|", "\\|"), str(s.runs), final]
+        if stochastic:
+            cells.append("—" if s.within is None else f"± {s.within:.3g}")
         for r in s.reach:
             cells.append("—" if r.mean is None else f"{r.mean:.3g} ({r.reached}/{r.runs})")
         rate = s.failure_rate_pct
@@ -44,8 +48,9 @@ def _csv_value(value: float | int | None) -> str | float | int:
     return value
 
 
-def summary_columns(thresholds: Sequence[float]) -> list[str]:
+def summary_columns(thresholds: Sequence[float], stochastic: bool = False) -> list[str]:
     columns = ["group", "runs", "final_best_mean", "final_best_std"]
+    columns += ["final_best_within_ci95"] if stochastic else []
     for t in thresholds:
         columns += [f"evals_to_ge_{t:g}_mean", f"evals_to_ge_{t:g}_reached"]
     return columns + ["failure_rate_pct"]
@@ -54,8 +59,10 @@ def summary_columns(thresholds: Sequence[float]) -> list[str]:
 def summary_records(summaries: Sequence[GroupSummary]) -> list[list[Any]]:
     """Rows of ``summary.csv``, in :func:`summary_columns` order (numbers, not strings)."""
     rows = []
+    stochastic = any(s.within is not None for s in summaries)
     for s in summaries:
         row: list[Any] = [s.label, s.runs, s.final_mean, s.final_std]
+        row += [s.within] if stochastic else []
         for r in s.reach:
             row += [r.mean, r.reached]
         rows.append([*row, s.failure_rate_pct])
@@ -82,7 +89,7 @@ def write_csvs(
                     )
     with summary_path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(summary_columns(thresholds))
+        writer.writerow(summary_columns(thresholds, any(s.within is not None for s in summaries)))
         for row in summary_records(summaries):
             writer.writerow([_csv_value(v) for v in row])
     return curves_path, summary_path
@@ -149,6 +156,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 ],
                 "failure_rate_pct": clean(s.failure_rate_pct),
                 "run_dirs": s.run_dirs,
+                **({"final_best_within_ci95": s.within} if s.within is not None else {}),
             }
             for s in report.summaries
         ],

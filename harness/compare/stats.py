@@ -30,6 +30,8 @@ class RunCurve:
     seed_score: float | None
     evaluated: int
     failed: int
+    #: A stochastic task's final best: half the width of its 95% interval over its seeds.
+    best_half_width: float | None = None
 
     @property
     def final(self) -> float:
@@ -72,6 +74,9 @@ class GroupSummary:
     reach: list[Reach]
     failure_rate_pct: float
     run_dirs: list[str]
+    #: A stochastic task: the mean over runs of the final best's own interval half-width
+    #: (seed noise within a run, beside ``final_std``, the spread between runs).
+    within: float | None = None
 
 
 @dataclass
@@ -180,6 +185,7 @@ def summarise(group: Group, thresholds: Sequence[float]) -> GroupSummary:
             Reach(threshold, statistics.fmean(hits) if hits else None, len(hits), len(group.runs))
         )
     rates = [100.0 * r.failed / r.evaluated for r in group.runs if r.evaluated]
+    halves = [r.best_half_width for r in group.runs if r.best_half_width is not None]
     return GroupSummary(
         label=group.label,
         runs=len(group.runs),
@@ -188,6 +194,7 @@ def summarise(group: Group, thresholds: Sequence[float]) -> GroupSummary:
         reach=reach,
         failure_rate_pct=statistics.fmean(rates) if rates else NAN,
         run_dirs=[str(r.run_dir) for r in group.runs],
+        within=statistics.fmean(halves) if halves else None,
     )
 
 

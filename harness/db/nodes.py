@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
-from harness.nodes import COMPLETED, Node
+from harness.nodes import COMPLETED, Node, clip, eligible
+from harness.task import EvalResult
 
 #: Columns holding JSON, with the value an empty (NULL) one stands for.
 _JSON: dict[str, list[Any] | dict[str, Any]] = {
@@ -25,12 +26,20 @@ _JSON: dict[str, list[Any] | dict[str, Any]] = {
 }
 
 
+def _decode_samples(text: str | None) -> dict[int, float]:
+    """``{seed: value}`` from its JSON text, whose keys are strings."""
+    return {int(seed): float(value) for seed, value in json.loads(text).items()} if text else {}
+
+
 def decode_node(row: dict[str, Any]) -> dict[str, Any]:
     """Turn the JSON text columns of a ``nodes`` row back into Python values."""
     node = dict(row)
     for key, empty in _JSON.items():
         node[key] = json.loads(node[key]) if node.get(key) else type(empty)()
     node["success"] = bool(node.get("success"))
+    node["samples"] = _decode_samples(node.get("samples"))
+    confirmation = node.get("confirmation")
+    node["confirmation"] = json.loads(confirmation) if confirmation else None
     return node
 
 
@@ -45,6 +54,8 @@ def _encode(node: Node) -> dict[str, Any]:
     row["success"] = None if pending else int(node.success)
     row["features"] = json.dumps(node.features) if node.features else None
     row["stages"] = json.dumps(node.stages) if node.stages else None
+    row["samples"] = json.dumps(node.samples) if node.samples else None
+    row["confirmation"] = json.dumps(node.confirmation) if node.confirmation else None
     return row
 
 
@@ -73,15 +84,17 @@ def read_node(db: sqlite_utils.Database, node_id: int) -> Node:
     return node
 
 
-def commit(db: sqlite_utils.Database, node: Node) -> None:
-    """Write ``node`` as it is now, inserted or in place, in one transaction."""
+def _upsert(node: Node) -> tuple[str, list[Any]]:
     row = _encode(node)
     columns = ", ".join(f"[{name}]" for name in row)
     marks = ", ".join("?" for _ in row)
+    return f"insert or replace into nodes ({columns}) values ({marks})", list(row.values())
+
+
+def commit(db: sqlite_utils.Database, node: Node) -> None:
+    """Write ``node`` as it is now, inserted or in place, in one transaction."""
     with db.conn:
-        db.conn.execute(
-            f"insert or replace into nodes ({columns}) values ({marks})", list(row.values())
-        )
+        db.conn.execute(*_upsert(node))
 
 
 def next_node_id(db: sqlite_utils.Database) -> int:
@@ -105,8 +118,14 @@ def pending_rounds(db: sqlite_utils.Database) -> list[Node]:
 
 
 def unanalysed(db: sqlite_utils.Database) -> list[Node]:
-    """Nodes evaluated but stopped before their analysis was stored."""
-    return _rows(db, "evaluated_at is not null and analysis is null order by id", [])
+    """Nodes evaluated but stopped before their analysis was stored (and not still being
+    confirmed: :func:`confirming`)."""
+    return _rows(
+        db,
+        f"evaluated_at is not null and analysis is null and not coalesce({_CONFIRMING}, 0)"
+        " order by id",
+        [],
+    )
 
 
 class Completed(NamedTuple):
@@ -119,14 +138,21 @@ class Completed(NamedTuple):
     parent_ids: list[int]
     island: int | None
     features: dict[str, float]
+    #: Whether it may be the run's best (see :func:`harness.nodes.eligible`).
+    eligible: bool = True
+
+
+#: A node whose confirmation a kill interrupted: the round finishes it on resume.
+_CONFIRMING = "json_extract(confirmation, '$.verdict') = 'pending'"
 
 
 def completed(db: sqlite_utils.Database, statuses: tuple[str, ...] = COMPLETED) -> list[Completed]:
-    """Nodes with one of ``statuses``, in id order."""
+    """Nodes with one of ``statuses``, in id order, but those still being confirmed."""
     marks = ", ".join("?" for _ in statuses)
     rows = db.execute(
-        "select id, score, success, status, parent_ids, island, features from nodes"
-        f" where status in ({marks}) order by id",
+        "select id, score, success, status, parent_ids, island, features, confirmation"
+        f" from nodes where status in ({marks}) and not coalesce({_CONFIRMING}, 0)"
+        " order by id",
         list(statuses),
     ).fetchall()
     return [
@@ -138,9 +164,15 @@ def completed(db: sqlite_utils.Database, statuses: tuple[str, ...] = COMPLETED) 
             json.loads(parents or "[]"),
             island,
             json.loads(features) if features else {},
+            eligible(node_id, json.loads(confirmation) if confirmation else None),
         )
-        for node_id, score, success, status, parents, island, features in rows
+        for node_id, score, success, status, parents, island, features, confirmation in rows
     ]
+
+
+def confirming(db: sqlite_utils.Database) -> list[Node]:
+    """Nodes whose confirmation a kill or a stop interrupted, to finish on resume."""
+    return _rows(db, f"{_CONFIRMING} order by id", [])
 
 
 def selections(db: sqlite_utils.Database) -> list[tuple[list[int], int | None]]:
@@ -163,3 +195,41 @@ def programs_for_features(db: sqlite_utils.Database, limit: int) -> tuple[str | 
 def score_of(db: sqlite_utils.Database, node_id: int) -> float | None:
     row = db.execute("select score from nodes where id = ?", [node_id]).fetchone()
     return row[0] if row else None
+
+
+def commit_reevaluation(
+    db: sqlite_utils.Database,
+    node: Node,
+    purpose: str,
+    seeds: list[int],
+    result: EvalResult,
+    when: str,
+) -> None:
+    """Store one extra evaluation of ``node`` on further seeds (the budget counts it) and
+    the node as it now is, in one transaction: a kill keeps both or neither."""
+    with db.conn:
+        db.conn.execute(
+            "insert into reevaluations (node_id, purpose, seeds, samples, success,"
+            " error_class, feedback, seconds, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                node.id,
+                purpose,
+                json.dumps(seeds),
+                json.dumps(result.samples),
+                int(result.success),
+                result.error_class,
+                clip(result.feedback),
+                result.metrics.get("eval_seconds"),
+                when,
+            ],
+        )
+        db.conn.execute(*_upsert(node))
+
+
+def reevaluated(db: sqlite_utils.Database, node_id: int) -> list[dict[str, Any]]:
+    """A node's re-evaluations, in order (seeds and samples decoded)."""
+    rows = db.table("reevaluations").rows_where("node_id = ?", [node_id], order_by="id")
+    return [
+        {**row, "seeds": json.loads(row["seeds"]), "samples": _decode_samples(row["samples"])}
+        for row in rows
+    ]

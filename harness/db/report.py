@@ -2,20 +2,91 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 
 import sqlite_utils
 
+from harness.estimate import LEVEL, estimate, paired
+from harness.nodes import scored_samples
 from harness.sandbox import pid_alive
 
 
 def evaluations(db: sqlite_utils.Database) -> int:
-    """Evaluations spent so far: one per evaluated node, plus its repair attempts."""
-    return db.execute(
+    """Evaluations spent so far: one per evaluated node, plus its repair attempts and its
+    re-evaluations on fresh seeds (``run.confirm``)."""
+    spent = db.execute(
         "select coalesce(sum(coalesce(evaluations, 1)), 0) from nodes"
         " where evaluated_at is not null"
     ).fetchone()[0]
+    if db.table("reevaluations").exists():
+        spent += db.execute("select count(*) from reevaluations").fetchone()[0]
+    return int(spent)
+
+
+def _noise(db: sqlite_utils.Database) -> bool:
+    """Whether the store has the columns of stochastic scores (a store made before them is
+    read, by ``status``, without migrating)."""
+    return "samples" in db.table("nodes").columns_dict
+
+
+def best_node(db: sqlite_utils.Database) -> tuple[int, float] | None:
+    """(id, score) of the run's best node: the highest score, the first of equals, among
+    the nodes that may be best (under ``run.confirm``: the seed and the confirmed ones)."""
+    eligible = ""
+    if _noise(db):
+        eligible = (
+            " and (id = 0 or confirmation is null"
+            " or json_extract(confirmation, '$.verdict') = 'confirmed')"
+        )
+    row = db.execute(
+        f"select id, score from nodes where score is not null and status != 'duplicate'{eligible}"
+        " order by score desc, id limit 1"
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _samples(db: sqlite_utils.Database, node_id: int) -> dict[int, float]:
+    """The samples ``node_id``'s score is the mean of (:func:`harness.nodes.scored_samples`)."""
+    row = db.execute("select samples, confirmation from nodes where id = ?", [node_id]).fetchone()
+    if not row or not row[0]:
+        return {}
+    samples = {int(seed): float(value) for seed, value in json.loads(row[0]).items()}
+    return scored_samples(samples, json.loads(row[1]) if row[1] else None)
+
+
+def _all_samples(db: sqlite_utils.Database, node_id: int) -> dict[int, float]:
+    row = db.execute("select samples from nodes where id = ?", [node_id]).fetchone()
+    return {int(k): float(v) for k, v in json.loads(row[0]).items()} if row and row[0] else {}
+
+
+def estimates(db: sqlite_utils.Database, best: int | None, level: float = LEVEL) -> dict[str, Any]:
+    """For a stochastic task: the best's and the seed's score as mean, standard error and
+    n, and the paired comparison of the best with the seed on their shared seeds (the
+    final report's "does the best beat the seed", one-sided at ``1 - level``)."""
+    if not _noise(db):
+        return {}
+    seed, top = _samples(db, 0), _samples(db, best) if best is not None else {}
+    if not seed and not top:
+        return {}
+    found: dict[str, Any] = {}
+    for name, samples in (("best", top), ("seed", seed)):
+        if samples:
+            value = estimate(samples.values())
+            found[f"{name}_score_se"], found[f"{name}_score_n"] = value.se, value.n
+    # On the best's own seeds: the fresh ones, when it was confirmed.
+    comparison = paired(top, _all_samples(db, 0)) if best not in (None, 0) else None
+    if comparison is not None:
+        found["best_vs_seed"] = {
+            "gain": comparison.gain.mean,
+            "gain_se": comparison.gain.se,
+            "n": comparison.gain.n,
+            "p_value": comparison.p_value,
+            "level": level,
+            "significant": comparison.significant(1 - level),
+        }
+    return found
 
 
 def _alive(host: str | None, pid: int | None) -> bool:
@@ -33,9 +104,7 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
     one = db.execute
     nodes = one("select count(*) from nodes").fetchone()[0]
     by_status = dict(one("select status, count(*) from nodes group by status").fetchall())
-    best = one(
-        "select id, score from nodes where score is not null order by score desc, id limit 1"
-    ).fetchone()
+    best = best_node(db)
     seed = one("select score, status from nodes where id = 0").fetchone()
     calls = one(
         "select count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),"
@@ -62,6 +131,7 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
         "best_score": best[1] if best else None,
         "best_node": best[0] if best else None,
         "seed_score": seed[0] if seed else None,
+        **estimates(db, best[0] if best else None),
         "llm_calls": calls[0],
         "llm_errors": calls[3] or 0,
         "tokens_in": calls[1],

@@ -136,6 +136,35 @@ def m007_cognition_embeddings(db: sqlite_utils.Database) -> None:
         db.table("cognition").transform(drop={"embedding"})
 
 
+@migrations()
+def m008_noise(db: sqlite_utils.Database) -> None:
+    """Stochastic scores: each node's per-seed values (``samples``, JSON ``{seed: value}``),
+    the standard error and count of its score, its confirmation (JSON, ``run.confirm``),
+    and ``reevaluations``: every extra evaluation on fresh seeds, which the budget counts."""
+    nodes = db.table("nodes")
+    nodes.add_column("samples", str)
+    nodes.add_column("score_se", float)
+    nodes.add_column("score_n", int)
+    nodes.add_column("confirmation", str)
+    db.table("reevaluations").create(
+        {
+            "id": int,
+            "node_id": int,
+            "purpose": str,
+            "seeds": str,
+            "samples": str,
+            "success": int,
+            "error_class": str,
+            "feedback": str,
+            "seconds": float,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("node_id", "nodes", "id")],
+    )
+    db.table("reevaluations").create_index(["node_id"])
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Bring ``db`` to the current schema (a no-op when it is; any SQLite database works,
     an in-memory one included)."""

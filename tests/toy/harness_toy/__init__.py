@@ -32,6 +32,7 @@ from harness import (
     run_candidate,
 )
 from harness.task import finite
+from harness.testing.noisy import NoisyTask
 
 SEED = """# EVOLVE-BLOCK-START
 def f():
@@ -126,3 +127,4 @@ def _stages(config: dict[str, Any]) -> tuple[Stage, ...]:
 @hookimpl
 def harness_register_tasks(register: Callable[[Task], None]) -> None:
     register(Toy())
+    register(NoisyTask())
