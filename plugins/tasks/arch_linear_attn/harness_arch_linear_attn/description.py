@@ -8,11 +8,13 @@ from typing import Any
 def describe(cfg: dict[str, Any]) -> str:
     """The researcher's task text."""
     proxy, data = cfg["proxy"], cfg["data"]
-    text = (
-        "synthetic text (words of letters; a letter is predictable only from the word so far)"
-        if data.get("source", "synthetic") == "synthetic"
-        else f"text from the dataset {data.get('path')} ({data.get('tokenizer')} tokens)"
-    )
+    source = data.get("source", "synthetic")
+    if source == "synthetic":
+        text = "synthetic text (words of letters; a letter is predictable only from the word)"
+    elif source == "wiki":
+        text = f"English Wikipedia lead summaries ({data.get('tokenizer')} tokens)"
+    else:
+        text = f"text from the dataset {data.get('path')} ({data.get('tokenizer')} tokens)"
     return f"""\
 Design a causal, sub-quadratic token-mixing layer (linear attention, state-space model,
 delta rule, gating...) that beats DeltaNet in a small language model.
@@ -32,9 +34,12 @@ change) and sub-quadratic (forward FLOPs and time from T to 4T, T =
 
 Stage 2, proxy: {proxy["num_layers"]} blocks of [RMSNorm, TokenMixer, RMSNorm, MLP] with a tied
 embedding, trained for {proxy["steps"]} AdamW steps on {text} plus multi-query associative recall
-(MQAR: `k1 v1 .. kn vn`, then queries `k -> v`). Metrics, measured by the evaluator on
+(MQAR: `k1 v1 .. k{proxy["mqar_pairs"]} v{proxy["mqar_pairs"]}` over {proxy["mqar_keys"]} keys, then
+{proxy["mqar_queries"]} queries `k -> v`). Metrics, measured by the evaluator on
 held-out text and MQAR prompts whose answers are never in the input: validation loss and
 perplexity, recall accuracy, training tokens/s. DeltaNet is trained with the same budget, data and
-seeds. score = (DeltaNet val loss - val loss) + recall_weight * (recall - DeltaNet recall):
-0 is DeltaNet, higher is better. The CPU budget is small, so a layer that learns fast
-counts; keep the layer cheap on CPU (python loops over time steps are very slow)."""
+seed. Per training seed (task.seeds: {cfg["seeds"]}), score = (DeltaNet val loss - val loss) +
+recall_weight * (recall - DeltaNet recall) on that seed; the fitness is the mean over seeds:
+0 is DeltaNet, higher is better. Gains smaller than the spread between seeds are noise.
+The CPU budget is small, so a layer that learns fast counts; keep the layer cheap on CPU
+(python loops over time steps are very slow)."""

@@ -320,7 +320,12 @@ def training_text(settings: dict[str, Any]) -> torch.Tensor:
 
 
 def train_once(namespace: dict[str, Any], settings: dict[str, Any], seed: int) -> ProxyLM:
-    """Train the proxy LM on synthetic text + MQAR for a fixed budget."""
+    """Train the proxy LM on text + MQAR for a fixed budget.
+
+    Each step's MQAR batch has between ``mqar_min_pairs`` and ``mqar_pairs`` pairs: the
+    short prompts teach the lookup within the small budget (with only the longest, recall
+    stays at chance), the held-out prompts all have ``mqar_pairs``: the longest distances.
+    """
     cfg = settings["proxy"]
     lm_vocab, keys = int(cfg["lm_vocab"]), int(cfg["mqar_keys"])
     train = training_text(settings)
@@ -330,7 +335,7 @@ def train_once(namespace: dict[str, Any], settings: dict[str, Any], seed: int) -
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.1, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(seed)
     steps, batch, length = int(cfg["steps"]), int(cfg["batch_size"]), int(cfg["seq_len"])
-    mqar = (int(cfg["mqar_batch_size"]), int(cfg["mqar_pairs"]), int(cfg["mqar_queries"]))
+    fewest, most = int(cfg["mqar_min_pairs"]), int(cfg["mqar_pairs"])
     model.train()
     for step in range(steps):
         for group in opt.param_groups:
@@ -338,7 +343,11 @@ def train_once(namespace: dict[str, Any], settings: dict[str, Any], seed: int) -
         chunk = lm_batch(train, batch, length, gen).to(device)
         logits = model(chunk[:, :-1])
         loss = F.cross_entropy(logits.flatten(0, 1), chunk[:, 1:].flatten())
-        inputs, targets = (t.to(device) for t in mqar_batch(*mqar, lm_vocab, keys, gen))
+        pairs = int(torch.randint(fewest, most + 1, (), generator=gen))
+        mqar = mqar_batch(
+            int(cfg["mqar_batch_size"]), pairs, int(cfg["mqar_queries"]), lm_vocab, keys, gen
+        )
+        inputs, targets = (t.to(device) for t in mqar)
         logits = model(inputs)
         loss = loss + F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
         if not torch.isfinite(loss):
@@ -354,8 +363,9 @@ def train_tokens(settings: dict[str, Any]) -> int:
     """Tokens one training run reads: its language-model rows and MQAR sequences."""
     cfg = settings["proxy"]
     lm = int(cfg["batch_size"]) * int(cfg["seq_len"])
-    mqar = int(cfg["mqar_batch_size"]) * 2 * (int(cfg["mqar_pairs"]) + int(cfg["mqar_queries"]))
-    return int(cfg["steps"]) * (lm + mqar)
+    pairs = (int(cfg["mqar_min_pairs"]) + int(cfg["mqar_pairs"])) / 2  # the mean drawn
+    mqar = int(cfg["mqar_batch_size"]) * 2 * (pairs + int(cfg["mqar_queries"]))
+    return int(cfg["steps"] * (lm + mqar))
 
 
 def held_out_set(

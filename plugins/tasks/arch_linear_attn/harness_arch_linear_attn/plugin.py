@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from harness.driver_task import Context, DriverTask
 from harness.hookspecs import hookimpl
-from harness.task import Descriptor, EvalResult, Stage, Task, finite
+from harness.task import Descriptor, EvalResult, Noise, Stage, Task, finite
 
 from harness_arch_linear_attn import __version__, corpus
 from harness_arch_linear_attn.cognition import COGNITION
@@ -42,11 +42,12 @@ BASELINE = "deltanet"
 DRIVER_KEYS = ("device", "threads", "seeds", "hidden_size", "num_heads", "max_mixer_params",
                "proxy", "mixer_options", "sanity", "data")  # fmt: skip
 #: What a cached baseline must hold.
-BASELINE_KEYS = ("val_loss", "recall", "tokens_per_s", "train_seconds", "model_params")
+BASELINE_KEYS = ("val_loss", "recall", "tokens_per_s", "train_seconds", "model_params",
+                 "mixer_params", "flops_per_token")  # fmt: skip
 
 
 class ArchLinearAttn(DriverTask):
-    """Evolve a token mixer; score it against DeltaNet in a proxy LM."""
+    """Evolve a token mixer; score it against DeltaNet in a proxy LM, one sample per seed."""
 
     name = "arch_linear_attn"
     package = "harness_arch_linear_attn"
@@ -60,6 +61,7 @@ class ArchLinearAttn(DriverTask):
     version = __version__
     driver_keys = DRIVER_KEYS
     versioned = ("torch",)
+    noise = Noise()
 
     def describe(self, settings: dict[str, Any]) -> str:
         return describe(settings)
@@ -104,69 +106,93 @@ class ArchLinearAttn(DriverTask):
         return EvalResult(success=True, metrics=metrics, feedback=feedback)
 
     def real_text(self, context: Context) -> Corpus | None:
-        """The ``datasets`` corpus when ``task.data.source`` asks for one (its vocabulary
-        then replaces ``proxy.lm_vocab`` in the settings), else None for the generated text."""
+        """The real text ``task.data.source`` asks for (``wiki``, the default, or a
+        ``datasets`` corpus; its vocabulary then replaces ``proxy.lm_vocab`` in the
+        settings), else None for the generated words (``synthetic``)."""
         settings = context.settings
         source = settings["data"].get("source", "synthetic")
         if source == "synthetic":
             if context.config["zero_shot"].get("tasks"):
-                raise ValueError("zero_shot.tasks needs real text: set task.data.source=datasets")
+                raise ValueError(
+                    "zero_shot.tasks needs real text: set task.data.source=wiki or datasets"
+                )
             return None
-        if source != "datasets":
-            raise ValueError(f"source must be synthetic or datasets, got {source!r}")
+        if source not in (corpus.WIKI, "datasets"):
+            raise ValueError(f"source must be wiki, synthetic or datasets, got {source!r}")
         found = corpus.prepare(settings["data"], self.cache_dir(context.config))
         settings["proxy"] = {**settings["proxy"], "lm_vocab": found.vocab}
         return found
 
     def proxy(self, context: Context, program: str, workdir: Path) -> EvalResult:
-        """Stage 2: train the layer's LM and DeltaNet's alike; score the difference."""
+        """Stage 2: train the layer's LM and DeltaNet's alike on each seed of
+        ``task.seeds``; one score per seed (its gain over DeltaNet on that seed), paired."""
         try:
             text = self.real_text(context)
         except Exception as exc:  # noqa: BLE001 - a download or tokenizer problem of the setup
             return EvalResult(success=False, feedback=f"task.data: {exc}", error_class="config")
+        seeds = [int(s) for s in context.settings["seeds"]]
         try:
-            ref = self.baseline(context, workdir / "baseline", text)
+            refs = [self.baseline(context, workdir / "baseline", text, seed) for seed in seeds]
         except RuntimeError as exc:
             return EvalResult(success=False, feedback=str(exc), error_class="baseline")
         if program == self.seed_source(BASELINE):
-            mine, extra = ref, "this is the DeltaNet baseline itself (cached)"
+            mine = baseline_as_measured(refs)
+            extra = "this is the DeltaNet baseline itself (cached)"
         else:
             try:
                 mine, extra = self.measure(context, program, workdir / "candidate", text)
             except CandidateFailed as exc:
                 return EvalResult(success=False, feedback=str(exc), error_class=exc.error_class)
-        loss_gain = ref["val_loss"] - mine["val_loss"]
-        recall_gain = mine["recall"] - ref["recall"]
+        weight = float(context.config["recall_weight"])
+        samples = {
+            seed: (ref["val_loss"] - loss) + weight * (recall - ref["recall"])
+            for seed, ref, loss, recall in zip(
+                seeds, refs, mine["val_loss_per_seed"], mine["recall_per_seed"], strict=True
+            )
+        }
+        ref_mean = {key: mean([ref[key] for ref in refs]) for key in BASELINE_KEYS}
         metrics = {
-            "score": loss_gain + float(context.config["recall_weight"]) * recall_gain,
+            "score": mean(list(samples.values())),
             "val_loss": mine["val_loss"],
             "perplexity": math.exp(mine["val_loss"]),
             **{key: mine[key] for key in ("recall", "tokens_per_s", "train_seconds")},
             "model_params": mine["model_params"],
-            "baseline_val_loss": ref["val_loss"],
-            "baseline_recall": ref["recall"],
-            "baseline_tokens_per_s": ref["tokens_per_s"],
-            "seeds": len(context.settings["seeds"]),
+            "baseline_val_loss": ref_mean["val_loss"],
+            "baseline_recall": ref_mean["recall"],
+            "baseline_tokens_per_s": ref_mean["tokens_per_s"],
+            "seeds": len(seeds),
+            "score_per_seed": list(samples.values()),
+            "val_loss_per_seed": mine["val_loss_per_seed"],
+            "recall_per_seed": mine["recall_per_seed"],
+            "baseline_val_loss_per_seed": [ref["val_loss"] for ref in refs],
+            "baseline_recall_per_seed": [ref["recall"] for ref in refs],
             "mixer_params": mine["mixer_params"],
             "flops_per_token": mine["flops_per_token"],
             "uses_gating": uses_gating(program),
         }
         metrics |= {k: v for k, v in mine.items() if k.startswith("zs_")}
-        if "zs_mean" in ref:
-            metrics["baseline_zs_mean"] = ref["zs_mean"]
+        if "zs_mean" in refs[0]:
+            metrics["baseline_zs_mean"] = refs[0]["zs_mean"]
         feedback = (
-            f"val loss {mine['val_loss']:.4f} (DeltaNet {ref['val_loss']:.4f}), recall "
-            f"{mine['recall']:.3f} (DeltaNet {ref['recall']:.3f}), {mine['tokens_per_s']:.0f} "
-            f"tokens/s (DeltaNet {ref['tokens_per_s']:.0f}); score {metrics['score']:+.4f}"
+            f"val loss {mine['val_loss']:.4f} (DeltaNet {ref_mean['val_loss']:.4f}), recall "
+            f"{mine['recall']:.3f} (DeltaNet {ref_mean['recall']:.3f}), "
+            f"{mine['tokens_per_s']:.0f} tokens/s (DeltaNet {ref_mean['tokens_per_s']:.0f}); "
+            f"score {metrics['score']:+.4f}, per seed "
+            + ", ".join(f"{seed}: {value:+.4f}" for seed, value in samples.items())
         )
         return EvalResult(
-            success=True, metrics=metrics, feedback="\n".join(filter(None, [feedback, extra]))
+            success=True,
+            metrics=metrics,
+            feedback="\n".join(filter(None, [feedback, extra])),
+            samples=samples,
         )
 
     def measure(
         self, context: Context, program: str, workdir: Path, text: Corpus | None = None
-    ) -> tuple[dict[str, float], str]:
-        """Train ``program``'s layer and score it: (metrics averaged over seeds, stdout tail).
+    ) -> tuple[dict[str, Any], str]:
+        """Train ``program``'s layer and score it: (metrics, stdout tail). ``val_loss`` and
+        ``recall`` are the means over ``settings["seeds"]``, ``*_per_seed`` their values in
+        the seeds' order.
 
         Two sandboxed runs touch the candidate: ``train`` leaves one weights file per seed,
         ``logits`` leaves the last-position logits of those weights on held-out inputs this
@@ -218,12 +244,14 @@ class ArchLinearAttn(DriverTask):
             recalls.append(float(correct[~is_lm].mean()))
         if len(mixer_params) != 1 or len(model_params) != 1:
             raise CandidateFailed("the seeds' models differ in size", "invalid")
-        metrics = {}
+        metrics: dict[str, Any] = {}
         if context.config["zero_shot"].get("tasks"):
             metrics = self.zero_shot_metrics(context, program, workdir, seeds[0])
         metrics |= {
-            "val_loss": sum(losses) / len(losses),
-            "recall": sum(recalls) / len(recalls),
+            "val_loss": mean(losses),
+            "recall": mean(recalls),
+            "val_loss_per_seed": losses,
+            "recall_per_seed": recalls,
             "tokens_per_s": driver.train_tokens(settings) * len(seeds) / seconds,
             "train_seconds": seconds,
             "model_params": float(model_params.pop()),
@@ -285,22 +313,24 @@ class ArchLinearAttn(DriverTask):
         return score_rows
 
     def baseline(
-        self, context: Context, workdir: Path, text: Corpus | None = None
-    ) -> dict[str, float]:
-        """DeltaNet's proxy metrics under ``settings``, measured once and cached on disk.
+        self, context: Context, workdir: Path, text: Corpus | None, seed: int
+    ) -> dict[str, Any]:
+        """DeltaNet's proxy metrics on training seed ``seed``, measured once and cached on
+        disk, one file per seed: a fresh seed (a re-evaluation) trains only itself.
 
-        The key hashes the settings, the held-out seed, the zero-shot tasks, the driver's
-        and the seed's source (and the plugin's and torch's versions), so any change that
-        could move the numbers trains it again.
+        The key hashes the settings (with ``seeds=[seed]``), the held-out seed, the zero-shot
+        tasks, the driver's and the seed's source (and the plugin's and torch's versions), so
+        any change that could move the numbers trains it again.
         """
         source = self.seed_source(BASELINE)
         config = context.config
-        key = self.cache_key(context.settings, config["eval_seed"], config["zero_shot"],
+        one_seed = dataclasses.replace(context, settings={**context.settings, "seeds": [seed]})
+        key = self.cache_key(one_seed.settings, config["eval_seed"], config["zero_shot"],
                              self.trusted_source("driver"), source)  # fmt: skip
 
-        def train() -> dict[str, float]:
+        def train() -> dict[str, Any]:
             try:
-                return self.measure(context, source, workdir, text)[0]
+                return self.measure(one_seed, source, workdir / f"seed{seed}", text)[0]
             except CandidateFailed as exc:
                 raise RuntimeError(f"the DeltaNet baseline failed to train:\n{exc}") from exc
 
@@ -310,6 +340,22 @@ class ArchLinearAttn(DriverTask):
             )
 
         return self.cached_json(config, f"deltanet-{key}.json", train, complete)
+
+
+def mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def baseline_as_measured(refs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The cached one-seed baselines in the shape :meth:`ArchLinearAttn.measure` returns."""
+    merged: dict[str, Any] = {key: mean([ref[key] for ref in refs]) for key in BASELINE_KEYS}
+    merged |= {key: refs[0][key] for key in refs[0] if key.startswith("zs_")}
+    merged |= {
+        "train_seconds": math.fsum(ref["train_seconds"] for ref in refs),
+        "val_loss_per_seed": [ref["val_loss"] for ref in refs],
+        "recall_per_seed": [ref["recall"] for ref in refs],
+    }
+    return merged
 
 
 TASK = ArchLinearAttn()

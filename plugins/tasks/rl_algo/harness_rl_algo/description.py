@@ -9,11 +9,22 @@ from typing import Any
 def describe(cfg: dict[str, Any]) -> str:
     """The researcher's task text."""
     grpo, task = cfg["grpo"], cfg["task"]
-    if task["kind"] == "addition":
+    tiny = (
+        f"a tiny Llama policy ({cfg['policy']['num_layers']} layers, hidden "
+        f"{cfg['policy']['hidden_size']}, one token per character)"
+    )
+    operands = f"[{task['min_operand']}, {task['max_operand']}]"
+    if task["kind"] == "chain":
         what = (
-            f"a tiny Llama policy ({cfg['policy']['num_layers']} layers, hidden "
-            f"{cfg['policy']['hidden_size']}) answering `a+b=` for a, b in "
-            f"[{task['min_operand']}, {task['max_operand']}], warmed up by supervised steps "
+            f"{tiny} summing {task['min_terms']} to {task['max_terms']} operands in "
+            f"{operands} with written steps, `7+5+9+3=` -> `12+9+3=21+3=24` (completions of 1 "
+            f"to {grpo['max_completion_length']} tokens, longer for more terms), warmed up by "
+            "supervised steps to partial accuracy; reward 1 when the number after the "
+            "completion's last `=` is the sum, else 0"
+        )
+    elif task["kind"] == "addition":
+        what = (
+            f"{tiny} answering `a+b=` for a, b in {operands}, warmed up by supervised steps "
             "to partial accuracy; reward 1 for the exact sum, else 0"
         )
     else:

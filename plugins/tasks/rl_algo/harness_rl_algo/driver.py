@@ -300,7 +300,7 @@ def train_once(namespace: dict[str, Any], settings: dict[str, Any], seed: int) -
     adv_fn, loss_fn = functions(namespace)
     cfg = settings["grpo"]
     task = settings["task"]
-    base = BASE_WEIGHTS if task["kind"] == "addition" else None
+    base = BASE_WEIGHTS if task["kind"] in policy.PROXIES else None
     model, tokenizer = policy.load_policy(settings, base)
     prompts = int(cfg["steps"]) * int(cfg["prompts_per_step"])
     items = policy.training_items(settings, prompts, int(settings["data_seed"]) + seed)
@@ -344,7 +344,7 @@ def train(namespace: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]
     ``{"failure": {"error_class", "message", "seed"}}``. Other exceptions propagate: the
     sandbox reports them with the traceback."""
     torch.set_num_threads(int(settings["threads"]))
-    if settings["task"]["kind"] == "addition":
+    if settings["task"]["kind"] in policy.PROXIES:
         for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
             os.environ[name] = "1"  # the proxy needs nothing from the hub, ever
     seed = None

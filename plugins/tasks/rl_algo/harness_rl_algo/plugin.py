@@ -16,6 +16,8 @@ candidate can change the weights, nothing else.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 from harness.driver_task import Context, DriverTask
 from harness.hookspecs import hookimpl
 from harness.sandbox import Limits, run_candidate
-from harness.task import Descriptor, EvalResult, Stage, Task, finite
+from harness.task import Descriptor, EvalResult, Noise, Stage, Task, finite
 
 from harness_rl_algo import __version__
 from harness_rl_algo.cognition import COGNITION
@@ -79,6 +81,8 @@ class RlAlgo(DriverTask):
     driver_keys = DRIVER_KEYS
     trusted = ("policy", "driver")
     versioned = ("torch", "transformers", "trl", "tokenizers", "safetensors")
+    #: One sample per training seed: that seed's accuracy minus GRPO's on the same seed.
+    noise = Noise()
 
     def settings(self, config: dict[str, Any]) -> dict[str, Any]:
         """The settings, ``eval`` included (see train_settings), the math task's paths set."""
@@ -155,10 +159,11 @@ class RlAlgo(DriverTask):
             if isinstance(outcome, EvalResult):
                 return outcome
             mine, extra = outcome, outcome.pop("feedback", "")
+        seeds = [int(seed) for seed in context.settings["seeds"]]
         gains = [a - b for a, b in zip(mine["accuracies"], ref["accuracies"], strict=True)]
         runs = mine["runs"]
         metrics = {
-            "score": sum(gains) / len(gains),
+            "score": math.fsum(gains) / len(gains),
             "accuracy": _avg(mine["accuracies"]),
             "grpo_accuracy": _avg(ref["accuracies"]),
             "base_accuracy": ref["base_accuracy"],
@@ -173,14 +178,17 @@ class RlAlgo(DriverTask):
         }
         feedback = (
             f"held-out accuracy {metrics['accuracy']:.3f} (GRPO {metrics['grpo_accuracy']:.3f}, "
-            f"base policy {metrics['base_accuracy']:.3f}) over {len(gains)} seeds; per seed "
+            f"base policy {metrics['base_accuracy']:.3f}) over seeds {seeds}; per seed "
             f"{_fmt(mine['accuracies'])} against GRPO {_fmt(ref['accuracies'])}; training "
             f"reward {metrics['train_reward_first']:.3f} -> {metrics['train_reward_last']:.3f}; "
             f"score {metrics['score']:+.4f}"
         )
         metrics = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
         return EvalResult(
-            success=True, metrics=metrics, feedback="\n".join(filter(None, [feedback, extra]))
+            success=True,
+            metrics=metrics,
+            feedback="\n".join(filter(None, [feedback, extra])),
+            samples=dict(zip(seeds, gains, strict=True)),
         )
 
     def train_and_score(
@@ -246,7 +254,7 @@ class RlAlgo(DriverTask):
         """The proxy's base policy weights, trained once by ``policy.warm_up`` and cached on
         disk (None for the math task, whose base is the pretrained model)."""
         settings, limits = context.settings, context.limits
-        if settings["task"]["kind"] != "addition":
+        if settings["task"]["kind"] == "math":
             return None
         parts = {k: settings[k] for k in ("task", "policy", "warmup", "threads")}
         key = self.cache_key(parts, self.trusted_source("policy"))
@@ -261,26 +269,44 @@ class RlAlgo(DriverTask):
         return self.cached(context.config, f"base-{key}.safetensors", warm_up)
 
     def reference(self, context: Context, workdir: Path, base: Path | None) -> dict[str, Any]:
-        """GRPO's own outcome under ``settings`` (the score's zero), trained once and cached.
+        """GRPO's own outcome on each seed of ``settings`` (the score's zero), in the shape
+        :meth:`train_and_score` returns, the per-seed lists in the order of the seeds.
 
-        The key hashes the settings, the trusted sources, the seed and the base policy (and
-        the versions of the plugin, torch, transformers, trl...), so any change that could
-        move the numbers trains it again.
+        Each seed is trained once and cached on its own, so an evaluation with fresh seeds
+        (the core's re-evaluation of a promising candidate) trains only those.
         """
+        seeds = context.settings["seeds"]
+        per_seed = [self.reference_seed(context, workdir / f"seed{s}", base, s) for s in seeds]
+        return {
+            "accuracies": [one["accuracies"][0] for one in per_seed],
+            "base_accuracy": per_seed[0]["base_accuracy"],
+            "runs": [one["runs"][0] for one in per_seed],
+            "probes": per_seed[0]["probes"],
+        }
+
+    def reference_seed(
+        self, context: Context, workdir: Path, base: Path | None, seed: int
+    ) -> dict[str, Any]:
+        """GRPO trained on one seed, cached as ``grpo-<key>.json``.
+
+        The key hashes the settings (with that seed alone), the trusted sources, the GRPO
+        seed program and the base policy (and the versions of the plugin, torch,
+        transformers, trl...), so any change that could move the numbers trains it again.
+        """
+        one = dataclasses.replace(context, settings={**context.settings, "seeds": [int(seed)]})
         source = self.seed_source(REFERENCE)
         sources = [self.trusted_source(name) for name in self.trusted]
-        key = self.cache_key(context.settings, *sources, source, base.name if base else None)
+        key = self.cache_key(one.settings, *sources, source, base.name if base else None)
 
         def train() -> dict[str, Any]:
-            outcome = self.train_and_score(context, source, workdir, base)
+            outcome = self.train_and_score(one, source, workdir, base)
             if isinstance(outcome, EvalResult):
                 raise RuntimeError(f"the GRPO reference failed to train:\n{outcome.feedback}")
             outcome.pop("feedback", None)
             return outcome
 
-        seeds = len(context.settings["seeds"])
         return self.cached_json(
-            context.config, f"grpo-{key}.json", train, lambda value: reference_ok(value, seeds)
+            context.config, f"grpo-{key}.json", train, lambda value: reference_ok(value, 1)
         )
 
 

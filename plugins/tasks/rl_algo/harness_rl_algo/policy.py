@@ -7,10 +7,12 @@ CPU proxy's base policy (supervised, once, cached) that every GRPO run starts fr
 and measures greedy accuracy on held-out problems that the training run is never given. The
 training driver (``driver.py``) reuses the task, tokenizer, model and reward code.
 
-Two task kinds share one interface (``load_policy``, ``training_items``, ``reward``,
-``heldout_sets``): ``addition``, the CPU proxy (a tiny Llama on ``a+b=`` with a
-character-level tokenizer, built offline), and ``math``, the GPU path (a pretrained base
-model and competition-math JSONL files prepared by ``scripts/prepare_gpu.py``).
+Three task kinds share one interface (``load_policy``, ``training_items``, ``reward``,
+``heldout_sets``). Two are CPU proxies, a tiny Llama with a character-level tokenizer built
+offline: ``chain`` (the default: ``7+5+9+3=`` answered with written steps
+``12+9+3=21+3=24``, so completions vary in length with the problem) and ``addition``
+(``a+b=``, at most a few tokens). ``math`` is the GPU path (a pretrained base model and
+competition-math JSONL files prepared by ``scripts/prepare_gpu.py``).
 
 It needs torch, tokenizers, transformers and safetensors only, never ``harness`` or this
 package, which the sandbox may hide. Returned values are plain JSON data.
@@ -30,34 +32,63 @@ import torch
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 CHARS = "0123456789+="
-HELDOUT_PERCENT = 20  # share of the addition problem space reserved for held-out scoring
+HELDOUT_PERCENT = 20  # share of a proxy's problem space reserved for held-out scoring
 WEIGHTS = "policy.safetensors"
+PROXIES = ("chain", "addition")  # the CPU proxies: a tiny policy warmed up from scratch
 
 
-# ----------------------------------------------------------------- addition (CPU proxy)
+# ----------------------------------------------------------------- the CPU proxies
 
 
-def is_heldout(a: int, b: int) -> bool:
-    """Whether ``a + b`` belongs to the held-out part of the problem space (a fixed hash).
+def is_heldout(prompt: str) -> bool:
+    """Whether a problem belongs to the held-out part of the problem space (a fixed hash of
+    its prompt).
 
     Training prompts (warm-up and GRPO) come only from the rest, so the score measures
     generalisation to problems the policy was never trained on.
     """
-    return zlib.crc32(f"{a}+{b}".encode()) % 100 < HELDOUT_PERCENT
+    return zlib.crc32(prompt.encode()) % 100 < HELDOUT_PERCENT
 
 
-def addition_problems(
+def chain_steps(operands: list[int]) -> str:
+    """The written solution of ``a+b+c+...=``: fold the first two terms until one is left.
+
+    ``[7, 5, 9]`` gives ``"12+9=21"``; two operands give the sum alone (``"12"``). Its length
+    grows with the number of terms, which is what lets length normalisation matter.
+    """
+    steps, terms = [], list(operands)
+    while len(terms) > 1:
+        terms = [terms[0] + terms[1], *terms[2:]]
+        steps.append("+".join(map(str, terms)))
+    return "=".join(steps)
+
+
+def proxy_problems(
     task: dict[str, Any], count: int, seed: int, heldout: bool
 ) -> list[tuple[str, str]]:
-    """``count`` (prompt, answer) pairs such as ``("37+45=", "82")`` from one side of the split."""
+    """``count`` (prompt, target) pairs from one side of the split.
+
+    ``addition``: ``("37+45=", "82")``. ``chain``: ``min_terms`` to ``max_terms`` operands
+    and the written steps as target, ``("7+5+9=", "12+9=21")``; the reward reads only the
+    final answer (:func:`final_answer`), the steps are what the warm-up imitates.
+    """
     rng = random.Random(seed)
     low, high = int(task["min_operand"]), int(task["max_operand"])
+    chain = task["kind"] == "chain"
     found: list[tuple[str, str]] = []
     while len(found) < count:
-        a, b = rng.randint(low, high), rng.randint(low, high)
-        if is_heldout(a, b) == heldout:
-            found.append((f"{a}+{b}=", str(a + b)))
+        terms = rng.randint(int(task["min_terms"]), int(task["max_terms"])) if chain else 2
+        operands = [rng.randint(low, high) for _ in range(terms)]
+        prompt = "+".join(map(str, operands)) + "="
+        if is_heldout(prompt) == heldout:
+            found.append((prompt, chain_steps(operands)))
     return found
+
+
+def final_answer(completion: str) -> str:
+    """The answer a chain completion ends on: the text after its last ``=`` (all of it when
+    there is none, as for two operands)."""
+    return completion.rpartition("=")[2].strip()
 
 
 def build_tokenizer() -> Any:
@@ -85,7 +116,7 @@ def build_model(policy: dict[str, Any], tokenizer: Any) -> Any:
         num_hidden_layers=int(policy["num_layers"]),
         num_attention_heads=int(policy["num_heads"]),
         num_key_value_heads=int(policy["num_heads"]),
-        max_position_embeddings=32,
+        max_position_embeddings=64,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
@@ -154,11 +185,11 @@ def load_policy(settings: dict[str, Any], weights: str | Path | None) -> tuple[A
     never a pickle) must supply every tensor with its exact shape, finite.
     """
     device = settings["device"]
-    if settings["task"]["kind"] == "addition":
+    if settings["task"]["kind"] in PROXIES:
         tokenizer = build_tokenizer()
         model = build_model(settings["policy"], tokenizer)
         if weights is None:
-            raise ValueError("the addition policy needs a weights file")
+            raise ValueError("the proxy policy needs a weights file")
     else:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -200,26 +231,29 @@ def save_weights(model: Any, path: Path) -> None:
 def training_items(settings: dict[str, Any], count: int, seed: int) -> list[tuple[str, str]]:
     """Training prompts with their answers: never the held-out problems."""
     task = settings["task"]
-    if task["kind"] == "addition":
-        return addition_problems(task, count, seed, heldout=False)
+    if task["kind"] in PROXIES:
+        return proxy_problems(task, count, seed, heldout=False)
     items = math_items(task["train_file"], task["template"], None)
     random.Random(seed).shuffle(items)
     return [items[i % len(items)] for i in range(count)]
 
 
 def reward(task: dict[str, Any], completion: str, answer: str) -> float:
-    """The verifiable reward: exact match for addition, boxed-answer match for math."""
+    """The verifiable reward: exact match for addition, the final answer of a chain (its
+    steps unchecked), boxed-answer match for math."""
     if task["kind"] == "addition":
         return float(completion.strip() == answer)
+    if task["kind"] == "chain":
+        return float(final_answer(completion) == final_answer(answer))
     return math_reward(completion, answer)
 
 
 def heldout_sets(settings: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
     """The scoring sets by name. Only the scorer gets ``settings["eval"]``."""
     task, cfg = settings["task"], settings["eval"]
-    if task["kind"] == "addition":
-        items = addition_problems(task, int(cfg["problems"]), int(cfg["seed"]), heldout=True)
-        return {"addition": items}
+    if task["kind"] in PROXIES:
+        items = proxy_problems(task, int(cfg["problems"]), int(cfg["seed"]), heldout=True)
+        return {task["kind"]: items}
     limit = cfg.get("max_problems")
     return {name: math_items(path, task["template"], limit) for name, path in cfg["sets"].items()}
 

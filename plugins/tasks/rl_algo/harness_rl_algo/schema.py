@@ -15,18 +15,21 @@ from omegaconf import MISSING
 
 @dataclass
 class ProblemConf:
-    """The verifiable task: ``addition`` (cpu) or competition ``math`` (gpu)."""
+    """The verifiable task: ``chain`` or ``addition`` (cpu) or competition ``math`` (gpu)."""
 
     kind: str = MISSING
     min_operand: int | None = None
     max_operand: int | None = None
+    #: Operands per ``chain`` problem (``addition`` always has two).
+    min_terms: int | None = None
+    max_terms: int | None = None
     #: The math prompt, with ``{question}``.
     template: str | None = None
 
 
 @dataclass
 class PolicyConf:
-    """The tiny Llama of the addition task (the math task's is the pretrained model)."""
+    """The tiny Llama of the CPU proxies (the math task's is the pretrained model)."""
 
     hidden_size: int | None = None
     intermediate_size: int | None = None
@@ -36,7 +39,7 @@ class PolicyConf:
 
 @dataclass
 class WarmupConf:
-    """Supervised steps from scratch to the addition task's base policy."""
+    """Supervised steps from scratch to a CPU proxy's base policy."""
 
     steps: int | None = None
     batch_size: int | None = None

@@ -116,24 +116,25 @@ def greedy_decode(model: Any, prompts: list[list[int]], eos: int, steps: int) ->
     return found
 
 
-def recount_addition(settings: dict[str, Any], weights: str | Path) -> tuple[int, int, int]:
-    """(hits, near ties, problems) of ``weights`` on the held-out addition problems, counted
-    here: the sum worked out from each prompt, this file's decoder, an exact string match."""
+def recount(settings: dict[str, Any], weights: str | Path) -> tuple[int, int, int]:
+    """(hits, near ties, problems) of ``weights`` on the held-out problems, counted here: the
+    sum worked out from each prompt's operands, this file's decoder, and the text after the
+    completion's last "=" (all of it without one) compared as a string."""
     from safetensors.torch import load_file
 
     tokenizer = policy.build_tokenizer()
     model = policy.build_model(settings["policy"], tokenizer)
     model.load_state_dict(load_file(str(weights)))
     task, cfg = settings["task"], settings["eval"]
-    prompts = [p for p, _ in policy.addition_problems(task, cfg["problems"], cfg["seed"], True)]
+    prompts = [p for p, _ in policy.proxy_problems(task, cfg["problems"], cfg["seed"], True)]
     special = {tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id}
     ids = [tokenizer(p)["input_ids"] for p in prompts]
     decoded = greedy_decode(model, ids, tokenizer.eos_token_id, int(cfg["max_new_tokens"]))
     hits = ties = 0
     for prompt, (new, close) in zip(prompts, decoded, strict=True):
         text = "".join(tokenizer.convert_ids_to_tokens([t for t in new if t not in special]))
-        a, b = prompt.rstrip("=").split("+")
-        hits += text.strip() == str(int(a) + int(b))
+        total = sum(int(term) for term in prompt.rstrip("=").split("+"))
+        hits += text.split("=")[-1].strip() == str(total)
         ties += close
     return hits, ties, len(prompts)
 
@@ -311,21 +312,48 @@ def test_untrusted_files_are_copied_only_when_plain(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- the trusted policy side
 
 
-def test_heldout_problems_are_disjoint_from_training_and_deterministic() -> None:
-    task = {"min_operand": 0, "max_operand": 99}
-    train = policy.addition_problems(task, 2000, 1, heldout=False)
-    heldout = policy.addition_problems(task, 500, 2, heldout=True)
-    assert not set(train) & set(heldout)
-    assert heldout == policy.addition_problems(task, 500, 2, heldout=True)
-    assert all(str(eval(p[:-1])) == a for p, a in heldout[:50])  # noqa: S307 - "a+b" only
-    share = sum(policy.is_heldout(a, b) for a in range(100) for b in range(100)) / 10000
-    assert 0.15 < share < 0.25
+@pytest.mark.parametrize("kind", ["chain", "addition"])
+def test_heldout_problems_are_disjoint_from_training_and_deterministic(kind: str) -> None:
+    task = {"kind": kind, "min_operand": 0, "max_operand": 49, "min_terms": 2, "max_terms": 4}
+    train = policy.proxy_problems(task, 2000, 1, heldout=False)
+    heldout = policy.proxy_problems(task, 500, 2, heldout=True)
+    assert not {p for p, _ in train} & {p for p, _ in heldout}
+    assert heldout == policy.proxy_problems(task, 500, 2, heldout=True)
+    for prompt, target in heldout[:50]:
+        answer = str(eval(prompt[:-1]))  # noqa: S307 - "a+b+..." only
+        assert target.split("=")[-1] == answer
+        assert policy.reward(task, target, target) == 1.0
+    terms = {p.count("+") + 1 for p, _ in heldout}
+    assert terms == ({2, 3, 4} if kind == "chain" else {2})
+    share = sum(policy.is_heldout(p) for p, _ in train + heldout) / 2500
+    assert 0.15 < share < 0.45  # 20% of the space; the held-out side is 500 of the 2500
+
+
+def test_chain_targets_write_every_step() -> None:
+    assert policy.chain_steps([7, 5]) == "12"
+    assert policy.chain_steps([7, 5, 9]) == "12+9=21"
+    assert policy.chain_steps([7, 5, 9, 3]) == "12+9+3=21+3=24"
+    assert policy.chain_steps([40, 49, 0, 11]) == "89+0+11=89+11=100"
+    lengths = {len(t) for _, t in policy.proxy_problems(
+        {"kind": "chain", "min_operand": 0, "max_operand": 49, "min_terms": 2, "max_terms": 4},
+        200, 0, heldout=False)}  # fmt: skip
+    assert min(lengths) <= 3 and max(lengths) >= 14  # completions vary with the problem
 
 
 def test_rewards_and_answer_parsing() -> None:
     addition = {"kind": "addition"}
     assert policy.reward(addition, "82", "82") == 1.0
     assert policy.reward(addition, "820", "82") == 0.0
+    chain = {"kind": "chain"}
+    target = "12+9+3=21+3=24"
+    assert policy.reward(chain, "12+9+3=21+3=24", target) == 1.0
+    assert policy.reward(chain, "24", target) == 1.0  # steps skipped: only the answer counts
+    assert policy.reward(chain, "13+9+3=22+3=24", target) == 1.0  # wrong step, right answer
+    assert policy.reward(chain, "12+9+3=21+3=25", target) == 0.0
+    assert policy.reward(chain, "12+9+3=21+3=", target) == 0.0  # no answer
+    assert policy.reward(chain, "12+9+3=21+3=240", target) == 0.0
+    assert policy.reward(chain, "", "12") == 0.0
+    assert policy.reward(chain, "12", "12") == 1.0
     assert policy.boxed_answer("so \\boxed{\\frac{1}{2}} and \\boxed{3}") == "3"
     assert policy.boxed_answer("\\boxed{\\frac{1}{2}}") == "\\frac{1}{2}"
     assert policy.boxed_answer("\\boxed{unclosed") is None
@@ -356,25 +384,24 @@ def test_weights_must_fit_the_trusted_architecture(tmp_path: Path) -> None:
         policy.load_policy(settings, tmp_path / "short.safetensors")
 
 
-def test_tiny_training_run_is_deterministic(tmp_path: Path, monkeypatch) -> None:
-    """Warm-up, then GRPO twice with the same seed: the same weights, bit for bit; the
-    trusted scorer loads them and the warm-up learnt something.
+def test_tiny_training_run_is_deterministic(cache: Path, tmp_path: Path, monkeypatch) -> None:
+    """The base policy, then GRPO twice with the same seed: the same weights, bit for bit;
+    the trusted scorer loads them and the warm-up learnt something.
 
-    The warm-up is the shipped one and groups have 8 completions: with TINY's weaker
-    policy every completion of a group could be wrong on some CPUs, all advantages zero
-    and GRPO a no-op (max_grad_norm 0.0), so the bit-for-bit check compared untrained
-    models. Here every step updates (several data seeds checked)."""
+    The warm-up is the shipped one (trained into the module's cache, which the ranking test
+    reuses) and groups have 8 completions: with a weaker policy every completion of a group
+    could be wrong, all advantages zero and GRPO a no-op (max_grad_norm 0.0), so the
+    bit-for-bit check would compare untrained models."""
     from safetensors.torch import load_file
 
-    monkeypatch.chdir(tmp_path)
-    cfg = config(tmp_path)
-    shipped = config(tmp_path, tiny=False)["warmup"]["steps"]
-    cfg["warmup"]["steps"] = shipped
+    cfg = config(cache)
+    cfg["warmup"]["steps"] = config(cache, tiny=False)["warmup"]["steps"]
     cfg["grpo"]["group_size"] = 8
     settings = TASK.settings(cfg)
-    info = policy.warm_up(plugin.train_settings(settings))
-    assert info["params"] > 50_000 and info["final_loss"] < 1.5
-    Path(policy.WEIGHTS).rename(driver.BASE_WEIGHTS)
+    context = Context(cfg, settings, task_limits(cfg, task_spec(cfg)))
+    base_file = TASK.base_policy(context, tmp_path / "base")
+    monkeypatch.chdir(tmp_path)
+    Path(driver.BASE_WEIGHTS).write_bytes(base_file.read_bytes())
     seed = namespace(GRPO)
     first = driver.train_once(seed, plugin.train_settings(settings), 0)
     weights = Path("policy-seed0.safetensors").read_bytes()
@@ -389,10 +416,10 @@ def test_tiny_training_run_is_deterministic(tmp_path: Path, monkeypatch) -> None
     assert any(not torch.equal(base_state[k], trained_state[k]) for k in base_state)
     scored = policy.score_policies(settings, [driver.BASE_WEIGHTS, "policy-seed0.safetensors"])
     base, trained = (r["accuracy"] for r in scored["results"])
-    assert 0.0 < base < 1.0
-    assert_accuracy(base, recount_addition(settings, driver.BASE_WEIGHTS))
-    assert_accuracy(trained, recount_addition(settings, "policy-seed0.safetensors"))
-    assert scored["problems"] == {"addition": TINY["eval"]["problems"]}
+    assert 0.1 < base < 0.6  # the warm-up learnt, and left room for RL
+    assert_accuracy(base, recount(settings, driver.BASE_WEIGHTS))
+    assert_accuracy(trained, recount(settings, "policy-seed0.safetensors"))
+    assert scored["problems"] == {"chain": TINY["eval"]["problems"]}
 
 
 # ----------------------------------------------------------------- proxy evaluations
@@ -400,12 +427,13 @@ def test_tiny_training_run_is_deterministic(tmp_path: Path, monkeypatch) -> None
 
 @pytest.mark.slow
 def test_training_failures_become_failed_nodes(cache: Path) -> None:
-    """Finite on the contract's probes (8 tokens wide), broken in training (at most 5 tokens):
-    each failure names what broke."""
+    """Finite on the contract's probes (batches of 24 and 2 rows), broken in training (16
+    rows a step): each failure names what broke."""
     cfg = config(cache)
     exploding = variant(GRPO_LOSS, "    return per_completion.mean() * 1e9\n")
     nan_late = variant(
-        GRPO_LOSS, "    return per_completion.mean() * (math.nan if mask.shape[1] < 8 else 1.0)\n"
+        GRPO_LOSS,
+        "    return per_completion.mean() * (1.0 if mask.shape[0] in (2, 24) else math.nan)\n",
     ).replace("import torch\n", "import math\n\nimport torch\n", 1)
     boom, nan = evaluate_two(cfg, [exploding, nan_late])
     assert boom.error_class == "exploding_gradients" and boom.score is None
@@ -421,14 +449,14 @@ def documented_score(accuracies: list[float], grpo: list[float]) -> float:
 
 @pytest.mark.slow
 def test_evaluation_ranks_grpo_above_zero_and_flipped_advantages(cache: Path, tmp_path) -> None:
-    """The shipped budget, 2 seeds: GRPO improves on the base policy, zero advantages leave it
-    exactly unchanged, sign-flipped advantages unlearn it; scores rank them in that order.
+    """The shipped budget, one seed (2): GRPO improves on the base policy, zero advantages
+    leave it exactly unchanged, sign-flipped advantages unlearn it; scores rank them so.
 
     The base policy and the GRPO reference are trained first, here, in work dirs the test
     keeps (the evaluations then find them cached): their weights are scored again by this
     file's own decoder, and every score is checked against the documented formula over
     GRPO's recounted accuracies."""
-    cfg = config(cache, tiny=False)
+    cfg = config(cache, tiny=False, seeds=[2])
     settings = TASK.settings(cfg)
     limits = task_limits(cfg, task_spec(cfg))
     context = Context(cfg, settings, limits)
@@ -436,18 +464,20 @@ def test_evaluation_ranks_grpo_above_zero_and_flipped_advantages(cache: Path, tm
     work = tmp_path / "reference"
     TASK.reference(context, work, base_file)
     trained_once = {p: p.stat().st_mtime_ns for p in [base_file, *cache.glob("grpo-*.json")]}
-    assert (work / "score").is_dir(), "the reference came from an older cache: nothing to recount"
-    base_count = recount_addition(settings, base_file)
+    scored = [work / f"seed{seed}" / "score" for seed in settings["seeds"]]
+    assert all(path.is_dir() for path in scored), "the reference came from an older cache"
+    base_count = recount(settings, base_file)
     grpo_counts = [
-        recount_addition(settings, work / "score" / f"policy-seed{seed}.safetensors")
-        for seed in settings["seeds"]
+        recount(settings, path / f"policy-seed{seed}.safetensors")
+        for path, seed in zip(scored, settings["seeds"], strict=True)
     ]
     problems = base_count[2]
     grpo_accuracies = [hits / problems for hits, _, _ in grpo_counts]
     slack = (base_count[1] + sum(ties for _, ties, _ in grpo_counts)) / problems + 1e-6
 
     grpo = evaluate(cfg, GRPO)
-    assert grpo.success and grpo.metrics["seeds"] == 2 and "cached" in grpo.feedback
+    assert grpo.success and grpo.metrics["seeds"] == 1 and "cached" in grpo.feedback
+    assert grpo.samples == {seed: 0.0 for seed in settings["seeds"]}
     assert_accuracy(grpo.metrics["base_accuracy"], base_count)
     for accuracy, counted in zip(grpo.metrics["accuracy_per_seed"], grpo_counts, strict=True):
         assert_accuracy(accuracy, counted)
@@ -469,6 +499,30 @@ def test_evaluation_ranks_grpo_above_zero_and_flipped_advantages(cache: Path, tm
     # Neither the base policy nor the reference was trained again (nor another one added).
     now = {p: p.stat().st_mtime_ns for p in [base_file, *cache.glob("grpo-*.json")]}
     assert now == trained_once
+
+
+@pytest.mark.slow
+def test_samples_follow_the_seeds_passed_in(cache: Path) -> None:
+    """The noise contract: one sample per seed the core passes, fresh ones included, each
+    that seed's accuracy minus GRPO's; GRPO's reference is trained for a new seed alone
+    (the other seed's is cached) and the score is the mean of the samples."""
+    dr_grpo = TASK.seed_source("dr_grpo")
+    first = evaluate(config(cache, seeds=[0]), dr_grpo)
+    assert first.success, first.feedback
+    assert set(first.samples) == {0}
+    references = set(cache.glob("grpo-*.json"))
+    fresh = evaluate(config(cache, seeds=[1000, 0]), dr_grpo)
+    assert fresh.success, fresh.feedback
+    assert list(fresh.samples) == [1000, 0]
+    assert len(set(cache.glob("grpo-*.json")) - references) == 1  # seed 1000's only
+    assert fresh.samples[0] == first.samples[0]  # the same seed trains the same weights
+    accuracies, grpo = (fresh.metrics[k] for k in ("accuracy_per_seed", "grpo_accuracy_per_seed"))
+    for seed, mine, reference in zip([1000, 0], accuracies, grpo, strict=True):
+        assert fresh.samples[seed] == pytest.approx(mine - reference, abs=1e-6)
+    assert fresh.score == pytest.approx(sum(fresh.samples.values()) / 2, abs=1e-12)
+    assert fresh.metrics["score"] == pytest.approx(fresh.score, abs=1e-6)
+    itself = evaluate(config(cache, seeds=[1000]), GRPO)
+    assert itself.samples == {1000: 0.0} and "cached" in itself.feedback
 
 
 @pytest.mark.slow
@@ -494,7 +548,7 @@ def test_offline_run_completes(tmp_path: Path) -> None:
         rows = db.execute("select id, score, metrics from nodes where score is not null")
         nodes = {node: (score, json.loads(metrics)) for node, score, metrics in rows}
     (base_file,) = (tmp_path / ".cache" / "harness-rl-algo").glob("base-*.safetensors")
-    base_count = recount_addition(TASK.settings(config(tmp_path)), base_file)
+    base_count = recount(TASK.settings(config(tmp_path)), base_file)
     seed_accuracies = nodes[0][1]["accuracy_per_seed"]
     for node, (score, metrics) in nodes.items():
         assert metrics["grpo_accuracy_per_seed"] == seed_accuracies, node
