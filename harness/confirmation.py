@@ -118,3 +118,9 @@ class Confirmation:
 def not_needed() -> dict[str, Any]:
     """The record of a node that did not beat the best: never evaluated again, never best."""
     return {"verdict": "not_needed"}
+
+
+def abandoned(record: dict[str, Any] | None) -> dict[str, Any]:
+    """The record of a confirmation a run resumed with ``run.confirm`` off left unfinished:
+    the node stays unconfirmed."""
+    return {**(record or {}), "verdict": "rejected", "reason": "run.confirm was off on resume"}

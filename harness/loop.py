@@ -26,8 +26,8 @@ from typing import Any, cast
 import sqlite_utils
 from omegaconf import DictConfig
 
+from harness import confirmation, knowledge, rundir
 from harness import db as store
-from harness import knowledge, rundir
 from harness.budget import Budget, Outage
 from harness.confirmation import Confirmation
 from harness.confirming import Confirmer
@@ -35,17 +35,14 @@ from harness.executors import Executor, ExecutorError, make_executor
 from harness.lifetime import make_undumpable
 from harness.llm.base import LLMCall, NodeView, Proposal
 from harness.nodes import COMPLETED, Node
-from harness.progress import Progress, final_report
+from harness.progress import Progress, report
 from harness.researcher import Researcher
 from harness.runstate import RunState
 from harness.settings import RunSettings, build_parts
 from harness.task import EvalResult
-from harness.tasks import RunError, seed_program, task_spec
+from harness.tasks import EVALUATOR_FAILURES, RunError, seed_failure, seed_program, task_spec
 
 log = logging.getLogger("harness")
-
-#: Failures of the trusted side (evaluator or worker), not of the candidate.
-EVALUATOR_FAILURES = ("evaluator_error", "worker_crash")
 
 
 def _best(nodes: list[NodeView]) -> NodeView | None:
@@ -114,21 +111,6 @@ class Run:
         self.state.restore()
         if self.cognition is not None:
             knowledge.load(self.cognition, self.db, self.spec, self.settings.cognition)
-
-    def _seed_failure(self, seed: Node) -> str | None:
-        """Why the run cannot go on from its seed, if it cannot: evolving from a program that
-        does not work, or from an evaluator that does not, would only fail every round."""
-        if seed.success or seed.error_class == "cascade":  # it works, below a filter
-            return None
-        if seed.error_class in EVALUATOR_FAILURES:
-            return "the task's evaluator failed on the seed program (see node 0's feedback)"
-        lines = [line.strip() for line in (seed.feedback or "").splitlines() if line.strip()]
-        detail = f": {lines[-1][:300]}" if lines else ""
-        return (
-            f"the seed program {self.seed_name!r} failed its evaluation "
-            f"({seed.error_class or 'failed'}{detail}); fix the seed or choose another with "
-            "task.seed_program, then start a new run (node 0 holds the full feedback)"
-        )
 
     # ----------------------------------------------------------------- stages
     def _context(self, ids: list[int]) -> list[NodeView]:
@@ -281,12 +263,7 @@ class Run:
         if self.confirmer is not None:
             await self.confirmer.confirm(node)
         else:
-            reason = "run.confirm was off when the run resumed"
-            node.confirmation = {
-                **(node.confirmation or {}),
-                "verdict": "rejected",
-                "reason": reason,
-            }
+            node.confirmation = confirmation.abandoned(node.confirmation)
             store.commit(self.db, node)
         if node.analysis is None:
             await self._analyze(node, _best(self._context(node.parent_ids)))
@@ -347,7 +324,7 @@ class Run:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal, sig, stop)
         try:
-            failure = self._seed_failure(await self._seed_round())
+            failure = seed_failure(await self._seed_round(), self.seed_name)
             if failure:
                 status, self.stop_reason = "failed", failure
             else:
@@ -374,19 +351,9 @@ class Run:
                 if status != "crashed":  # else the first error is the one to report
                     raise
                 log.debug("run row not updated: %s", exc)
-            self.progress.finish(status, self.stop_reason, self.state.tally, self._report())
-        return store.summary(self.db)
-
-    def _report(self) -> str | None:
-        """The final line on a stochastic task: the best's estimate and whether it beats
-        the seed program, by a paired test on their shared seeds."""
-        try:
-            best = store.best_node(self.db)
             level = self.settings.run.confirm.level
-            found = store.estimates(self.db, best[0] if best else None, level)
-        except sqlite3.Error:
-            return None
-        return final_report(best, found)
+            self.progress.finish(status, self.stop_reason, self.state.tally, report(self.db, level))
+        return store.summary(self.db)
 
     async def _drive(self, stop: asyncio.Event) -> None:
         in_flight = self.in_flight

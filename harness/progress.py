@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
+from harness import db as store
 from harness.budget import Tally
 from harness.estimate import LEVEL, Estimate
 from harness.nodes import Node
@@ -118,3 +122,14 @@ def final_report(best: tuple[int, float] | None, found: dict[str, Any]) -> str |
     if versus is None:
         return text + ", the seed program itself" if best[0] == 0 else text
     return f"{text}; gain over the seed program on their shared seeds {versus_seed(versus)}"
+
+
+def report(db: sqlite_utils.Database, level: float) -> str | None:
+    """The run's last line on a stochastic task (:func:`final_report`), read from its store;
+    ``None`` for a deterministic task or a store that cannot be read."""
+    try:
+        best = store.best_node(db)
+        found = store.estimates(db, best[0] if best else None, level)
+    except sqlite3.Error:
+        return None
+    return final_report(best, found)

@@ -8,11 +8,14 @@ missing seed) become one kind of error, :class:`RunError`, in one place.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import plugins
 from harness.sandbox import Limits
 from harness.task import TaskSpec
+
+if TYPE_CHECKING:
+    from harness.nodes import Node
 
 
 class RunError(Exception):
@@ -49,3 +52,24 @@ def task_limits(config: dict[str, Any], spec: TaskSpec) -> Limits:
     )
     processes = config.get("max_processes")
     return limits if processes is None else replace(limits, max_processes=int(processes))
+
+
+#: Failures of the trusted side (evaluator or worker), not of the candidate.
+EVALUATOR_FAILURES = ("evaluator_error", "worker_crash")
+
+
+def seed_failure(seed: Node, seed_name: str) -> str | None:
+    """Why a run cannot go on from its evaluated seed node, if it cannot: evolving from a
+    program that does not work, or from an evaluator that does not, would only fail every
+    round."""
+    if seed.success or seed.error_class == "cascade":  # it works, below a filter
+        return None
+    if seed.error_class in EVALUATOR_FAILURES:
+        return "the task's evaluator failed on the seed program (see node 0's feedback)"
+    lines = [line.strip() for line in (seed.feedback or "").splitlines() if line.strip()]
+    detail = f": {lines[-1][:300]}" if lines else ""
+    return (
+        f"the seed program {seed_name!r} failed its evaluation "
+        f"({seed.error_class or 'failed'}{detail}); fix the seed or choose another with "
+        "task.seed_program, then start a new run (node 0 holds the full feedback)"
+    )

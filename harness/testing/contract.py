@@ -189,7 +189,8 @@ def _check_descriptors(seed: str, result: EvalResult, descriptors: tuple[Descrip
 def _check_run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> None:
     """A short offline run finishes with its seed evaluated and no evaluator error."""
     from harness import db as store
-    from harness.loop import EVALUATOR_FAILURES, Run
+    from harness.loop import Run
+    from harness.tasks import EVALUATOR_FAILURES
 
     summary = asyncio.run(Run(cfg, run_dir, overrides).execute())
     db = store.open_db(run_dir)
