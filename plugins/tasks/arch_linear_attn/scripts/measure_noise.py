@@ -92,7 +92,10 @@ def main() -> None:
         with open(args.from_json) as saved:
             rows = json.load(saved)
     else:
-        rows = evaluate([int(s) for s in args.seeds.split(",")], args.cache)
+        seeds = [int(s) for s in args.seeds.split(",")]
+        if len(set(seeds)) < 2:
+            parser.error("--seeds needs at least two distinct seeds for a spread and a test")
+        rows = evaluate(seeds, args.cache)
     if args.out:
         with open(args.out, "w") as out:
             json.dump(rows, out, indent=1)
