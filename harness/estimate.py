@@ -10,6 +10,7 @@ against scipy.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -48,12 +49,10 @@ def estimate(values: Iterable[float]) -> Estimate:
     data = [float(value) for value in values]
     if not data:
         raise ValueError("no samples to estimate from")
-    n = len(data)
-    mean = math.fsum(data) / n
+    n, mean = len(data), statistics.fmean(data)
     if n < 2:
         return Estimate(mean, None, n)
-    variance = math.fsum((value - mean) ** 2 for value in data) / (n - 1)
-    return Estimate(mean, math.sqrt(variance / n), n)
+    return Estimate(mean, statistics.stdev(data, mean) / math.sqrt(n), n)
 
 
 @dataclass(frozen=True)

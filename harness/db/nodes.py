@@ -224,12 +224,3 @@ def commit_reevaluation(
             ],
         )
         db.conn.execute(*_upsert(node))
-
-
-def reevaluated(db: sqlite_utils.Database, node_id: int) -> list[dict[str, Any]]:
-    """A node's re-evaluations, in order (seeds and samples decoded)."""
-    rows = db.table("reevaluations").rows_where("node_id = ?", [node_id], order_by="id")
-    return [
-        {**row, "seeds": json.loads(row["seeds"]), "samples": _decode_samples(row["samples"])}
-        for row in rows
-    ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import socket
 from typing import Any
 
 import sqlite_utils
 
-from harness.estimate import LEVEL, estimate, paired
+from harness.db.nodes import find_node
+from harness.estimate import LEVEL, paired
 from harness.nodes import scored_samples
 from harness.sandbox import pid_alive
 
@@ -47,36 +47,22 @@ def best_node(db: sqlite_utils.Database) -> tuple[int, float] | None:
     return (row[0], row[1]) if row else None
 
 
-def _samples(db: sqlite_utils.Database, node_id: int) -> dict[int, float]:
-    """The samples ``node_id``'s score is the mean of (:func:`harness.nodes.scored_samples`)."""
-    row = db.execute("select samples, confirmation from nodes where id = ?", [node_id]).fetchone()
-    if not row or not row[0]:
-        return {}
-    samples = {int(seed): float(value) for seed, value in json.loads(row[0]).items()}
-    return scored_samples(samples, json.loads(row[1]) if row[1] else None)
-
-
-def _all_samples(db: sqlite_utils.Database, node_id: int) -> dict[int, float]:
-    row = db.execute("select samples from nodes where id = ?", [node_id]).fetchone()
-    return {int(k): float(v) for k, v in json.loads(row[0]).items()} if row and row[0] else {}
-
-
 def estimates(db: sqlite_utils.Database, best: int | None, level: float = LEVEL) -> dict[str, Any]:
     """For a stochastic task: the best's and the seed's score as mean, standard error and
     n, and the paired comparison of the best with the seed on their shared seeds (the
     final report's "does the best beat the seed", one-sided at ``1 - level``)."""
     if not _noise(db):
         return {}
-    seed, top = _samples(db, 0), _samples(db, best) if best is not None else {}
-    if not seed and not top:
-        return {}
+    seed = find_node(db, 0)
+    top = find_node(db, best) if best is not None else None
     found: dict[str, Any] = {}
-    for name, samples in (("best", top), ("seed", seed)):
-        if samples:
-            value = estimate(samples.values())
-            found[f"{name}_score_se"], found[f"{name}_score_n"] = value.se, value.n
-    # On the best's own seeds: the fresh ones, when it was confirmed.
-    comparison = paired(top, _all_samples(db, 0)) if best not in (None, 0) else None
+    for name, node in (("best", top), ("seed", seed)):
+        if node is not None and node.score_n is not None:
+            found[f"{name}_score_se"], found[f"{name}_score_n"] = node.score_se, node.score_n
+    comparison = None
+    if top is not None and seed is not None and top.id != 0:
+        # On the seeds of the best's score: the fresh ones, when it was confirmed.
+        comparison = paired(scored_samples(top.samples, top.confirmation), seed.samples)
     if comparison is not None:
         found["best_vs_seed"] = {
             "gain": comparison.gain.mean,
