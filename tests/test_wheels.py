@@ -40,6 +40,10 @@ DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must c
         "harness_arch_linear_attn/seeds/deltanet.py"]),
     "plugins/tasks/rl_algo": ("harness_rl_algo", [
         "harness_rl_algo/conf/task/rl_algo.yaml", "harness_rl_algo/seeds/grpo.py"]),
+    "plugins/tasks/data_curation": ("harness_data_curation", [
+        "harness_data_curation/conf/task/data_curation.yaml",
+        "harness_data_curation/conf/task/data_curation/scale/gpu.yaml",
+        "harness_data_curation/seeds/naive.py"]),
     "plugins/backends/local_llm": ("harness_local_llm", ["harness_local_llm/conf/llm/local.yaml"]),
     "plugins/backends/minilm": ("harness_minilm", ["harness_minilm/conf/cognition/minilm.yaml"]),
 }  # fmt: skip
@@ -48,7 +52,14 @@ SEEDS = {
     "circle_packing": "harness_circle_packing/seeds/naive.py",
     "arch_linear_attn": "harness_arch_linear_attn/seeds/deltanet.py",
     "rl_algo": "harness_rl_algo/seeds/grpo.py",
+    "data_curation": "harness_data_curation/seeds/naive.py",
 }
+#: task -> overrides that keep its evaluation short (the full corpus and budget take minutes)
+OVERRIDES = {
+    "data_curation": ["task.corpus.clean_docs=300", "task.corpus.heldout=60",
+                      "task.corpus.order_items=40", "task.corpus.cloze_items=40",
+                      "task.train.steps=10", "task.seeds=[0]"],
+}  # fmt: skip
 OURS = ("harness_", "__editable__", "hydra_plugins")
 
 
@@ -162,7 +173,7 @@ def test_harness_plugins_lists_every_installed_plugin(installed: Installed) -> N
     listed = {entry["distribution"]: entry for entry in json.loads(result.stdout)}
     assert set(listed) == {
         "harness-circle-packing", "harness-arch-linear-attn", "harness-rl-algo",
-        "harness-local-llm", "harness-minilm",
+        "harness-local-llm", "harness-minilm", "harness-data-curation",
     }  # fmt: skip
     tasks = sorted(task for entry in listed.values() for task in entry["tasks"])
     assert tasks == sorted(SEEDS)
@@ -174,9 +185,11 @@ def test_harness_plugins_lists_every_installed_plugin(installed: Installed) -> N
 @pytest.mark.parametrize("task", sorted(SEEDS))
 def test_each_task_evaluates_its_seed_from_the_wheels(installed: Installed, task: str) -> None:
     """One ``harness eval`` per task, of the seed as the wheel ships it; arch_linear_attn
-    and rl_algo train their small CPU proxies cold (about a minute each)."""
+    and rl_algo train their small CPU proxies cold (about a minute each), data_curation
+    builds a small corpus and trains for 10 steps."""
     seed = installed.site / SEEDS[task]
-    result = run(installed, "eval", f"+task={task}", "--program", str(seed), "--json")
+    extra = OVERRIDES.get(task, [])
+    result = run(installed, "eval", f"+task={task}", "--program", str(seed), *extra, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     payload = json.loads(result.stdout)
     assert payload["success"] is True, payload.get("feedback")
