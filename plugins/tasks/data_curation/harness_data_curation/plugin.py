@@ -137,7 +137,7 @@ class DataCuration(DriverTask):
         size = min(int(context.config["sample"]["docs"]), len(docs))
         chosen = sorted(random.Random(context.config["corpus"]["seed"]).sample(range(len(docs)),
                                                                                size))  # fmt: skip
-        outcome = self.curate(context, program, [docs[i] for i in chosen], workdir, "sample")
+        outcome = self.curate(context, root, program, [docs[i] for i in chosen], workdir, "sample")
         if isinstance(outcome, EvalResult):
             return outcome
         metrics, lines, _ = outcome
@@ -154,7 +154,7 @@ class DataCuration(DriverTask):
             corpus_file = None
         else:
             docs = _docs(root)
-            outcome = self.curate(context, program, docs, workdir / "curate", "curate")
+            outcome = self.curate(context, root, program, docs, workdir / "curate", "curate")
             if isinstance(outcome, EvalResult):
                 return outcome
             metrics, lines, kept = outcome
@@ -194,12 +194,18 @@ class DataCuration(DriverTask):
     # ----------------------------------------------------------------- the curation child
 
     def curate(
-        self, context: Context, program: str, docs: list[dict[str, Any]], workdir: Path, stage: str
+        self,
+        context: Context,
+        root: Path,
+        program: str,
+        docs: list[dict[str, Any]],
+        workdir: Path,
+        stage: str,
     ) -> tuple[dict[str, Any], list[str], dict[int, str]] | EvalResult:
-        """Run the candidate on ``docs`` in the sandbox and validate what it kept:
-        (metrics, feedback lines, the kept texts by id), or the failed result."""
+        """Run the candidate on ``docs`` of the corpus at ``root`` in the sandbox and validate
+        what it kept: (metrics, feedback lines, the kept texts by id), or the failed result."""
         workdir.mkdir(parents=True, exist_ok=True)
-        labels = _labels(self.corpus(context.config))
+        labels = _labels(root)
         probe = _probe(docs, labels, int(context.config["sample"]["probe_docs"]))
         for name, rows in (("docs.jsonl", docs), ("probe.jsonl", probe)):
             with (workdir / name).open("w", encoding="utf-8") as handle:
