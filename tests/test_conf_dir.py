@@ -18,7 +18,7 @@ from harness.confpaths import group_options
 REPO_CONF = Path(__file__).resolve().parents[1] / "conf"
 PACKAGED = Path(harness.__file__).parent / "conf"
 STUDIES = sorted(path.stem for path in (REPO_CONF / "experiment").glob("*.yaml"))
-TASKS = ("circle_packing", "arch_linear_attn", "rl_algo", "data_curation")
+TASKS = ("circle_packing", "arch_linear_attn", "rl_algo", "data_curation", "biomed")
 
 
 @pytest.fixture(autouse=True)

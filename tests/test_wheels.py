@@ -44,6 +44,9 @@ DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must c
         "harness_data_curation/conf/task/data_curation.yaml",
         "harness_data_curation/conf/task/data_curation/scale/gpu.yaml",
         "harness_data_curation/seeds/naive.py"]),
+    "plugins/tasks/biomed": ("harness_biomed", [
+        "harness_biomed/conf/task/biomed.yaml", "harness_biomed/conf/task/biomed/scale/gpu.yaml",
+        "harness_biomed/seeds/drugban.py"]),
     "plugins/backends/local_llm": ("harness_local_llm", ["harness_local_llm/conf/llm/local.yaml"]),
     "plugins/backends/minilm": ("harness_minilm", ["harness_minilm/conf/cognition/minilm.yaml"]),
 }  # fmt: skip
@@ -53,12 +56,15 @@ SEEDS = {
     "arch_linear_attn": "harness_arch_linear_attn/seeds/deltanet.py",
     "rl_algo": "harness_rl_algo/seeds/grpo.py",
     "data_curation": "harness_data_curation/seeds/naive.py",
+    "biomed": "harness_biomed/seeds/drugban.py",
 }
 #: task -> overrides that keep its evaluation short (the full corpus and budget take minutes)
 OVERRIDES = {
     "data_curation": ["task.corpus.clean_docs=300", "task.corpus.heldout=60",
                       "task.corpus.order_items=40", "task.corpus.cloze_items=40",
                       "task.train.steps=10", "task.seeds=[0]"],
+    "biomed": ["task.synthetic.size=quick", "task.seeds=[0]", "task.train.epochs=1",
+               "task.quick.epochs=1", "task.quick.threshold=0"],
 }  # fmt: skip
 OURS = ("harness_", "__editable__", "hydra_plugins")
 
@@ -173,7 +179,7 @@ def test_harness_plugins_lists_every_installed_plugin(installed: Installed) -> N
     listed = {entry["distribution"]: entry for entry in json.loads(result.stdout)}
     assert set(listed) == {
         "harness-circle-packing", "harness-arch-linear-attn", "harness-rl-algo",
-        "harness-local-llm", "harness-minilm", "harness-data-curation",
+        "harness-local-llm", "harness-minilm", "harness-data-curation", "harness-biomed",
     }  # fmt: skip
     tasks = sorted(task for entry in listed.values() for task in entry["tasks"])
     assert tasks == sorted(SEEDS)
@@ -186,7 +192,7 @@ def test_harness_plugins_lists_every_installed_plugin(installed: Installed) -> N
 def test_each_task_evaluates_its_seed_from_the_wheels(installed: Installed, task: str) -> None:
     """One ``harness eval`` per task, of the seed as the wheel ships it; arch_linear_attn
     and rl_algo train their small CPU proxies cold (about a minute each), data_curation
-    builds a small corpus and trains for 10 steps."""
+    builds a small corpus and trains for 10 steps, biomed trains one epoch on its quick set."""
     seed = installed.site / SEEDS[task]
     extra = OVERRIDES.get(task, [])
     result = run(installed, "eval", f"+task={task}", "--program", str(seed), *extra, "--json")

@@ -1,0 +1,85 @@
+"""In-memory DTI benchmark: shared drug/protein lists plus index-triple splits.
+
+Pairs are stored as indices into one shared drug and protein list so that the trainer can
+featurize each molecule and sequence once, whatever the number of pairs that use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PARTS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    """One split; each part is an int64 array [n, 3] of (drug index, protein index, label)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def part(self, name: str) -> np.ndarray:
+        """The array of one part by name, so callers can loop over PARTS."""
+        if name not in PARTS:
+            raise KeyError(f"unknown split part {name!r}; expected one of {PARTS}")
+        return getattr(self, name)
+
+
+@dataclass
+class Benchmark:
+    """Drugs (SMILES), proteins (sequences) and named splits over them."""
+
+    name: str
+    drugs: list[str]
+    proteins: list[str]
+    splits: dict[str, Split]
+    drug_groups: np.ndarray | None = None
+    protein_groups: np.ndarray | None = None
+
+
+def pairs_array(rows: Any) -> np.ndarray:
+    """Rows of (drug, protein, label) as the canonical int64 [n, 3] array (also when empty)."""
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def _groups_to_json(groups: np.ndarray | None) -> list[int] | None:
+    return None if groups is None else [int(g) for g in groups]
+
+
+def _groups_from_json(groups: list[int] | None) -> np.ndarray | None:
+    return None if groups is None else np.asarray(groups, dtype=np.int64)
+
+
+def to_json(b: Benchmark) -> dict[str, Any]:
+    """Plain-list form for caching; json.dumps of it is byte-identical for equal benchmarks."""
+    return {
+        "name": b.name,
+        "drugs": list(b.drugs),
+        "proteins": list(b.proteins),
+        "splits": {
+            key: {part: split.part(part).tolist() for part in PARTS}
+            for key, split in b.splits.items()
+        },
+        "drug_groups": _groups_to_json(b.drug_groups),
+        "protein_groups": _groups_to_json(b.protein_groups),
+    }
+
+
+def from_json(d: dict[str, Any]) -> Benchmark:
+    """Inverse of to_json."""
+    splits = {
+        key: Split(**{part: pairs_array(parts[part]) for part in PARTS})
+        for key, parts in d["splits"].items()
+    }
+    return Benchmark(
+        name=d["name"],
+        drugs=list(d["drugs"]),
+        proteins=list(d["proteins"]),
+        splits=splits,
+        drug_groups=_groups_from_json(d.get("drug_groups")),
+        protein_groups=_groups_from_json(d.get("protein_groups")),
+    )
