@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import shutil
+import statistics
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
@@ -32,9 +33,10 @@ import numpy as np
 from filelock import FileLock
 from harness.driver_task import Context, DriverTask
 from harness.hookspecs import hookimpl
-from harness.task import Descriptor, EvalResult, Noise, Stage, Task, TaskSpec
+from harness.task import Descriptor, EvalResult, Noise, Stage, Task, TaskSpec, finite
 
 from harness_biomed import __version__
+from harness_biomed.benchmark import PARTS
 from harness_biomed.cognition import COGNITION
 from harness_biomed.description import describe
 from harness_biomed.metrics import METRICS, select
@@ -283,9 +285,9 @@ class Biomed(DriverTask):
                                   error_class="invalid")  # fmt: skip
             found = select(val_y, test_y, *preds)
             found.update(
-                seconds=_number(run.get("seconds")),
+                seconds=finite(run.get("seconds")),
                 losses=run.get("losses"),
-                interaction_share=_number(run.get("interaction_share")),
+                interaction_share=finite(run.get("interaction_share")),
                 params=run.get("params"),
                 uses_attention=run.get("uses_attention"),
             )
@@ -316,14 +318,13 @@ def _prepare(folder: Path, what: dict[str, Any]) -> None:
                             "cut_proteins": int(sum(len(p) > what["max_protein_len"]
                                                     for p in bench.proteins))}  # fmt: skip
     for name, split in bench.splits.items():
-        arrays[f"train-{name}"] = np.asarray(split.train, dtype=np.int64)
+        arrays[f"train-{name}"] = split.train
         for part in ("val", "test"):
-            rows = np.asarray(getattr(split, part), dtype=np.int64)
+            rows = split.part(part)
             arrays[f"{part}-{name}"] = rows[:, :2].copy()
             labels[f"{part}-{name}"] = rows[:, 2].copy()
-        info["sizes"][name] = {part: [len(getattr(split, part)),
-                                      float(np.mean(np.asarray(getattr(split, part))[:, 2]))]
-                               for part in ("train", "val", "test")}  # fmt: skip
+        info["sizes"][name] = {part: [len(split.part(part)), float(split.part(part)[:, 2].mean())]
+                               for part in PARTS}  # fmt: skip
     np.savez(folder / "child.npz", **arrays)
     np.savez(folder / "labels.npz", **labels)
     (folder / "info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
@@ -364,10 +365,6 @@ def _probes(value: dict[str, Any]) -> dict[str, Any] | None:
             "uses_attention": float(attention)}  # fmt: skip
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
 def _weights(splits: list[str], configured: dict[str, float]) -> dict[str, float]:
     """The splits' weights, normalised; splits the config does not name (a user's CSV
     folders) share equally when none is named."""
@@ -397,11 +394,10 @@ def _line(found: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    mean = math.fsum(values) / len(values)
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(
-        values) > 1 else 0.0  # fmt: skip
-    return mean, sd
+def mean_sd(values: list[float]) -> str:
+    """``0.731±0.007``: the mean and the sample standard deviation (0 for one value)."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.3f}±{sd:.3f}"
 
 
 def _summary(runs: list[dict[str, Any]]) -> str:
@@ -409,8 +405,7 @@ def _summary(runs: list[dict[str, Any]]) -> str:
     for part in ("val", "test"):
         cells = []
         for metric in METRICS:
-            mean, sd = _mean_sd([r[part][metric] for r in runs])
-            cells.append(f"{metric.upper()} {mean:.3f}±{sd:.3f}")
+            cells.append(f"{metric.upper()} {mean_sd([r[part][metric] for r in runs])}")
         parts.append(f"{part} " + " ".join(cells))
     epochs = ",".join(str(r["epoch"]) for r in runs)
     return " | ".join(parts) + f" (best epochs {epochs})"

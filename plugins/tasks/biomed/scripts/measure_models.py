@@ -12,7 +12,6 @@ at a time, one per seed; prints one row per model and split, and the wall time o
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -22,14 +21,7 @@ from harness.config import compose_config
 from harness.tasks import task_limits, task_spec
 from omegaconf import OmegaConf
 
-from harness_biomed.plugin import SEEDS, TASK
-
-
-def _mean_sd(values: list[float]) -> str:
-    mean = math.fsum(values) / len(values)
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(
-        values) > 1 else 0.0  # fmt: skip
-    return f"{mean:.3f} ± {sd:.3f}"
+from harness_biomed.plugin import SEEDS, TASK, mean_sd
 
 
 def main() -> None:
@@ -56,7 +48,7 @@ def main() -> None:
         m = result.metrics
         splits = sorted({k.rsplit("_val_auroc", 1)[0] for k in m if k.endswith("_val_auroc")})
         for split in splits:
-            cells = [_mean_sd(m[f"{split}_{part}_{metric}_per_seed"])
+            cells = [mean_sd(m[f"{split}_{part}_{metric}_per_seed"]).replace("±", " ± ")
                      for part in ("val", "test") for metric in ("auroc", "auprc")]  # fmt: skip
             print(f"| {Path(model).stem} | {split} | " + " | ".join(cells) + f" | {seconds:.0f} |",
                   flush=True)  # fmt: skip

@@ -5,7 +5,6 @@ and runs end to end."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -135,15 +134,19 @@ def test_a_constant_model_is_at_chance_and_stopped_by_the_quick_gate(cache: Path
     assert [s["stage"] for s in result.stages] == ["contract", "quick"]
 
 
-def test_the_contract_stage_measures_size_and_attention(cache: Path) -> None:
-    found = {}
-    for name in TASK.seeds:
-        result = evaluate(config(cache), TASK.seed_source(name), "contract")
-        assert result.success, result.feedback
-        found[name] = result.metrics
+@pytest.mark.slow
+def test_the_task_contract_holds_with_ucb1(task_contract: Any, cache: Path, tmp_path: Path) -> None:
+    """The project's contract kit: every seed through the cascade, the kit's bad candidates,
+    the descriptors in range, a 4-evaluation offline run, here with ``sampler=ucb1``."""
+    results = task_contract("biomed", *TINY, f"task.cache_dir={cache}", "sampler=ucb1")
+    found = {name: result.metrics for name, result in results.items()}
     assert found["drugban"]["uses_attention"] == 1.0
     assert found["drug_only"]["uses_attention"] == found["prot_only"]["uses_attention"] == 0.0
     assert found["drugban"]["params"] > found["drug_only"]["params"]
+    with sqlite3.connect(tmp_path / "contract-run" / "harness.db") as db:
+        score, metrics = db.execute("select score, metrics from nodes where id = 0").fetchone()
+    assert score == pytest.approx(json.loads(metrics)["score"], abs=1e-5)
+    assert json.loads(metrics)["random_val_auroc"] > 0.5
 
 
 def test_the_full_stage_scores_validation_and_reports_test_per_split(cache: Path) -> None:
@@ -196,22 +199,3 @@ def test_a_tiny_evaluation_prints_every_metric_of_every_split(tmp_path: Path) ->
         for metric in ("auroc", "auprc", "f1", "mcc"):
             assert f"\n{split}_test_{metric}" in proc.stdout, (split, metric, proc.stdout)
     assert "val AUROC" in proc.stdout and "test AUROC" in proc.stdout
-
-
-@pytest.mark.slow
-def test_an_offline_run_with_ucb1_completes(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    harness = Path(sys.executable).with_name("harness")
-    env = {**os.environ, "HOME": str(tmp_path)}
-    proc = subprocess.run(
-        [str(harness), "run", "+task=biomed", "sampler=ucb1", "run.max_evaluations=2", *TINY,
-         f"hydra.run.dir={run_dir}"],
-        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    with sqlite3.connect(run_dir / "harness.db") as db:
-        scored = db.execute("select score, metrics from nodes where score is not null").fetchall()
-    assert scored, "no node was scored"
-    score, metrics = scored[0][0], json.loads(scored[0][1])
-    assert score == pytest.approx(metrics["score"], abs=1e-5)
-    assert metrics["random_val_auroc"] > 0.5
