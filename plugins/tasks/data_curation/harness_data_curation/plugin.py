@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import random
 import shutil
 import time
@@ -30,6 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 from filelock import FileLock
@@ -374,7 +374,7 @@ def _report_ok(value: Any) -> bool:
 
 def _accuracy(run: dict[str, Any]) -> float:
     values = [v["acc"] for v in run["benchmarks"].values()]
-    return math.fsum(values) / len(values) if values else 0.0
+    return fmean(values) if values else 0.0
 
 
 def _gain(mine: dict[str, Any], ref: dict[str, Any], weight: float) -> float:
@@ -382,33 +382,29 @@ def _gain(mine: dict[str, Any], ref: dict[str, Any], weight: float) -> float:
     return (ref["bpb"] - mine["bpb"]) + weight * (_accuracy(mine) - _accuracy(ref))
 
 
-def _avg(values: list[float]) -> float:
-    return math.fsum(values) / len(values)
-
-
 def _proxy_metrics(
     mine: list[dict[str, Any]], ref: list[dict[str, Any]], gains: list[float]
 ) -> dict[str, Any]:
     metrics: dict[str, Any] = {
-        "score": _avg(gains),
-        "bpb": _avg([m["bpb"] for m in mine]),
-        "raw_bpb": _avg([r["bpb"] for r in ref]),
+        "score": fmean(gains),
+        "bpb": fmean([m["bpb"] for m in mine]),
+        "raw_bpb": fmean([r["bpb"] for r in ref]),
         "bpb_per_seed": [round(m["bpb"], 4) for m in mine],
         "raw_bpb_per_seed": [round(r["bpb"], 4) for r in ref],
-        "accuracy": _avg([_accuracy(m) for m in mine]),
-        "raw_accuracy": _avg([_accuracy(r) for r in ref]),
+        "accuracy": fmean([_accuracy(m) for m in mine]),
+        "raw_accuracy": fmean([_accuracy(r) for r in ref]),
     }
     for task in mine[0]["benchmarks"]:
         for metric in ("acc", "acc_norm"):
-            metrics[f"{task}_{metric}"] = _avg([m["benchmarks"][task][metric] for m in mine])
-            metrics[f"raw_{task}_{metric}"] = _avg([r["benchmarks"][task][metric] for r in ref])
+            metrics[f"{task}_{metric}"] = fmean([m["benchmarks"][task][metric] for m in mine])
+            metrics[f"raw_{task}_{metric}"] = fmean([r["benchmarks"][task][metric] for r in ref])
         metrics[f"{task}_acc_per_seed"] = [round(m["benchmarks"][task]["acc"], 4) for m in mine]
     metrics.update(
-        loss_first=_avg([m["loss_first"] for m in mine]),
-        loss_last=_avg([m["loss_last"] for m in mine]),
+        loss_first=fmean([m["loss_first"] for m in mine]),
+        loss_last=fmean([m["loss_last"] for m in mine]),
         corpus_tokens=mine[0]["corpus_tokens"],
         epochs=mine[0]["epochs"],
-        train_seconds=_avg([m["seconds"]["train"] for m in mine]),
+        train_seconds=fmean([m["seconds"]["train"] for m in mine]),
     )
     return metrics
 
