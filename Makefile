@@ -17,7 +17,7 @@ SANDBOX_TESTS = tests/test_hostile.py tests/test_sandbox.py tests/test_sandbox_p
   plugins/tasks/circle_packing/tests plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
   plugins/tasks/data_curation/tests plugins/tasks/biomed/tests
 
-.PHONY: run test test-sandbox install install-local install-minilm install-arch install-rl install-data install-biomed llama-cpp lint bench clean
+.PHONY: run test test-sandbox install install-local install-minilm install-mlflow install-arch install-rl install-data install-biomed llama-cpp lint bench clean
 
 $(BIN)/harness: pyproject.toml plugins/tasks/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ $(VENV)/.minilm: $(BIN)/harness plugins/backends/minilm/pyproject.toml constrain
 	touch $@
 
 install-minilm: $(VENV)/.minilm  ## add the cognition=minilm plugin (sentence-transformers)
+
+# logger=mlflow: mlflow-skinny, with SQLAlchemy and Alembic for its local sqlite store.
+$(VENV)/.mlflow: $(BIN)/harness plugins/loggers/mlflow/pyproject.toml constraints/cpu.txt
+	$(BIN)/pip install --quiet -c constraints/cpu.txt -e 'plugins/loggers/mlflow[test]'
+	touch $@
+
+install-mlflow: $(VENV)/.mlflow  ## add the logger=mlflow plugin (mlflow-skinny, no server)
 
 # +task=arch_linear_attn: torch (CPU build) and fla-core's pure-torch reference ops.
 $(VENV)/.arch-linear-attn: $(BIN)/harness plugins/tasks/arch_linear_attn/pyproject.toml constraints/cpu.txt
@@ -89,9 +96,10 @@ llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and ins
 run: install  ## an offline circle-packing evolution (no LLM endpoint or key needed)
 	$(BIN)/harness run +task=circle_packing run.max_evaluations=500 $(ARGS)
 
-test: install install-local install-minilm install-arch install-rl install-data install-biomed  ## the whole test suite
+test: install install-local install-minilm install-mlflow install-arch install-rl install-data install-biomed  ## the whole test suite
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
 	  tests plugins/tasks/circle_packing/tests plugins/backends/local_llm/tests plugins/backends/minilm/tests \
+	  plugins/loggers/mlflow/tests \
 	  plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
 	  plugins/tasks/data_curation/tests plugins/tasks/biomed/tests $(ARGS)
 

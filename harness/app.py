@@ -6,9 +6,11 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from harness.config import register_schemas
@@ -30,11 +32,12 @@ def main(cfg: DictConfig) -> float | None:
         print(f"Error: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
     log.info(
-        "best %s (node %s), seed %s, %d nodes; status: harness status %s",
+        "best %s (node %s), seed %s, %d nodes; status: harness status %s; browse: harness serve %s",
         summary["best_score"],
         summary["best_node"],
         summary["seed_score"],
         summary["nodes"],
+        hydra_cfg.runtime.output_dir,
         hydra_cfg.runtime.output_dir,
     )
     code, message = run.exit_status
@@ -42,3 +45,18 @@ def main(cfg: DictConfig) -> float | None:
         print(message, file=sys.stderr)
         raise SystemExit(code)
     return summary["best_score"]
+
+
+class NextSteps(Callback):
+    """Says how to read a finished sweep (``hydra.callbacks`` in the primary config; Hydra
+    calls it in the process that launched the jobs, after the last one)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = config.hydra.sweep.dir
+        print(
+            f"Sweep finished in {sweep_dir}. Next:\n"
+            f"  harness compare {sweep_dir}    # curves and a summary table\n"
+            f"  harness serve {sweep_dir}      # browse the runs\n"
+            f"  harness status {sweep_dir}     # one line per run",
+            flush=True,
+        )

@@ -23,6 +23,8 @@ class Tally:
     #: Rounds in a row whose evaluator broke, or that proposed nothing new.
     failures_in_row: int = 0
     cost_usd: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
     #: (score, node id) of the best node.
     best: tuple[float, int] | None = None
     seed_score: float | None = None

@@ -1,9 +1,10 @@
 """The plugin contract of harness (pluggy project name ``"harness"``).
 
 Every hook is a registration hook: a plugin hands the core objects (tasks, samplers,
-proposers, embedders, executors, config schemas, commands) and the core calls methods on
-them. A task's behaviour is the :class:`harness.task.Task` it registers, so the core reaches
-each task through its own object and a plugin never has to ask "is this my task?".
+proposers, embedders, executors, loggers, config schemas, commands) and the core calls
+methods on them. A task's behaviour is the :class:`harness.task.Task` it registers, so the
+core reaches each task through its own object and a plugin never has to ask "is this my
+task?".
 """
 
 from __future__ import annotations
@@ -105,6 +106,27 @@ def harness_register_executors(register: Callable[[str, Callable[..., Any]], Non
 
 
 @hookspec
+def harness_register_loggers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Make experiment trackers available by name (``logger=NAME``).
+
+    :param register: call ``register(name, factory)``; ``factory(config: dict, run_dir:
+        Path)`` receives the run's ``logger`` config as a dict and the run directory, and
+        returns an object following :class:`harness.loggers.Logger` (``run_started(info)``,
+        ``node_completed(node, tally)``, ``run_finished(status, reason, summary)``,
+        ``close()``).
+
+    Called once at load time (not firstresult). The factory and every method run on a
+    thread of their own, in order, so a slow tracker never holds the run up; an exception
+    from any of them is logged once as a warning and turns the logger off for the rest of
+    the run. Import the tracking library inside the factory. A resumed run calls
+    ``run_started`` again with ``info.resume`` true: continue the same tracked run (keep
+    its id in the run directory). The built-in ``jsonl`` logger
+    (:class:`harness.loggers.JsonlLogger`) is registered through this hook; the
+    ``harness-mlflow`` plugin adds ``mlflow``.
+    """
+
+
+@hookspec
 def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
     """Give config group options their schemas, so a typo in a key fails at composition.
 
@@ -116,8 +138,8 @@ def harness_register_schemas(register: Callable[[str, str, type], None]) -> None
     Called once, when a config is first composed rather than at load time, so that a
     worker never imports schema modules (not firstresult). Registering one
     ``group``/``name`` twice with different nodes is an error. The core's schemas
-    (samplers, llm back-ends, cognition, executors, run, analyzer) are registered through
-    this hook too; a task's schema is its :attr:`harness.task.Task.config_schema` and
+    (samplers, llm back-ends, cognition, executors, loggers, run, analyzer) are registered
+    through this hook too; a task's schema is its :attr:`harness.task.Task.config_schema` and
     needs no call here.
     """
 

@@ -34,6 +34,7 @@ from harness.confirming import Confirmer
 from harness.executors import Executor, ExecutorError, make_executor
 from harness.lifetime import make_undumpable
 from harness.llm.base import LLMCall, NodeView, Proposal
+from harness.loggers import LoggerGuard
 from harness.nodes import COMPLETED, Node
 from harness.progress import Progress, report
 from harness.researcher import Researcher
@@ -70,6 +71,7 @@ class Run:
         self.limits = self.settings.limits(self.spec, self.run_dir)
         parts = build_parts(self.settings, self.spec)
         self.proposer, self.sampler, self.cognition = parts
+        self.loggers = LoggerGuard(self.settings.logger, self.run_dir)
         self.budget = Budget.from_config(self.settings.run)
         self.outage = Outage(self.settings.run.max_llm_outage_s)
         self.researcher = Researcher(
@@ -82,7 +84,7 @@ class Run:
             pause_s=self.settings.run.llm_pause_s,
             record=self._record_calls,
         )
-        self.progress = Progress(self.spec.best_known)
+        self.progress = Progress(self.spec.best_known, self.budget)
         policy = Confirmation.for_run(self.settings.run.confirm, self.spec)
         self.confirmer = Confirmer(self, policy) if policy is not None else None
         #: The seed's node, the one copy that confirmations add fresh seeds to.
@@ -118,7 +120,10 @@ class Run:
 
     def _record_calls(self, node_id: int, calls: list[LLMCall]) -> None:
         store.record_calls(self.db, node_id, calls)
-        self.state.tally.cost_usd += sum(call.cost_usd or 0.0 for call in calls)
+        tally = self.state.tally
+        tally.cost_usd += sum(call.cost_usd or 0.0 for call in calls)
+        tally.tokens_in += sum(call.tokens_in for call in calls)
+        tally.tokens_out += sum(call.tokens_out for call in calls)
 
     async def _propose(self, node: Node, context: list[NodeView]) -> Proposal:
         """Ask for the pending ``node``'s program; one is committed with the node at once,
@@ -196,6 +201,7 @@ class Run:
         if best and best[1] == node.id:
             rundir.write_best(self.run_dir, node.program or "")
         self.progress.node_done(node, self.state.tally)
+        self.loggers.node_completed(node, self.state.tally)
 
     # ----------------------------------------------------------------- rounds
     async def _seed_round(self) -> Node:
@@ -214,6 +220,7 @@ class Run:
         node.set_program(seed_program(self.settings.task, self.seed_name), self.spec.language)
         store.commit(self.db, node)
         self.baseline = node
+        self.progress.seed(self.seed_name)
         await self._evaluate(node)
         await self._analyze(node, None)
         self._complete(node)
@@ -317,6 +324,7 @@ class Run:
             raise
         self.slots = asyncio.Semaphore(self.settings.run.workers)
         self.progress.start(self.spec.name, self.run_dir, self.state.tally)
+        self.loggers.start(self.spec.name, self.settings, self.resume, self.overrides)
         status = "finished"
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -353,6 +361,7 @@ class Run:
                 log.debug("run row not updated: %s", exc)
             level = self.settings.run.confirm.level
             self.progress.finish(status, self.stop_reason, self.state.tally, report(self.db, level))
+            self.loggers.finish(status, self.stop_reason, self.db)
         return store.summary(self.db)
 
     async def _drive(self, stop: asyncio.Event) -> None:

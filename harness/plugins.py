@@ -5,7 +5,8 @@ variable ``HARNESS_LOAD_PLUGINS`` (comma-separated entry-point or distribution n
 limits which of them load; set it to an empty string to load none. ``HARNESS_PLUGINS``
 (comma-separated module names) registers extra plugin modules without packaging them, as
 ``PYTEST_PLUGINS`` does; evaluation workers inherit it. Built-in samplers, proposers,
-embedders, executors and config schemas are plugins too, registered through the same hooks.
+embedders, executors, loggers and config schemas are plugins too, registered through the
+same hooks.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ DEFAULT_PLUGINS = (
     "harness.default_plugins.proposers",
     "harness.default_plugins.embedders",
     "harness.default_plugins.executors",
+    "harness.default_plugins.loggers",
     "harness.default_plugins.commands",
 )
 
@@ -42,6 +44,7 @@ _samplers: dict[str, Callable[..., Any]] = {}
 _proposers: dict[str, Callable[..., Any]] = {}
 _embedders: dict[str, Callable[..., Any]] = {}
 _executors: dict[str, Callable[..., Any]] = {}
+_loggers: dict[str, Callable[..., Any]] = {}
 _schemas: dict[tuple[str, str], type] = {}
 _REGISTRIES: tuple[dict[Any, Any], ...] = (
     _tasks,
@@ -50,6 +53,7 @@ _REGISTRIES: tuple[dict[Any, Any], ...] = (
     _proposers,
     _embedders,
     _executors,
+    _loggers,
     _schemas,
 )
 
@@ -152,6 +156,7 @@ def _collect_registrations() -> None:
     pm.hook.harness_register_proposers(register=registrar(_proposers, "proposer"))
     pm.hook.harness_register_embedders(register=registrar(_embedders, "embedder"))
     pm.hook.harness_register_executors(register=registrar(_executors, "executor"))
+    pm.hook.harness_register_loggers(register=registrar(_loggers, "logger"))
 
 
 def _task_registrar(plugin: object) -> Callable[[Task], None]:
@@ -225,6 +230,10 @@ def get_embedder_factory(name: str) -> Callable[..., Any]:
 
 def get_executor_factory(name: str) -> Callable[..., Any]:
     return _factory(_executors, "executor", name)
+
+
+def get_logger_factory(name: str) -> Callable[..., Any]:
+    return _factory(_loggers, "logger", name)
 
 
 def get_task(name: str) -> Task:

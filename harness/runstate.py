@@ -52,6 +52,9 @@ class RunState:
         self.tally.evaluations = store.evaluations(self.db)
         self.tally.duplicates = counts.duplicates
         self.tally.cost_usd = counts.cost_usd
+        self.tally.tokens_in, self.tally.tokens_out = self.db.execute(
+            "select coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0) from llm_calls"
+        ).fetchone()
         self.tally.rounds = counts.rounds
         self.tally.seed_score = counts.seed_score
         state = store.load_sampler_state(self.db, self.sampler.name)

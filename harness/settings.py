@@ -4,7 +4,7 @@ plugins it names, built.
 The core's groups become their schema objects (``RunConf``, ``CognitionConf``,
 ``AnalyzerConf``), so defaults live in the schemas alone. The task config stays a plain
 dict (it crosses to evaluation workers), and plugin factories (sampler, proposer,
-executor, embedder) receive dicts: that is their contract.
+executor, embedder, logger) receive dicts: that is their contract.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class RunSettings:
     llm: dict[str, Any]
     sampler: dict[str, Any]
     executor: dict[str, Any]
+    logger: dict[str, Any]
     seed: int
     sandbox: str
 
@@ -96,6 +97,7 @@ class RunSettings:
             llm=_plain(cfg.llm),
             sampler=_plain(cfg.sampler),
             executor=_plain(cfg.executor),
+            logger=_plain(cfg.logger) if cfg.get("logger") is not None else {"name": "none"},
             seed=int(cfg.get("seed", 0)),
             sandbox=sandbox,
         )

@@ -34,6 +34,20 @@ def task_spec(config: dict[str, Any]) -> TaskSpec:
     return spec
 
 
+def recorded_spec(db: Any, task: str | None) -> TaskSpec | None:
+    """The spec of the task a run store recorded, built from the task config it recorded (a
+    task's spec may need its own keys), or None when the plugin is gone or the config no
+    longer fits it: readers of a store (status, the web view) work without the plugin."""
+    if not task:
+        return None
+    from harness import db as store
+
+    try:
+        return task_spec(store.recorded_section(db, "task") or {"name": task})
+    except Exception:  # noqa: BLE001 - a reader works even when the plugin is gone
+        return None
+
+
 def seed_program(config: dict[str, Any], name: str) -> str:
     """The source of the task's seed program ``name``; a :class:`RunError` when it has none."""
     program = plugins.get_task(config["name"]).seed(config, name)

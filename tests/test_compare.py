@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import statistics
+import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -285,10 +286,55 @@ def test_an_unreadable_store_names_its_run_directory(tmp_path):
         compare.load_run(tmp_path / "r")
 
 
-def test_missing_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
+def test_without_matplotlib_the_figure_is_skipped_with_the_install_hint(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(output.PlotUnavailableError, match=r"harness-research\[plot\]"):
-        compare.compare([sweep(tmp_path)])
+    with pytest.raises(output.PlotUnavailableError, match=r"pip install matplotlib"):
+        output.require_matplotlib()
+    report = compare.compare([sweep(tmp_path)])
+    out = tmp_path / "compare"
+    assert report.files == {"curves": out / "curves.csv", "summary": out / "summary.csv"}
+    assert not (out / "compare.png").exists() and (out / "summary.csv").stat().st_size
+    (warning,) = report.warnings
+    assert warning.startswith("figure skipped") and "harness-research[plot]" in warning
+
+
+#: ``harness compare`` in a Python where ``import matplotlib`` fails, as in an environment
+#: installed without it: a meta-path finder refuses the package, then the CLI runs.
+NO_MATPLOTLIB = """
+import sys
+
+
+class NoMatplotlib:
+    def find_spec(self, name, path=None, target=None):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError(f"No module named {name!r} (blocked)")
+        return None
+
+
+sys.meta_path.insert(0, NoMatplotlib())
+from harness.commands import cli
+
+cli(sys.argv[1:], prog_name="harness")
+"""
+
+
+def test_compare_without_matplotlib_still_writes_the_table_and_csvs(tmp_path):
+    root = sweep(tmp_path / "sweep")
+    result = subprocess.run(
+        [sys.executable, "-c", NO_MATPLOTLIB, "compare", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = root / "compare"
+    assert (out / "curves.csv").stat().st_size and (out / "summary.csv").stat().st_size
+    assert not (out / "compare.png").exists()
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert [row[0] for row in rows[1:]] == ["| sampler=ucb1", "| sampler=random"]
+    assert "Warning: figure skipped: compare.png needs matplotlib" in result.stderr
+    assert "pip install matplotlib" in result.stderr and "Traceback" not in result.stderr
+    assert f"wrote {out / 'summary.csv'}" in result.stdout and "compare.png" not in result.stdout
 
 
 def test_compare_a_real_sweep_through_the_cli(tmp_path, cli):

@@ -49,6 +49,7 @@ DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must c
         "harness_biomed/seeds/drugban.py"]),
     "plugins/backends/local_llm": ("harness_local_llm", ["harness_local_llm/conf/llm/local.yaml"]),
     "plugins/backends/minilm": ("harness_minilm", ["harness_minilm/conf/cognition/minilm.yaml"]),
+    "plugins/loggers/mlflow": ("harness_mlflow", ["harness_mlflow/conf/logger/mlflow.yaml"]),
 }  # fmt: skip
 #: task -> its seed program inside the installed wheel
 SEEDS = {
@@ -180,11 +181,13 @@ def test_harness_plugins_lists_every_installed_plugin(installed: Installed) -> N
     assert set(listed) == {
         "harness-circle-packing", "harness-arch-linear-attn", "harness-rl-algo",
         "harness-local-llm", "harness-minilm", "harness-data-curation", "harness-biomed",
+        "harness-mlflow",
     }  # fmt: skip
     tasks = sorted(task for entry in listed.values() for task in entry["tasks"])
     assert tasks == sorted(SEEDS)
     assert "harness_register_proposers" in listed["harness-local-llm"]["hooks"]
     assert "harness_register_embedders" in listed["harness-minilm"]["hooks"]
+    assert "harness_register_loggers" in listed["harness-mlflow"]["hooks"]
 
 
 @pytest.mark.slow

@@ -43,7 +43,8 @@ def compare(
 
     Each PATH is a run directory or a folder holding run directories at any depth (a
     sweep's multirun/<stamp>/). Runs that differ only by seed form one group. Writes
-    compare.png, curves.csv and summary.csv and prints a summary table.
+    curves.csv, summary.csv and compare.png (skipped, with a warning, without matplotlib)
+    and prints a summary table.
 
     \b
     harness compare multirun/2026-11-27_10-00-00
@@ -56,7 +57,7 @@ def compare(
         report = comparing.compare(paths, out_dir, thresholds, title)
     except comparing.NoRunsFoundError as exc:
         raise click.UsageError(str(exc)) from exc
-    except (comparing.CompareError, output.PlotUnavailableError) as exc:
+    except comparing.CompareError as exc:
         raise click.ClickException(str(exc)) from exc
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)

@@ -10,20 +10,6 @@ from typing import Any
 import click
 
 
-def _task_spec_or_none(db: Any, task: str | None) -> Any:
-    """The run's task spec, built from the task config the run recorded (a task's spec may
-    need its own keys), or None when the plugin is gone or the config no longer fits it."""
-    if not task:
-        return None
-    try:
-        from harness import db as store
-        from harness.tasks import task_spec
-
-        return task_spec(store.recorded_section(db, "task") or {"name": task})
-    except Exception:  # noqa: BLE001 - status works even when the plugin is gone
-        return None
-
-
 def _summary(run_dir: Path) -> dict[str, Any]:
     """The store's summary, with the task's best known score and the gap to it."""
     from harness import db as store
@@ -39,9 +25,11 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     except sqlite3.Error as exc:
         damaged = store.damaged(path, exc) if store.is_damaged(exc) else None
         raise click.ClickException(str(damaged or f"cannot read {path}: {exc}")) from exc
-    spec = _task_spec_or_none(db, summary["task"])
+    from harness.tasks import recorded_spec
+
+    spec = recorded_spec(db, summary["task"])
     summary["best_known"] = spec.best_known if spec else None
-    if summary["best_known"] and summary["best_score"] is not None:
+    if summary["best_known"] is not None and summary["best_score"] is not None:
         summary["gap_to_best_known"] = summary["best_known"] - summary["best_score"]
     return summary
 
@@ -64,12 +52,129 @@ def _with_spread(summary: dict[str, Any]) -> None:
         summary["best_vs_seed"] = versus_seed(versus)
 
 
+def _datasette_metadata(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """Print the packaged datasette metadata's path and exit, before RUN_DIR is read."""
+    if value and not ctx.resilient_parsing:
+        from harness.db import datasette_metadata_path
+
+        click.echo(datasette_metadata_path())
+        ctx.exit()
+
+
+def _latest_run() -> Path:
+    """The run whose store changed last under ./runs and ./multirun (its WAL counts: the
+    main file's time moves only at a checkpoint)."""
+    from harness import db as store
+    from harness.compare import NoRunsFoundError, find_run_dirs
+
+    roots = [Path(name) for name in ("runs", "multirun") if Path(name).is_dir()]
+    try:
+        found = find_run_dirs(roots) if roots else []
+    except NoRunsFoundError:
+        found = []
+    if not found:
+        raise click.UsageError(
+            f"No run found: no {store.DB_NAME} under ./runs or ./multirun of {Path.cwd()}. "
+            "Pass a run directory: harness status RUN_DIR"
+        )
+
+    def changed(run_dir: Path) -> float:
+        files = (run_dir / store.DB_NAME, run_dir / f"{store.DB_NAME}-wal")
+        return max(path.stat().st_mtime for path in files if path.exists())
+
+    return max(found, key=changed)
+
+
+def _overrides(run_dir: Path) -> list[str]:
+    """The overrides the run was started with, without Hydra's own (sweep dir, launcher)."""
+    from harness import db as store
+
+    try:
+        db = store.open_db(run_dir, migrate=False)
+        row = db.execute("select overrides from runs order by id limit 1").fetchone()
+        db.close()
+    except (store.StoreError, sqlite3.Error):
+        return []
+    items = [str(item).lstrip("+") for item in json.loads((row and row[0]) or "[]")]
+    return [item for item in items if not item.split("=", 1)[0].lstrip("~").startswith("hydra")]
+
+
+def _sweep(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    """Each run's summary, with its directory and the overrides not every run shares."""
+    rows = []
+    for run_dir in run_dirs:
+        try:
+            row = _summary(run_dir)
+        except click.ClickException as exc:  # one damaged store must not hide the others
+            row = {"status": "unreadable", "error": exc.format_message()}
+        rows.append({"run_dir": str(run_dir), "overrides": _overrides(run_dir), **row})
+    shared = set.intersection(*(set(row["overrides"]) for row in rows)) if rows else set()
+    for row in rows:
+        row["overrides"] = [item for item in row["overrides"] if item not in shared]
+    return rows
+
+
+def _sweep_table(rows: list[dict[str, Any]]) -> str:
+    """One line per run, in columns."""
+
+    def score(value: Any) -> str:
+        return "-" if value is None else f"{value:.6g}"
+
+    table = [["run dir", "overrides", "status", "evaluated", "best", "seed"]]
+    for row in rows:
+        table.append(
+            [
+                row["run_dir"],
+                " ".join(row["overrides"]) or "-",
+                row["status"],
+                str(row.get("evaluated", "-")),
+                score(row.get("best_score")),
+                score(row.get("seed_score")),
+            ]
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
+    )
+
+
 @click.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "run_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def status(run_dir: Path, as_json: bool) -> None:
-    """Progress of the run in RUN_DIR: nodes, best score, failures, LLM usage."""
+@click.option(
+    "--datasette-metadata",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_datasette_metadata,
+    help="Print the path of the datasette metadata for browsing a store, and exit.",
+)
+def status(run_dir: Path | None, as_json: bool) -> None:
+    """Progress of the run in RUN_DIR: nodes, best score, failures, LLM usage.
+
+    Without RUN_DIR, the latest run under ./runs and ./multirun. Given a folder of runs
+    (a sweep's multirun/<stamp>), one line per run (--json: a list).
+    """
+    from harness import db as store
+
+    latest = run_dir is None
+    if run_dir is None:
+        run_dir = _latest_run()
+    elif not (run_dir / store.DB_NAME).exists():
+        from harness.compare import NoRunsFoundError, find_run_dirs
+
+        try:
+            rows = _sweep(find_run_dirs([run_dir]))
+        except NoRunsFoundError as exc:
+            raise click.UsageError(str(exc)) from exc
+        click.echo(json.dumps(rows, indent=2) if as_json else _sweep_table(rows))
+        return
     summary = _summary(run_dir)
+    if latest:  # say which run this is
+        summary = {"run_dir": str(run_dir), **summary}
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

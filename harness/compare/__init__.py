@@ -2,8 +2,8 @@
 
 :mod:`harness.compare.stats` computes the groups and summaries and
 :mod:`harness.compare.output` presents them; this module reads the stores and ties the
-two together. It raises :class:`CompareError` and
-:class:`~harness.compare.output.PlotUnavailableError`, for the command to report.
+two together. It raises :class:`CompareError` for the command to report; without
+matplotlib it still writes the table and the CSVs and warns that the figure was skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import db as store
-from harness.compare.output import plot, require_matplotlib, write_csvs
+from harness.compare.output import PlotUnavailableError, plot, write_csvs
 from harness.compare.stats import (
     Report,
     RunCurve,
@@ -123,8 +123,7 @@ def compare(
     thresholds: Sequence[float] = (),
     title: str | None = None,
 ) -> Report:
-    """Find, load, group and summarise the runs; write the figure and the CSVs."""
-    require_matplotlib()
+    """Find, load, group and summarise the runs; write the CSVs and the figure."""
     runs = [load_run(run_dir) for run_dir in find_run_dirs(paths)]
     warnings = []
     tasks = sorted({r.task for r in runs if r.task})
@@ -139,7 +138,10 @@ def compare(
     out.mkdir(parents=True, exist_ok=True)
     if title is None:
         title = f"{' / '.join(tasks) or 'runs'}: mean best score, band = min-max over seeds"
-    png = plot(groups, out / "compare.png", title)
     curves_csv, summary_csv = write_csvs(groups, summaries, thresholds, out)
-    files = {"plot": png, "curves": curves_csv, "summary": summary_csv}
+    files = {"curves": curves_csv, "summary": summary_csv}
+    try:
+        files["plot"] = plot(groups, out / "compare.png", title)
+    except PlotUnavailableError as exc:
+        warnings.append(f"figure skipped: {exc}")
     return Report(groups, summaries, list(thresholds), files, warnings)

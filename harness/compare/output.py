@@ -14,7 +14,9 @@ from typing import Any
 
 from harness.compare.stats import Group, GroupSummary, Report
 
-PLOT_HINT = "pip install 'harness-research[plot]'"
+#: matplotlib is a core dependency; an environment can still lack it (installed with
+#: ``--no-deps``, or removed), and the figure is all that needs it.
+PLOT_HINT = "pip install matplotlib (or pip install 'harness-research[plot]')"
 
 
 class PlotUnavailableError(RuntimeError):
@@ -96,12 +98,12 @@ def write_csvs(
 
 
 def require_matplotlib() -> None:
-    """Fail before any work when the figure cannot be drawn, with the install command."""
+    """Fail when the figure cannot be drawn, with the install command."""
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:
         raise PlotUnavailableError(
-            f"harness compare draws its figure with matplotlib, which is not installed: {PLOT_HINT}"
+            f"compare.png needs matplotlib, which is not installed: {PLOT_HINT}"
         ) from exc
 
 

@@ -57,7 +57,7 @@ from harness.db.runs import (
     save_sampler_state,
     start_session,
 )
-from harness.db.schema import migrate, migrations
+from harness.db.schema import datasette_metadata_path, migrate, migrations
 
 __all__ = [
     "DB_NAME",
@@ -73,6 +73,7 @@ __all__ = [
     "confirming",
     "counts",
     "damaged",
+    "datasette_metadata_path",
     "decode_node",
     "estimates",
     "evaluations",

@@ -91,10 +91,25 @@ def _upsert(node: Node) -> tuple[str, list[Any]]:
     return f"insert or replace into nodes ({columns}) values ({marks})", list(row.values())
 
 
+def _edges(node: Node) -> list[tuple[int, int, str]]:
+    """``node``'s ``lineage`` rows: its parent (the first of ``parent_ids``), then the
+    reference nodes it was shown."""
+    return [
+        (node.id, parent, "parent" if i == 0 else "reference")
+        for i, parent in enumerate(node.parent_ids)
+    ]
+
+
 def commit(db: sqlite_utils.Database, node: Node) -> None:
-    """Write ``node`` as it is now, inserted or in place, in one transaction."""
+    """Write ``node`` as it is now, inserted or in place, with its lineage edges, in one
+    transaction (``parent_ids`` never change, so later commits leave the edges as they are)."""
     with db.conn:
         db.conn.execute(*_upsert(node))
+        if node.parent_ids:
+            db.conn.executemany(
+                "insert or ignore into lineage (child, parent, role) values (?, ?, ?)",
+                _edges(node),
+            )
 
 
 def next_node_id(db: sqlite_utils.Database) -> int:

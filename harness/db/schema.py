@@ -6,6 +6,8 @@ harness applies only the rest, so a run made by an older version resumes with a 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlite_utils
 
 migrations = sqlite_utils.Migrations("harness")
@@ -165,8 +167,35 @@ def m008_noise(db: sqlite_utils.Database) -> None:
     db.table("reevaluations").create_index(["node_id"])
 
 
+@migrations()
+def m009_lineage(db: sqlite_utils.Database) -> None:
+    """Lineage as rows that SQL (and datasette) can join on: one ``lineage`` edge per
+    entry of a node's ``parent_ids``, role ``parent`` for the first (the node it was
+    derived from) and ``reference`` for the others (the nodes shown beside it). The
+    existing nodes' edges are filled in here, in SQL, so a large store migrates fast."""
+    db.table("lineage").create(
+        {"child": int, "parent": int, "role": str},
+        pk=("child", "parent"),
+        foreign_keys=[("child", "nodes", "id"), ("parent", "nodes", "id")],
+    )
+    db.table("lineage").create_index(["parent"])
+    db.execute(
+        "insert or ignore into lineage (child, parent, role)"
+        " select nodes.id, edge.value, case when edge.key = 0 then 'parent' else 'reference' end"
+        " from nodes, json_each(nodes.parent_ids) as edge"
+        " where json_valid(nodes.parent_ids) and edge.type = 'integer'"
+        " order by nodes.id, edge.key"
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Bring ``db`` to the current schema (a no-op when it is; any SQLite database works,
     an in-memory one included)."""
     if migrations.pending(db):
         migrations.apply(db)
+
+
+def datasette_metadata_path() -> Path:
+    """The datasette metadata shipped with the package (titles, column descriptions and
+    canned queries for browsing a store: ``datasette serve harness.db --metadata PATH``)."""
+    return Path(__file__).with_name("datasette.yaml")

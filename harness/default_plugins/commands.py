@@ -1,5 +1,5 @@
 """Registers the built-in commands: run, resume, status, compare, eval, llm, cognition, plugins,
-new-task."""
+new-task, serve, report."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ def harness_register_commands(cli: click.Group) -> None:
     from harness.commands.llm import llm_group
     from harness.commands.new_task import new_task
     from harness.commands.plugins import plugins_command
+    from harness.commands.report import report
     from harness.commands.resume import resume
     from harness.commands.run import run
+    from harness.commands.serve import serve
     from harness.commands.status import status
 
     for command in (
@@ -30,5 +32,7 @@ def harness_register_commands(cli: click.Group) -> None:
         cognition_group,
         plugins_command,
         new_task,
+        serve,
+        report,
     ):
         cli.add_command(command)

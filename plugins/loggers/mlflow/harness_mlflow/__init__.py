@@ -1,0 +1,1 @@
+"""``logger=mlflow``: one MLflow run per harness run, continued by ``harness resume``."""
