@@ -20,6 +20,8 @@ class Tally:
     evaluations: int = 0
     failed: int = 0
     duplicates: int = 0
+    #: Proposals a novelty filter rejected before their evaluation (``novelty=...``).
+    rejected: int = 0
     #: Rounds in a row whose evaluator broke, or that proposed nothing new.
     failures_in_row: int = 0
     cost_usd: float = 0.0

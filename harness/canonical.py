@@ -5,16 +5,72 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
+
+#: A C comment, or a string or char literal (kept whole: ``"//"`` in one is no comment).
+_C_COMMENT_OR_LITERAL = re.compile(
+    r"//[^\n]*|/\*.*?(?:\*/|\Z)|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S
+)
+_C_LITERAL = re.compile(r"\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'")
+#: Characters two of which may form one token (``a+ +b``, ``x- -1``): a space between stays.
+_C_JOINING = frozenset("+-*/%&|^<>=!.:#")
+
+
+def _c_form(program: str) -> str:
+    """C: comments stripped, whitespace dropped where no two tokens could merge and one space
+    kept where they could, one line per preprocessor directive; string literals untouched."""
+    text = program.replace("\\\n", "")
+    text = _C_COMMENT_OR_LITERAL.sub(lambda m: " " if m.group()[0] == "/" else m.group(), text)
+    out: list[str] = []
+    code: list[str] = []
+    for line in text.splitlines():
+        squeezed = _c_squeeze(line)
+        if squeezed.startswith("#"):
+            out += [_c_squeeze(" ".join(code)), squeezed]
+            code = []
+        elif squeezed:
+            code.append(squeezed)
+    out.append(_c_squeeze(" ".join(code)))
+    return "\n".join(line for line in out if line)
+
+
+def _c_squeeze(line: str) -> str:
+    """One line with the whitespace outside string literals normalised (see :func:`_c_form`)."""
+    pieces: list[str] = []
+    last = 0
+    for match in _C_LITERAL.finditer(line):
+        pieces += [re.sub(r"\s+", " ", line[last : match.start()]), match.group()]
+        last = match.end()
+    pieces.append(re.sub(r"\s+", " ", line[last:]))
+    joined = "".join(pieces).strip()
+    literal_spans = [m.span() for m in _C_LITERAL.finditer(joined)]
+    kept = []
+    for i, char in enumerate(joined):
+        if char == " " and not any(a < i < b for a, b in literal_spans):
+            before, after = joined[i - 1], joined[i + 1]
+            if not (_c_word(before) and _c_word(after)) and not (
+                before in _C_JOINING and after in _C_JOINING
+            ):
+                continue
+        kept.append(char)
+    return "".join(kept)
+
+
+def _c_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def canonical_form(program: str, language: str = "python") -> str:
-    """Python: the AST dump (no comments, no layout, no line numbers); otherwise, or when
-    the program does not parse, the text with trailing spaces and blank lines removed."""
+    """Python: the AST dump (no comments, no layout, no line numbers); C: comments stripped and
+    whitespace normalised (:func:`_c_form`); otherwise, or when a Python program does not
+    parse, the text with trailing spaces and blank lines removed."""
     if language == "python":
         try:
             return ast.dump(ast.parse(program), annotate_fields=False, include_attributes=False)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
+    if language == "c":
+        return _c_form(program)
     lines = (line.rstrip() for line in program.strip().splitlines())
     return "\n".join(line for line in lines if line)
 

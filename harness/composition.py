@@ -22,7 +22,7 @@ from harness.config import compose_config, range_problems
 from harness.confpaths import group_options
 
 #: The config groups whose options are checked before composing (with "did you mean").
-GROUPS = ("task", "sampler", "llm", "cognition", "analyzer", "executor", "logger", "run")
+GROUPS = ("task", "sampler", "llm", "cognition", "analyzer", "executor", "logger", "run", "novelty")
 
 _parser = OverridesParser.create()
 

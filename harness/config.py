@@ -23,6 +23,7 @@ __all__ = [
     "AnalyzerMode",
     "CognitionConf",
     "ConfirmConf",
+    "MetaConf",
     "RANGES",
     "RunConf",
     "compose_config",
@@ -63,6 +64,17 @@ class ConfirmConf:
 
 
 @dataclass
+class MetaConf:
+    """``run.meta``: every ``every`` completed rounds the analyzer rewrites the run's
+    meta-recommendations, shown to the researcher (0: off; docs/meta.md). ``best``: how many
+    of the best nodes it is shown; the stored summary is cut to ``max_chars``."""
+
+    every: int = 0
+    best: int = 3
+    max_chars: int = 4000
+
+
+@dataclass
 class RunConf:
     max_evaluations: int | None = 100
     max_rounds: int | None = None
@@ -81,6 +93,7 @@ class RunConf:
         default_factory=lambda: ["exception", "syntax", "missing_entry", "unserializable"]
     )
     confirm: ConfirmConf = field(default_factory=ConfirmConf)
+    meta: MetaConf = field(default_factory=MetaConf)
 
 
 #: Numbers a run cannot work with outside their range, checked before a run directory exists
@@ -102,6 +115,9 @@ RANGES: dict[str, tuple[float, bool, str]] = {
     "run.confirm.batch": (1, True, "seeds per re-evaluation"),
     "run.confirm.alpha": (0, False, "a significance level"),
     "run.confirm.level": (0, False, "a confidence level"),
+    "run.meta.every": (0, True, "completed rounds per version; 0 is off"),
+    "run.meta.best": (1, True, "best nodes shown"),
+    "run.meta.max_chars": (1, True, "characters"),
     "task.timeout_s": (0, False, "seconds per evaluation"),
     # Below about 64 MiB the sandboxed Python interpreter cannot even start.
     "task.memory_mb": (64, True, "MiB per candidate; Python needs about 64 to start"),

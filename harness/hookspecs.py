@@ -1,10 +1,10 @@
 """The plugin contract of harness (pluggy project name ``"harness"``).
 
 Every hook is a registration hook: a plugin hands the core objects (tasks, samplers,
-proposers, embedders, executors, loggers, config schemas, commands) and the core calls
-methods on them. A task's behaviour is the :class:`harness.task.Task` it registers, so the
-core reaches each task through its own object and a plugin never has to ask "is this my
-task?".
+proposers, embedders, executors, loggers, exporters, novelty filters, edit operators, config
+schemas, commands) and the core calls methods on them. A task's behaviour is the
+:class:`harness.task.Task` it registers, so the core reaches each task through its own
+object and a plugin never has to ask "is this my task?".
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from harness.llm.operators import Operator
     from harness.task import Task
 
 hookspec = pluggy.HookspecMarker("harness")
@@ -123,6 +124,56 @@ def harness_register_loggers(register: Callable[[str, Callable[..., Any]], None]
     its id in the run directory). The built-in ``jsonl`` logger
     (:class:`harness.loggers.JsonlLogger`) is registered through this hook; the
     ``harness-mlflow`` plugin adds ``mlflow``.
+    """
+
+
+@hookspec
+def harness_register_exporters(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Make trace export formats available by name (``harness export --format NAME``).
+
+    :param register: call ``register(name, factory)``; ``factory(path: Path)`` returns an
+        object following :class:`harness.export.Exporter`: ``write(records)`` consumes an
+        iterator of record dicts (fields :data:`harness.export.FIELDS`) once, writes them to
+        ``path`` and returns how many it wrote. Consume the records as they come (a run may
+        hold 100k nodes); the command renames ``path`` into place when ``write`` returns.
+
+    Called once at load time (not firstresult). The built-in ``jsonl`` and ``parquet``
+    exporters are registered through this hook; the factory raises
+    :class:`harness.export.ExportError` with the install hint when its library is missing.
+    """
+
+
+@hookspec
+def harness_register_filters(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Make novelty filters available by name (``novelty=NAME``): they reject a proposal
+    before its evaluation, as status ``rejected_novelty`` (docs/novelty.md).
+
+    :param register: call ``register(name, factory)``; ``factory(config: dict, proposer,
+        task: TaskSpec)`` receives the run's ``novelty`` config as a dict, the run's
+        proposer back-end (for an LLM judge: :class:`harness.llm.base.NoveltyJudge`) and the
+        task, and returns an object following :class:`harness.filters.Filter`
+        (``rebuild(db)``, ``admit(node)``, ``async check(node) -> Verdict``).
+
+    Called once at load time (not firstresult). The built-in ``embedding`` filter is
+    registered through this hook. The factory runs when a run starts, so it should fail
+    there with a clear ``ValueError`` for bad settings.
+    """
+
+
+@hookspec
+def harness_register_operators(register: Callable[[str, Operator], None]) -> None:
+    """Make search operators available by name (``llm.operators=[NAME, ...]``).
+
+    :param register: call ``register(name, operator)`` with a
+        :class:`harness.llm.operators.Operator` named ``name``: the answer-format template
+        the researcher's system message includes (``output``, looked up like every prompt
+        template: ``llm.prompts_dir``, the task's ``prompts_dir``, then the core's), how
+        the answer becomes the program (``edit_mode``: ``diff`` or ``full``) and
+        ``parents`` (2: the best reference is shown in full as a second parent; a round
+        without references uses the operator named ``fallback``).
+
+    Called once at load time (not firstresult). The built-in ``diff``, ``full`` and
+    ``crossover`` operators are registered through this hook (docs/operators.md).
     """
 
 

@@ -7,7 +7,8 @@ analyses are awaited on the event loop. A round carries its node as a value
 ``pending`` when the round starts, with its proposal when that arrives, completed in place
 when its evaluation commits, so after a kill ``resume`` re-runs exactly the rounds in
 flight and keeps the numbering. A proposal equal to an earlier program (up to comments and
-formatting) is stored as a duplicate instead of being evaluated; a failure may be handed
+formatting) is stored as a duplicate instead of being evaluated, and one a novelty filter
+finds too like an evaluated program (``novelty=...``) as rejected; a failure may be handed
 to the LLM's debug agent for repair (``run.repair_attempts``). The orchestrator is the
 database's only writer.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import sqlite_utils
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from harness import confirmation, knowledge, rundir
 from harness import db as store
@@ -32,9 +33,11 @@ from harness.budget import Budget, Outage
 from harness.confirmation import Confirmation
 from harness.confirming import Confirmer
 from harness.executors import Executor, ExecutorError, make_executor
+from harness.filters import Filter, make_filter
 from harness.lifetime import make_undumpable
 from harness.llm.base import LLMCall, NodeView, Proposal
 from harness.loggers import LoggerGuard
+from harness.meta import MetaRecommendations
 from harness.nodes import COMPLETED, Node
 from harness.progress import Progress, report
 from harness.researcher import Researcher
@@ -72,6 +75,7 @@ class Run:
         parts = build_parts(self.settings, self.spec)
         self.proposer, self.sampler, self.cognition = parts
         self.loggers = LoggerGuard(self.settings.logger, self.run_dir)
+        self.novelty = self._novelty_filter(cfg)
         self.budget = Budget.from_config(self.settings.run)
         self.outage = Outage(self.settings.run.max_llm_outage_s)
         self.researcher = Researcher(
@@ -102,8 +106,18 @@ class Run:
         self.slots: asyncio.Semaphore
         self.run_id: int
         self.started: float
+        #: The meta-recommendations (``run.meta``), None when off.
+        self.meta: MetaRecommendations | None = None
 
     # ----------------------------------------------------------------- set-up
+    def _novelty_filter(self, cfg: DictConfig) -> Filter | None:
+        """The ``novelty`` group's filter (``None`` for ``novelty=none``)."""
+        conf = OmegaConf.to_container(cfg.get("novelty") or {}, resolve=True)
+        try:
+            return make_filter(cast(dict[str, Any], conf), self.proposer, self.spec)
+        except (LookupError, ValueError) as exc:
+            raise RunError(str(exc)) from exc
+
     def _load_state(self) -> None:
         """Check the store holds this task's run, then rebuild what the run knows of it."""
         task = store.run_task(self.db)
@@ -111,8 +125,13 @@ class Run:
             raise RunError(f"{self.run_dir} holds a {task!r} run, not {self.spec.name!r}")
         self.state = RunState(self.db, self.spec, self.sampler, self.proposer)
         self.state.restore()
+        if self.novelty is not None:
+            self.novelty.rebuild(self.db)
         if self.cognition is not None:
             knowledge.load(self.cognition, self.db, self.spec, self.settings.cognition)
+        if self.settings.run.meta.every > 0:
+            conf = self.settings.run.meta
+            self.meta = MetaRecommendations(self.db, self.spec, conf, self.researcher)
 
     # ----------------------------------------------------------------- stages
     def _context(self, ids: list[int]) -> list[NodeView]:
@@ -129,6 +148,8 @@ class Run:
         """Ask for the pending ``node``'s program; one is committed with the node at once,
         with what the researcher cites of what it was shown (anything else it cites is a
         hallucination, not provenance)."""
+        if self.meta is not None:
+            self.meta.note(node.id)
         proposal = await self.researcher.propose(node, context)
         if proposal.program is not None:
             shown = {"cognition": set(node.cognition_ids), "node": {n.id for n in context}}
@@ -197,9 +218,11 @@ class Run:
 
     def _complete(self, node: Node) -> None:
         self.state.complete(node)
+        if self.novelty is not None:
+            self.novelty.admit(node)
         best = self.state.tally.best
         if best and best[1] == node.id:
-            rundir.write_best(self.run_dir, node.program or "")
+            rundir.write_best(self.run_dir, node.program or "", self.spec.language)
         self.progress.node_done(node, self.state.tally)
         self.loggers.node_completed(node, self.state.tally)
 
@@ -258,6 +281,12 @@ class Run:
         if original is not None:
             node.duplicates(store.read_node(self.db, original))
             return self._settle(node)
+        if self.novelty is not None:
+            verdict = await self.novelty.check(node)
+            self._record_calls(node.id, verdict.llm_calls)
+            if verdict.reject:
+                node.rejected_for_novelty({"novelty": verdict.metrics}, verdict.reason)
+                return self._settle(node)
         await self._repair(node, await self._evaluate(node))
         if self.confirmer is not None:
             await self.confirmer.confirm(node)
@@ -364,6 +393,18 @@ class Run:
             self.loggers.finish(status, self.stop_reason, self.db)
         return store.summary(self.db)
 
+    async def _update_meta(self, stopper: asyncio.Task[Any]) -> None:
+        """Write the meta-recommendations' next version when due, before new rounds start;
+        a stop abandons it (a resume writes it)."""
+        if self.meta is None or stopper.done():
+            return
+        update = asyncio.create_task(self.meta.update())
+        await asyncio.wait({update, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not update.done():
+            update.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await update
+
     async def _drive(self, stop: asyncio.Event) -> None:
         in_flight = self.in_flight
         for node in store.pending_rounds(self.db):
@@ -376,6 +417,7 @@ class Run:
         capacity = self.settings.run.workers + self.settings.buffer
         try:
             while True:
+                await self._update_meta(stopper)
                 while not stop.is_set() and len(in_flight) < capacity:
                     elapsed = time.monotonic() - self.started
                     self.stop_reason = self.budget.stop_reason(

@@ -2,7 +2,8 @@
 
 A node starts ``pending`` (its context chosen), gets a program from its proposal, and ends
 ``evaluated`` or ``failed`` (its evaluation, or a proposal that brought no program) or
-``duplicate`` (an earlier node's program again, not evaluated). The round commits the value
+``duplicate`` (an earlier node's program again, not evaluated) or ``rejected_novelty`` (too
+like an evaluated program, not evaluated: ``harness.filters``). The round commits the value
 to the run store after each step (:func:`harness.db.commit`).
 """
 
@@ -19,6 +20,10 @@ from harness.task import EvalResult
 
 #: Statuses of a node whose evaluation committed (a duplicate reuses another's).
 COMPLETED = ("evaluated", "failed")
+
+#: A proposal a novelty filter found too like an evaluated program (``harness.filters``):
+#: stored with the similarity and the node it resembles, never evaluated.
+REJECTED = "rejected_novelty"
 
 #: Stored feedback keeps its tail (where tracebacks end) up to this many characters.
 MAX_FEEDBACK_CHARS = 20_000
@@ -67,6 +72,9 @@ class Node:
     score_n: int | None = None
     #: ``run.confirm``'s record: ``{"verdict": ...}`` and its figures (harness.confirmation).
     confirmation: dict[str, Any] | None = None
+    #: The search operator and system-prompt variant of its proposal (docs/operators.md).
+    operator: str | None = None
+    prompt_variant: str | None = None
 
     @property
     def eligible(self) -> bool:
@@ -76,6 +84,11 @@ class Node:
     @property
     def duplicate(self) -> bool:
         return self.status == "duplicate"
+
+    @property
+    def rejected(self) -> bool:
+        """Whether a novelty filter rejected the program before its evaluation."""
+        return self.status == REJECTED
 
     def view(self) -> NodeView:
         """The node as the researcher and the analyzer see it."""
@@ -102,12 +115,14 @@ class Node:
         """Take the researcher's proposal, which brought a program."""
         assert proposal.program is not None
         self.name, self.motivation, self.edit = proposal.name, proposal.motivation, proposal.edit
+        self.operator, self.prompt_variant = proposal.operator, proposal.prompt_variant
         self.set_program(proposal.program, language)
 
     def proposal_failed(self, proposal: Proposal) -> None:
         """A proposal without a program: the node fails with the reason as feedback."""
         self.name = proposal.name or f"node-{self.id}"
         self.motivation, self.edit = proposal.motivation, proposal.edit
+        self.operator, self.prompt_variant = proposal.operator, proposal.prompt_variant
         self.status, self.success, self.error_class = "failed", False, "proposal"
         self.feedback = proposal.error or "no program was proposed"
         self.analysis, self.metrics = "", {}
@@ -126,6 +141,13 @@ class Node:
             f"Duplicate of node {original.id} (the same program up to comments and "
             "formatting); not evaluated again."
         )
+
+    def rejected_for_novelty(self, metrics: dict[str, Any], reason: str) -> None:
+        """Too like an evaluated program (``metrics`` name it and the similarity): not
+        evaluated, no score, ``reason`` as feedback and analysis."""
+        self.status, self.success, self.score = REJECTED, False, None
+        self.metrics, self.error_class = metrics, "novelty"
+        self.feedback = self.analysis = reason
 
     def evaluated(self, result: EvalResult, attempt: int, when: str) -> None:
         """The evaluation's result at ``when``; ``attempt`` counts repairs before it."""

@@ -5,8 +5,8 @@ variable ``HARNESS_LOAD_PLUGINS`` (comma-separated entry-point or distribution n
 limits which of them load; set it to an empty string to load none. ``HARNESS_PLUGINS``
 (comma-separated module names) registers extra plugin modules without packaging them, as
 ``PYTEST_PLUGINS`` does; evaluation workers inherit it. Built-in samplers, proposers,
-embedders, executors, loggers and config schemas are plugins too, registered through the
-same hooks.
+embedders, executors, loggers, exporters, filters, operators and config schemas are plugins
+too, registered through the same hooks.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ DEFAULT_PLUGINS = (
     "harness.default_plugins.embedders",
     "harness.default_plugins.executors",
     "harness.default_plugins.loggers",
+    "harness.default_plugins.filters",
+    "harness.default_plugins.exporters",
     "harness.default_plugins.commands",
 )
 
@@ -45,6 +47,9 @@ _proposers: dict[str, Callable[..., Any]] = {}
 _embedders: dict[str, Callable[..., Any]] = {}
 _executors: dict[str, Callable[..., Any]] = {}
 _loggers: dict[str, Callable[..., Any]] = {}
+_filters: dict[str, Callable[..., Any]] = {}
+_exporters: dict[str, Callable[..., Any]] = {}
+_operators: dict[str, Any] = {}
 _schemas: dict[tuple[str, str], type] = {}
 _REGISTRIES: tuple[dict[Any, Any], ...] = (
     _tasks,
@@ -54,6 +59,9 @@ _REGISTRIES: tuple[dict[Any, Any], ...] = (
     _embedders,
     _executors,
     _loggers,
+    _filters,
+    _exporters,
+    _operators,
     _schemas,
 )
 
@@ -157,6 +165,9 @@ def _collect_registrations() -> None:
     pm.hook.harness_register_embedders(register=registrar(_embedders, "embedder"))
     pm.hook.harness_register_executors(register=registrar(_executors, "executor"))
     pm.hook.harness_register_loggers(register=registrar(_loggers, "logger"))
+    pm.hook.harness_register_operators(register=registrar(_operators, "operator"))
+    pm.hook.harness_register_filters(register=registrar(_filters, "filter"))
+    pm.hook.harness_register_exporters(register=registrar(_exporters, "exporter"))
 
 
 def _task_registrar(plugin: object) -> Callable[[Task], None]:
@@ -234,6 +245,20 @@ def get_executor_factory(name: str) -> Callable[..., Any]:
 
 def get_logger_factory(name: str) -> Callable[..., Any]:
     return _factory(_loggers, "logger", name)
+
+
+def get_exporter_factory(name: str) -> Callable[..., Any]:
+    return _factory(_exporters, "export format", name)
+
+
+def get_filter_factory(name: str) -> Callable[..., Any]:
+    return _factory(_filters, "novelty filter", name)
+
+
+def get_operator(name: str) -> Any:
+    """The search operator registered as ``name`` (a
+    :class:`harness.llm.operators.Operator`), or an "Unknown operator" error with a hint."""
+    return _factory(_operators, "operator", name)
 
 
 def get_task(name: str) -> Task:

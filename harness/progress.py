@@ -125,6 +125,8 @@ class Snapshot:
         ]
         if tally.duplicates:
             parts.append(f"duplicates {tally.duplicates}")
+        if tally.rejected:
+            parts.append(f"rejected (novelty) {tally.rejected}")
         if self.used_llm:
             parts += [self.tokens, f"${tally.cost_usd:.4f}"]
         gap = f" ({self.gap})" if self.gap else ""
@@ -218,6 +220,7 @@ class _Screen:
             f"seed {_score(tally.seed_score)}",
             f"failed {tally.failed}",
             f"duplicates {tally.duplicates}",
+            *([f"rejected (novelty) {tally.rejected}"] if tally.rejected else []),
             snap.tokens,
             f"${tally.cost_usd:.4f}",
         ]
@@ -321,6 +324,9 @@ class Progress:
 def _outcome(node: Node) -> str:
     if node.duplicate:
         return f"duplicate of node {node.duplicate_of}"
+    if node.rejected:
+        novelty = node.metrics.get("novelty", {})
+        return f"rejected: {novelty.get('similarity')} similar to node {novelty.get('nearest')}"
     if not node.success:
         return f"failed [{node.error_class}]"
     outcome = f"score {_estimate(node)}"

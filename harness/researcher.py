@@ -21,13 +21,16 @@ from harness.llm.base import (
     Analysis,
     AnalysisRequest,
     LLMCall,
+    MetaRequest,
     NodeView,
     Proposal,
     ProposalRequest,
     Proposer,
     Repairer,
     RepairRequest,
+    Summarizer,
 )
+from harness.meta import deterministic_summary
 from harness.nodes import Node
 from harness.task import TaskSpec
 
@@ -57,6 +60,8 @@ class Researcher:
         self.outage = outage
         self.pause_s = pause_s
         self.record = record
+        #: The run's meta-recommendations in force (``run.meta``), shown in every proposal.
+        self.recommendations = ""
 
     def round_seed(self, node_id: int) -> int:
         """The per-round seed that keeps offline back-ends deterministic."""
@@ -95,6 +100,7 @@ class Researcher:
             cognition=items,
             node_id=node.id,
             seed=self.round_seed(node.id),
+            recommendations=self.recommendations,
         )
         try:
             proposal = await self.proposer.propose(request)
@@ -131,3 +137,17 @@ class Researcher:
             analysis = Analysis(f"analysis unavailable: {type(exc).__name__}: {exc}")
         self.record(node.id, analysis.llm_calls)
         return analysis
+
+    async def summarize(self, request: MetaRequest) -> Analysis:
+        """The next meta-recommendations (``run.meta``): the back-end's when it writes them
+        and ``analyzer=auto``, else a deterministic summary; recorded against the node
+        after which they are written. A failure leaves ``text`` empty."""
+        if self.analyzer is not AnalyzerMode.auto or not isinstance(self.proposer, Summarizer):
+            return Analysis(deterministic_summary(request))
+        try:
+            answer = await self.proposer.summarize(request)
+        except Exception as exc:  # noqa: BLE001 - a summarizer bug costs a version's update
+            log.warning("meta-recommendations: %s: %s", type(exc).__name__, exc)
+            return Analysis("")
+        self.record(request.after_node, answer.llm_calls)
+        return answer

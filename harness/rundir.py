@@ -132,6 +132,15 @@ def write_artifacts(run_dir: Path, node_id: int, artifacts: dict[str, Any]) -> N
         log.warning("node %d: could not write artifacts: %s", node_id, exc)
 
 
-def write_best(run_dir: Path, program: str) -> None:
-    """``best_program.py``: the best node's program, for the user to pick up."""
-    (run_dir / "best_program.py").write_text(program)
+#: The best program's file suffix by the task's language (another language: ``.txt``).
+SUFFIXES = {"python": ".py", "c": ".c"}
+
+
+def best_program_path(run_dir: Path, language: str) -> Path:
+    """``best_program.py`` (``.c`` for a C task): where the run keeps its best program."""
+    return run_dir / f"best_program{SUFFIXES.get(language, '.txt')}"
+
+
+def write_best(run_dir: Path, program: str, language: str = "python") -> None:
+    """The best node's program, for the user to pick up (:func:`best_program_path`)."""
+    best_program_path(run_dir, language).write_text(program)

@@ -16,7 +16,7 @@ from harness import db as store
 from harness.budget import Tally
 from harness.features import REFERENCE_SIZE, FeatureSpace
 from harness.llm.base import Learner, Outcome, Proposer
-from harness.nodes import COMPLETED, Node
+from harness.nodes import COMPLETED, REJECTED, Node
 from harness.samplers.base import Candidate, Sampler, Selection
 from harness.task import TaskSpec
 from harness.tasks import RunError
@@ -45,12 +45,15 @@ class RunState:
             self._admit(self._candidate(node), eligible=node.eligible)
         for parents, island in store.selections(self.db):
             self.sampler.replay(Selection(parents, island))
-        for node in store.completed(self.db, (*COMPLETED, "duplicate")):
+        for node in store.completed(self.db, (*COMPLETED, "duplicate", REJECTED)):
             success = node.success and node.status != "duplicate"
             self._learn(node.id, node.score, success, node.parent_ids)
         counts = store.counts(self.db)
         self.tally.evaluations = store.evaluations(self.db)
         self.tally.duplicates = counts.duplicates
+        self.tally.rejected = self.db.execute(
+            "select count(*) from nodes where status = ?", [REJECTED]
+        ).fetchone()[0]
         self.tally.cost_usd = counts.cost_usd
         self.tally.tokens_in, self.tally.tokens_out = self.db.execute(
             "select coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0) from llm_calls"
@@ -90,7 +93,7 @@ class RunState:
             store.commit(self.db, node)
             if node.id:
                 self.features.add_reference(node.program or "")
-        self._admit(self._candidate(node), node.duplicate, node.eligible)
+        self._admit(self._candidate(node), node.duplicate, node.eligible, node.rejected)
         self._learn(node.id, node.score, node.success and not node.duplicate, node.parent_ids)
         self.save_sampler_state()
 
@@ -103,6 +106,7 @@ class RunState:
             parent=node.parent_ids[0] if node.parent_ids else None,
             island=node.island,
             features=self.features.scaled(node.features),
+            metrics=node.metrics,
         )
 
     def rescored(self, seed: Node) -> None:
@@ -112,11 +116,19 @@ class RunState:
         best = store.best_node(self.db)
         self.tally.best = (best[1], best[0]) if best else None
 
-    def _admit(self, cand: Candidate, duplicate: bool = False, eligible: bool = True) -> None:
-        """Count a completed node and show it to the sampler (a duplicate never competes;
-        only an ``eligible`` node may become the best)."""
-        if duplicate:
-            self.tally.duplicates += 1
+    def _admit(
+        self,
+        cand: Candidate,
+        duplicate: bool = False,
+        eligible: bool = True,
+        rejected: bool = False,
+    ) -> None:
+        """Count a completed node and show it to the sampler (a duplicate, or a proposal a
+        novelty filter rejected, never competes; only an ``eligible`` node may become the
+        best)."""
+        if duplicate or rejected:
+            self.tally.duplicates += duplicate
+            self.tally.rejected += rejected
             cand = Candidate(cand.id, None, False, cand.parent, cand.island)
         else:
             self.tally.failed += not cand.success
@@ -127,12 +139,16 @@ class RunState:
 
     def _learn(self, node_id: int, score: float | None, success: bool, parents: list[int]
                ) -> None:  # fmt: skip
-        """Tell a back-end that learns (an ensemble's bandit) what the round's researcher
-        model achieved: an improvement over the parent or not, at what cost."""
+        """Tell a back-end that learns (an ensemble's or the operators' bandit) what the
+        round's researcher model and operator achieved: an improvement over the parent or
+        not, at what cost."""
         if not node_id or not isinstance(self.proposer, Learner):
             return
         calls = store.researcher_calls(self.db, node_id)
-        if not calls:
+        operator, variant = self.db.execute(
+            "select operator, prompt_variant from nodes where id = ?", [node_id]
+        ).fetchone()
+        if not calls and operator is None and variant is None:
             return
         parent = store.score_of(self.db, parents[0]) if parents else None
         improved = success and score is not None and (parent is None or score > parent)
@@ -140,9 +156,11 @@ class RunState:
         self.proposer.observe(
             Outcome(
                 node_id,
-                model=calls[-1].model,
+                model=calls[-1].model if calls else "",
                 improved=improved,
                 cost_usd=sum(costs) if costs else None,
                 tokens=sum(call.tokens for call in calls),
+                operator=operator,
+                prompt_variant=variant,
             )
         )

@@ -37,3 +37,19 @@ def harness_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env=N
 @pytest.fixture
 def cli():
     return harness_cli
+
+
+@pytest.fixture
+def no_http(monkeypatch) -> list:
+    """Fails any chat-completions call the OpenAI client would send (a replay must not),
+    and lists what it was asked to send."""
+    import openai.resources.chat.completions
+
+    sent: list = []
+
+    async def refuse(self, *args, **kwargs):
+        sent.append(kwargs)
+        raise AssertionError("replay sent an HTTP request")
+
+    monkeypatch.setattr(openai.resources.chat.completions.AsyncCompletions, "create", refuse)
+    return sent

@@ -24,7 +24,8 @@ def test_installed_entry_point_plugin_and_env_plugin_are_listed(cli):
     assert "circle_packing" in by_name, "the pip-installed plugin loads through its entry point"
     circle = by_name["circle_packing"]
     assert circle["distribution"] == "harness-circle-packing" and circle["version"]
-    assert "harness_register_tasks" in circle["hooks"] and circle["tasks"] == ["circle_packing"]
+    assert "harness_register_tasks" in circle["hooks"]
+    assert circle["tasks"] == ["circle_packing", "circle_packing_c"]
     assert by_name["harness_toy"]["tasks"] == ["noisy", "toy"]
 
 

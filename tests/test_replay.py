@@ -6,7 +6,6 @@ import itertools
 import json
 from pathlib import Path
 
-import openai.resources.chat.completions
 import pytest
 from helpers import run_loop
 
@@ -89,19 +88,6 @@ def recorded(tmp_path_factory) -> Path:
     errors = [r["error"] for r in db["llm_calls"].rows_where("error is not null")]
     assert any("malformed" in e for e in errors) and any("HTTP 500" in e for e in errors)
     return run_dir
-
-
-@pytest.fixture
-def no_http(monkeypatch) -> list:
-    """Fails any chat-completions call the OpenAI client would send."""
-    sent: list = []
-
-    async def refuse(self, *args, **kwargs):
-        sent.append(kwargs)
-        raise AssertionError("replay sent an HTTP request")
-
-    monkeypatch.setattr(openai.resources.chat.completions.AsyncCompletions, "create", refuse)
-    return sent
 
 
 def test_a_replay_reproduces_the_recorded_nodes_without_the_network(recorded, tmp_path, no_http):

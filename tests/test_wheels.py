@@ -34,7 +34,9 @@ DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must c
                                "hydra_plugins/harness_searchpath.py"]),
     "plugins/tasks/circle_packing": ("harness_circle_packing", [
         "harness_circle_packing/conf/task/circle_packing.yaml",
-        "harness_circle_packing/seeds/naive.py"]),
+        "harness_circle_packing/seeds/naive.py",
+        "harness_circle_packing/conf/task/circle_packing_c.yaml",
+        "harness_circle_packing/seeds/naive.c"]),
     "plugins/tasks/arch_linear_attn": ("harness_arch_linear_attn", [
         "harness_arch_linear_attn/conf/task/arch_linear_attn.yaml",
         "harness_arch_linear_attn/seeds/deltanet.py"]),

@@ -20,6 +20,7 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     try:
         db = store.open_db(run_dir, migrate=False)
         summary = store.summary(db)
+        pareto = store.load_sampler_state(db, "pareto")
     except store.StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     except sqlite3.Error as exc:
@@ -29,6 +30,8 @@ def _summary(run_dir: Path) -> dict[str, Any]:
 
     spec = recorded_spec(db, summary["task"])
     summary["best_known"] = spec.best_known if spec else None
+    if pareto is not None:  # the pareto sampler's front, as of its last saved state
+        summary["pareto_front"] = pareto.get("front", [])
     if summary["best_known"] is not None and summary["best_score"] is not None:
         summary["gap_to_best_known"] = summary["best_known"] - summary["best_score"]
     return summary
@@ -180,6 +183,8 @@ def status(run_dir: Path | None, as_json: bool) -> None:
         return
     usage = summary.pop("models")
     shares = summary.pop("inspired_by")
+    front = summary.pop("pareto_front", None)
+    by_operator = summary.pop("operators", [])
     _with_spread(summary)
     for key, value in summary.items():
         click.echo(f"{key:18} {value}")
@@ -189,6 +194,12 @@ def status(run_dir: Path | None, as_json: bool) -> None:
             f"{'inspired_by':18} "
             + ", ".join(f"{k} {100 * v / total:.1f}% ({v})" for k, v in shares.items())
             + f" of {total} proposed programs"
+        )
+    if front is not None:
+        click.echo(f"pareto front: {len(front)} nodes {front}")
+    for row in by_operator:
+        click.echo(
+            f"{row['kind']:18} {row['name']}: {row['nodes']} nodes, {row['improved']} improved"
         )
     for row in usage:
         cost = "" if row["cost_usd"] is None else f", ${row['cost_usd']:.4f}"

@@ -155,6 +155,8 @@ class Completed(NamedTuple):
     features: dict[str, float]
     #: Whether it may be the run's best (see :func:`harness.nodes.eligible`).
     eligible: bool = True
+    #: What its evaluation reported (samplers over several objectives read it).
+    metrics: dict[str, Any] = {}
 
 
 #: A node whose confirmation a kill interrupted: the round finishes it on resume.
@@ -165,7 +167,7 @@ def completed(db: sqlite_utils.Database, statuses: tuple[str, ...] = COMPLETED) 
     """Nodes with one of ``statuses``, in id order, but those still being confirmed."""
     marks = ", ".join("?" for _ in statuses)
     rows = db.execute(
-        "select id, score, success, status, parent_ids, island, features, confirmation"
+        "select id, score, success, status, parent_ids, island, features, confirmation, metrics"
         f" from nodes where status in ({marks}) and not coalesce({_CONFIRMING}, 0)"
         " order by id",
         list(statuses),
@@ -179,9 +181,10 @@ def completed(db: sqlite_utils.Database, statuses: tuple[str, ...] = COMPLETED) 
             json.loads(parents or "[]"),
             island,
             json.loads(features) if features else {},
-            eligible(node_id, json.loads(confirmation) if confirmation else None),
+            eligible(node_id, json.loads(confirm) if confirm else None),
+            json.loads(metrics) if metrics else {},
         )
-        for node_id, score, success, status, parents, island, features, confirmation in rows
+        for node_id, score, success, status, parents, island, features, confirm, metrics in rows
     ]
 
 

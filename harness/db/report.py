@@ -113,6 +113,7 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
         "succeeded": by_status.get("evaluated", 0),
         "failed": by_status.get("failed", 0),
         "duplicates": by_status.get("duplicate", 0),
+        "rejected_novelty": by_status.get("rejected_novelty", 0),
         "pending": by_status.get("pending", 0),
         "best_score": best[1] if best else None,
         "best_node": best[0] if best else None,
@@ -128,7 +129,46 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
         "lessons": db.execute(
             "select count(*) from cognition where json_extract(metadata, '$.kind') = 'lesson'"
         ).fetchone()[0],
+        **meta_version(db),
+        **operators(db),
     }
+
+
+_IMPROVED = (
+    " (n.status = 'evaluated' and n.success = 1 and n.score > p.score) as improved"
+    " from nodes n left join nodes p on p.id = json_extract(n.parent_ids, '$[0]')"
+)
+
+
+def operators(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
+    """``operators``: per search operator and per prompt variant (docs/operators.md), how
+    many nodes were asked with it and how many of them scored above their parent (what
+    the operators' bandit optimises); absent when the run used neither."""
+    if "operator" not in db.table("nodes").columns_dict:
+        return {}
+    rows = db.execute(
+        "select kind, name, count(*), coalesce(sum(improved), 0) from ("
+        " select 'operator' as kind, n.operator as name," + _IMPROVED + " where n.operator"
+        " is not null union all select 'variant', n.prompt_variant," + _IMPROVED + " where"
+        " n.prompt_variant is not null"
+        ") group by kind, name order by kind, name"
+    ).fetchall()
+    if not rows:
+        return {}
+    return {
+        "operators": [
+            {"kind": kind, "name": name, "nodes": count, "improved": improved}
+            for kind, name, count, improved in rows
+        ]
+    }
+
+
+def meta_version(db: sqlite_utils.Database) -> dict[str, int]:
+    """``meta_version``: the latest meta-recommendations version (``run.meta``), when any."""
+    if not db.table("meta_recommendations").exists():
+        return {}
+    latest = db.execute("select max(version) from meta_recommendations").fetchone()[0]
+    return {} if latest is None else {"meta_version": latest}
 
 
 _PROPOSED = (

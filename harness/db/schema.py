@@ -188,6 +188,27 @@ def m009_lineage(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m010_meta(db: sqlite_utils.Database) -> None:
+    """Meta-recommendations (``run.meta``, docs/meta.md): each stored ``version`` of the
+    run's summary, the node after which it was written and its ``meta`` LLM call (null
+    when no LLM wrote it); ``meta_in_force``: the version each node's proposal was shown."""
+    db.table("meta_recommendations").create(
+        {"version": int, "after_node": int, "text": str, "llm_call_id": int, "created_at": str},
+        pk="version",
+    )
+    db.table("meta_in_force").create({"node_id": int, "version": int}, pk="node_id")
+
+
+@migrations()
+def m011_operators(db: sqlite_utils.Database) -> None:
+    """The search operator (``llm.operators``: ``diff``, ``full``, ``crossover``...) and the
+    system-prompt variant (``llm.system_variants``) each node's proposal was asked with;
+    null when the run has none (docs/operators.md)."""
+    db.table("nodes").add_column("operator", str)
+    db.table("nodes").add_column("prompt_variant", str)
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Bring ``db`` to the current schema (a no-op when it is; any SQLite database works,
     an in-memory one included)."""

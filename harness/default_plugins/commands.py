@@ -1,5 +1,5 @@
 """Registers the built-in commands: run, resume, status, compare, eval, llm, cognition, plugins,
-new-task, serve, report."""
+new-task, serve, report, export."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def harness_register_commands(cli: click.Group) -> None:
     from harness.commands.cognition import cognition_group
     from harness.commands.compare import compare
     from harness.commands.eval import eval_command
+    from harness.commands.export import export_command
     from harness.commands.llm import llm_group
     from harness.commands.new_task import new_task
     from harness.commands.plugins import plugins_command
@@ -34,5 +35,6 @@ def harness_register_commands(cli: click.Group) -> None:
         new_task,
         serve,
         report,
+        export_command,
     ):
         cli.add_command(command)

@@ -1,5 +1,5 @@
 """Registers the built-in proposer back-ends, ``offline`` (default), ``openai`` and ``replay``,
-and their schemas."""
+their schemas, and the built-in search operators (``diff``, ``full``, ``crossover``)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ def harness_register_proposers(register: Callable[[str, Callable[..., Any]], Non
     register("offline", _offline)
     register("openai", _openai)
     register("replay", _replay)
+
+
+@hookimpl
+def harness_register_operators(register: Callable[[str, Any], None]) -> None:
+    from harness.llm.operators import BUILTIN
+
+    for operator in BUILTIN:
+        register(operator.name, operator)
 
 
 @hookimpl

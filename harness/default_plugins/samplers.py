@@ -1,5 +1,5 @@
-"""Registers the built-in samplers (ucb1, greedy, random, top_k, island, map_elites) and
-their schemas."""
+"""Registers the built-in samplers (ucb1, greedy, random, top_k, island, map_elites,
+pareto) and their schemas."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typing import Any
 from harness.hookspecs import hookimpl
 from harness.samplers.island import IslandSampler
 from harness.samplers.map_elites import MapElitesSampler
+from harness.samplers.pareto import ParetoSampler
 from harness.samplers.schemas import (
     GreedyConf,
     IslandConf,
     MapElitesConf,
+    ParetoConf,
     RandomConf,
     TopKConf,
     UCB1Conf,
@@ -30,6 +32,7 @@ def harness_register_samplers(register: Callable[[str, Callable[..., Any]], None
         TopKSampler,
         IslandSampler,
         MapElitesSampler,
+        ParetoSampler,
     ):
         register(cls.name, cls)
 
@@ -38,3 +41,4 @@ def harness_register_samplers(register: Callable[[str, Callable[..., Any]], None
 def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
     for schema in (UCB1Conf, GreedyConf, RandomConf, TopKConf, IslandConf, MapElitesConf):
         register("sampler", schema.name, schema)
+    register("sampler", ParetoConf.name, ParetoConf)

@@ -23,8 +23,8 @@ _DIFF_RE = re.compile(
 )
 _FENCE_RE = re.compile(r"^\s*```[\w+.-]*[ \t]*$")
 _OPEN_FENCE_RE = re.compile(r"^\s*(`{3,})[ \t]*([\w+.-]*)[ \t]*$")
-# Fences that may hold the program: Python, or no language named.
-_PROGRAM_FENCES = frozenset({"", "python", "py", "python3"})
+# Fences that may hold the program: Python, C (the tasks' languages), or no language named.
+_PROGRAM_FENCES = frozenset({"", "python", "py", "python3", "c"})
 
 
 @dataclass
@@ -116,7 +116,7 @@ def parse_answer(text: str) -> ParsedAnswer:
 
 
 def _fenced_blocks(text: str) -> list[str]:
-    """The bodies of the Markdown fences that may hold a program (Python or no language);
+    """The bodies of the Markdown fences that may hold a program (Python, C or no language);
     an unclosed fence runs to the end (the syntax check then catches a truncated answer)."""
     lines = text.split("\n")
     blocks: list[str] = []

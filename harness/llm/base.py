@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.task import CognitionItem, TaskSpec
+
+if TYPE_CHECKING:
+    from harness.llm.operators import Operator, PromptVariant
 
 
 def storable(text: str) -> str:
@@ -71,7 +74,9 @@ class ProposalRequest:
 
     ``parent`` is the node whose program is edited (diff base); ``references`` are the
     other sampled nodes; ``seed`` is a per-round seed so offline proposers are
-    deterministic.
+    deterministic. ``operator`` and ``variant`` are the round's search operator and
+    system-prompt variant (``llm.operators``, ``llm.system_variants``; None: the fixed
+    ``edit_mode``, no variant).
     """
 
     task: TaskSpec
@@ -80,6 +85,10 @@ class ProposalRequest:
     cognition: list[CognitionItem]
     node_id: int
     seed: int
+    operator: Operator | None = None
+    variant: PromptVariant | None = None
+    #: The run's latest meta-recommendations (``run.meta``, docs/meta.md); "" when off.
+    recommendations: str = ""
 
 
 @dataclass
@@ -99,6 +108,9 @@ class Proposal(_Storable):
     llm_calls: list[LLMCall] = field(default_factory=list)
     #: what the researcher says inspired it: ("cognition", item id) and ("node", node id)
     citations: list[tuple[str, int]] = field(default_factory=list)
+    #: the names of the round's operator and system-prompt variant, stored with the node
+    operator: str | None = None
+    prompt_variant: str | None = None
 
     @property
     def endpoint_down(self) -> bool:
@@ -141,6 +153,21 @@ class Analysis(_Storable):
     directions: list[str] = field(default_factory=list)
 
 
+@dataclass
+class MetaRequest:
+    """The context for rewriting the run's meta-recommendations (``run.meta``): the
+    ``previous`` summary ("" for version 1), the ``best`` nodes, and the ``recent`` nodes
+    with ``deltas`` (each one's score minus its parent's, None when either is unscored)."""
+
+    task: TaskSpec
+    previous: str
+    best: list[NodeView]
+    recent: list[NodeView]
+    deltas: list[float | None]
+    version: int
+    after_node: int
+
+
 class Proposer(Protocol):
     """A researcher/analyzer back-end, created by a factory registered for ``llm=NAME``."""
 
@@ -161,13 +188,22 @@ class Repairer(Protocol):
     async def repair(self, request: RepairRequest) -> Proposal: ...
 
 
+@runtime_checkable
+class Summarizer(Protocol):
+    """Optional: a back-end with ``summarize`` writes the meta-recommendations (``run.meta``);
+    for others the core writes a deterministic summary. The answer's ``text`` is the summary."""
+
+    async def summarize(self, request: MetaRequest) -> Analysis: ...
+
+
 @dataclass
 class Outcome:
     """What one round's proposal led to, for back-ends that learn from it (``Learner``).
 
     ``model`` is the researcher model that wrote the program; ``improved``: the node
     scored above its parent; ``cost_usd`` (None when unpriced) and ``tokens`` are those
-    of the node's researcher calls.
+    of the node's researcher calls; ``operator`` and ``prompt_variant`` are the node's
+    (None when the run has none).
     """
 
     node_id: int
@@ -175,6 +211,8 @@ class Outcome:
     improved: bool
     cost_usd: float | None
     tokens: int
+    operator: str | None = None
+    prompt_variant: str | None = None
 
 
 @runtime_checkable
@@ -183,3 +221,32 @@ class Learner(Protocol):
     and, on resume, for every stored node in order (a model ensemble's bandit learns so)."""
 
     def observe(self, outcome: Outcome) -> None: ...
+
+
+@dataclass
+class NoveltyRequest:
+    """The novelty judge's context (``novelty.judge``): a proposed ``candidate`` program and
+    the evaluated ``nearest`` one, whose embeddings have cosine ``similarity``."""
+
+    task: TaskSpec
+    candidate: NodeView
+    nearest: NodeView
+    similarity: float
+
+
+@dataclass
+class Judgement:
+    """The novelty judge's answer: whether the candidate is meaningfully ``different``
+    (``None``: no usable answer, so the candidate is evaluated), and why."""
+
+    different: bool | None
+    reason: str = ""
+    llm_calls: list[LLMCall] = field(default_factory=list)
+
+
+@runtime_checkable
+class NoveltyJudge(Protocol):
+    """Optional: a back-end with ``judge_novelty`` can confirm a novelty filter's rejection
+    (``novelty.judge=true``) in the analyzer's role, recorded as role ``novelty_judge``."""
+
+    async def judge_novelty(self, request: NoveltyRequest) -> Judgement: ...

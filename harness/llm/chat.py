@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from harness.llm.answers import parse_analyzer_answer, parse_answer
+from harness.filters.judge import judge_prompt, parse_judgement
+from harness.llm.answers import parse_analyzer_answer, parse_answer, strip_thinking
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
+    Judgement,
     Learner,
     LLMCall,
+    MetaRequest,
+    NoveltyRequest,
     Outcome,
     Proposal,
     ProposalRequest,
@@ -26,8 +32,26 @@ from harness.llm.base import (
     storable,
 )
 from harness.llm.edits import EditError, build_program
-from harness.llm.prompts import PromptTemplates, analyzer_prompt, repair_prompt, researcher_prompt
+from harness.llm.prompts import (
+    PromptTemplates,
+    analyzer_prompt,
+    meta_prompt,
+    repair_prompt,
+    researcher_prompt,
+)
 from harness.redact import redact_data
+
+if TYPE_CHECKING:
+    from harness.llm.operators import Operators
+
+_RECOMMENDATIONS_RE = re.compile(r"<recommendations>(.*?)(?:</recommendations>|\Z)", re.DOTALL)
+
+
+def _recommendations(text: str) -> str:
+    """The summary in ``<recommendations>`` (else the whole answer), without thinking."""
+    text = strip_thinking(text)
+    match = _RECOMMENDATIONS_RE.search(text)
+    return (match.group(1) if match else text).strip()
 
 
 @dataclass
@@ -97,6 +121,9 @@ class ChatProposer:
         #: back-ends with their own settings for some roles (``llm.roles``); a role's whole
         #: exchange is theirs (prompt, answer format, parsing), not only the transport
         self.by_role: dict[str, ChatProposer] = {}
+        #: the run's search operators and prompt variants (``llm.operators``), drawn per
+        #: round by the back-end the loop holds; None: ``edit_mode`` every round
+        self.operators: Operators | None = None
 
     async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
         """One recorded exchange for ``role``; errors in ``call.error``, never raised."""
@@ -112,7 +139,11 @@ class ChatProposer:
         return reply
 
     async def propose(self, request: ProposalRequest) -> Proposal:
-        """Ask for one edit of the parent; a failure is returned as ``program=None``."""
+        """Ask for one edit of the parent; a failure is returned as ``program=None``. The
+        round's operator and prompt variant are drawn here (``llm.operators``), before a
+        researcher with its own settings (or model ensemble) takes the request on."""
+        if self.operators is not None and request.operator is None and request.variant is None:
+            request = self.operators.assign(request)
         if "researcher" in self.by_role:
             return await self.by_role["researcher"].propose(request)
         messages = researcher_prompt(
@@ -124,9 +155,17 @@ class ChatProposer:
         )
         with _in_exchange(request.node_id, request.seed):
             reply = await self._ask("researcher", messages)
-        return self._proposal(
-            reply, request.parent.program, f"node-{request.node_id}", request.task.language
+        operator = request.operator
+        proposal = self._proposal(
+            reply,
+            request.parent.program,
+            f"node-{request.node_id}",
+            request.task.language,
+            None if operator is None else operator.edit_mode,
         )
+        proposal.operator = None if operator is None else operator.name
+        proposal.prompt_variant = None if request.variant is None else request.variant.name
+        return proposal
 
     async def repair(self, request: RepairRequest) -> Proposal:
         """Ask the debug agent to fix a program that failed with an error."""
@@ -169,8 +208,37 @@ class ChatProposer:
             directions=answer.directions,
         )
 
+    async def summarize(self, request: MetaRequest) -> Analysis:
+        """Ask the analyzer role (its own settings, when ``llm.roles`` gives it some) for
+        the run's next meta-recommendations; recorded with role ``meta``."""
+        if "analyzer" in self.by_role:
+            return await self.by_role["analyzer"].summarize(request)
+        messages = meta_prompt(request, self.prompt_budget_chars, templates=self.templates)
+        with _in_exchange(request.after_node, request.version):
+            reply = await self._ask("meta", messages)
+        if reply.call.error is None:
+            text = _recommendations(reply.text)
+            if text:
+                return Analysis(text=text, llm_calls=[reply.call])
+            reply.call.error = "LLM returned empty recommendations"
+        return Analysis(text="", llm_calls=[reply.call])
+
+    async def judge_novelty(self, request: NoveltyRequest) -> Judgement:
+        """Ask the analyzer role whether a candidate a novelty filter would reject is
+        meaningfully different from the nearest evaluated program (``novelty.judge``);
+        recorded with role ``novelty_judge``."""
+        if "analyzer" in self.by_role:
+            return await self.by_role["analyzer"].judge_novelty(request)
+        with _in_exchange(request.candidate.id, request.nearest.id):
+            reply = await self._ask("novelty_judge", judge_prompt(request))
+        different, reason = parse_judgement(reply.call, strip_thinking(reply.text))
+        return Judgement(different, reason, [reply.call])
+
     def observe(self, outcome: Outcome) -> None:
-        """Pass a round's outcome to a researcher that learns from it (an ensemble)."""
+        """Pass a round's outcome to a researcher that learns from it (an ensemble), and to
+        the operators' bandit."""
+        if self.operators is not None:
+            self.operators.observe(outcome)
         researcher = self.by_role.get("researcher")
         if isinstance(researcher, Learner):
             researcher.observe(outcome)
@@ -180,22 +248,31 @@ class ChatProposer:
         for proposer in self.by_role.values():
             await proposer.aclose()
 
-    def _proposal(self, reply: Reply, base: str, fallback_name: str, language: str) -> Proposal:
-        """Turn an answer into a program edited from ``base`` (or the reason it is not one)."""
+    def _proposal(
+        self,
+        reply: Reply,
+        base: str,
+        fallback_name: str,
+        language: str,
+        edit_mode: str | None = None,
+    ) -> Proposal:
+        """Turn an answer into a program edited from ``base`` (or the reason it is not one),
+        read as ``edit_mode`` (default: the back-end's)."""
+        mode = edit_mode or self.edit_mode
         if reply.call.error is not None:
             return Proposal(
                 name=fallback_name,
                 motivation="",
                 program=None,
                 error=reply.call.error,
-                edit=self.edit_mode,
+                edit=mode,
                 llm_calls=[reply.call],
             )
         parsed = parse_answer(reply.text)
         name = " ".join(parsed.name.split())[:100] or fallback_name
         try:
             program, kind = build_program(
-                base, parsed, self.edit_mode, self.max_code_chars, language=language
+                base, parsed, mode, self.max_code_chars, language=language
             )
         except EditError as exc:
             error = str(exc)
@@ -206,7 +283,7 @@ class ChatProposer:
                 motivation=parsed.motivation,
                 program=None,
                 error=error,
-                edit=self.edit_mode,
+                edit=mode,
                 llm_calls=[reply.call],
             )
         return Proposal(

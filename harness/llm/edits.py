@@ -9,6 +9,7 @@ when a diff failed. Here an answer that cannot be applied exactly is rejected wi
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
 from harness.llm.answers import ParsedAnswer
 
@@ -256,6 +257,14 @@ def check_syntax(program: str) -> None:
         raise EditError(f"program cannot be compiled: {exc}") from None
 
 
+#: The in-process syntax check of each language, run on every new program before it is
+#: stored. Compiled languages have none here on purpose: compiling untrusted C outside the
+#: sandbox could read files through ``#include`` and show them in its diagnostics, so their
+#: task compiles first, in the sandbox, and a failure is ``error_class="syntax"`` before
+#: anything runs (``circle_packing_c``).
+SYNTAX_CHECKS: dict[str, Callable[[str], None]] = {"python": check_syntax}
+
+
 def check_length(program: str, max_code_chars: int) -> None:
     """Reject (never truncate) programs over the configured size."""
     if len(program) > max_code_chars:
@@ -278,7 +287,7 @@ def build_program(
     ``edit_mode`` only sets the preference: a "diff" answer that gives ``<code>`` instead is
     taken as a full rewrite, and a "full" answer with only diffs is applied as a diff. An
     answer with neither is a full rewrite when one fenced block holds the whole program.
-    The syntax check runs for Python tasks only.
+    The syntax check is the language's entry in :data:`SYNTAX_CHECKS`, if it has one.
     """
     if edit_mode not in ("diff", "full"):
         raise ValueError(f"edit_mode must be 'diff' or 'full', not {edit_mode!r}")
@@ -293,7 +302,8 @@ def build_program(
         if not program.strip():
             raise EditError("the <code> block is empty")
     check_evolve_blocks(parent_program, program)
-    if language == "python":
-        check_syntax(program)
+    syntax_check = SYNTAX_CHECKS.get(language)
+    if syntax_check is not None:
+        syntax_check(program)
     check_length(program, max_code_chars)
     return program, kind

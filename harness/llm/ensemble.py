@@ -11,15 +11,17 @@ Here ``llm.ensemble`` lists the members (each any ``llm`` settings, usually anot
   price, tokens otherwise. A member that has not proposed yet is drawn from a flat prior
   at the mean cost of the others, so every member gets tried.
 
-The draw uses the round's seed, so a run repeated with the same outcomes picks the same
-members; on resume the loop replays every stored outcome, so nothing learnt is lost.
+The draw (:mod:`harness.llm.bandit`, shared with the search operators) uses the round's
+seed, so a run repeated with the same outcomes picks the same members; on resume the loop
+replays every stored outcome, so nothing learnt is lost.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from harness.llm.bandit import Arm, draw
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
@@ -33,26 +35,14 @@ from harness.llm.schemas import EnsemblePolicy
 
 
 @dataclass
-class Member:
+class Member(Arm):
     """One researcher model and what it has achieved so far in this run."""
 
-    proposer: ChatProposer
-    weight: float = 1.0
-    priced: bool = False
-    proposals: int = 0
-    improvements: int = 0
-    cost_usd: float = 0.0
-    tokens: int = 0
+    proposer: ChatProposer = field(kw_only=True)
 
     @property
     def model(self) -> str:
         return self.proposer.model
-
-    def mean_cost(self, in_usd: bool) -> float | None:
-        """Mean cost of one proposal so far (None before the first)."""
-        if not self.proposals:
-            return None
-        return (self.cost_usd if in_usd else self.tokens) / self.proposals
 
 
 class EnsembleProposer(ChatProposer):
@@ -86,22 +76,7 @@ class EnsembleProposer(ChatProposer):
 
     def choose(self, seed: int) -> Member:
         """The member for the round with this seed."""
-        rng = random.Random(seed)
-        if self.policy is EnsemblePolicy.weights or len(self.members) == 1:
-            weights = [member.weight for member in self.members]
-            return rng.choices(self.members, weights=weights)[0]
-        in_usd = all(member.priced for member in self.members)
-        known = [c for c in (m.mean_cost(in_usd) for m in self.members) if c is not None]
-        fallback = sum(known) / len(known) if known else 1.0
-
-        def value(member: Member) -> float:
-            rate = rng.betavariate(
-                1 + member.improvements, 1 + member.proposals - member.improvements
-            )
-            cost = member.mean_cost(in_usd)
-            return rate / max(cost if cost is not None else fallback, 1e-12)
-
-        return max(self.members, key=value)
+        return draw(self.members, self.policy, random.Random(seed))
 
     async def propose(self, request: ProposalRequest) -> Proposal:
         return await self.choose(request.seed).proposer.propose(request)
@@ -117,10 +92,7 @@ class EnsembleProposer(ChatProposer):
         member = self._by_model.get(outcome.model)
         if member is None:
             return
-        member.proposals += 1
-        member.improvements += outcome.improved
-        member.cost_usd += outcome.cost_usd or 0.0
-        member.tokens += outcome.tokens
+        member.count(outcome)
 
     async def aclose(self) -> None:
         for member in self.members:

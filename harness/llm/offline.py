@@ -5,18 +5,34 @@ It is not a language model. It perturbs the numeric literals of the parent progr
 with the literals of a reference node of the same shape, seeded per round. On tasks whose
 quality depends on constants, such as the circle-packing seeds, that is enough for the
 loop to improve real programs out of the box and for tests to exercise every stage.
+With ``llm.operators`` (docs/operators.md) the round's operator decides instead:
+``crossover`` recombines with the second parent, the others mutate.
 """
 
 from __future__ import annotations
 
+import bisect
 import io
 import random
+import re
 import tokenize
 from dataclasses import dataclass
 from typing import Any
 
 from harness.analyzer import deterministic_analysis
-from harness.llm.base import Analysis, AnalysisRequest, Proposal, ProposalRequest
+from harness.llm.base import (
+    Analysis,
+    AnalysisRequest,
+    Judgement,
+    LLMCall,
+    MetaRequest,
+    NoveltyRequest,
+    Outcome,
+    Proposal,
+    ProposalRequest,
+)
+from harness.llm.operators import from_config, second_parent
+from harness.meta import deterministic_summary
 
 START, END = "EVOLVE-BLOCK-START", "EVOLVE-BLOCK-END"
 
@@ -51,20 +67,51 @@ def _evolvable_rows(lines: list[str]) -> set[int] | None:
     return rows if found else None
 
 
-def find_literals(program: str) -> list[Literal]:
-    """Numeric literals that may be mutated (inside EVOLVE-BLOCKs if any exist)."""
+def find_literals(program: str, language: str = "python") -> list[Literal]:
+    """Numeric literals that may be mutated (inside EVOLVE-BLOCKs if any exist): found by
+    Python's tokenizer for Python, by :func:`_c_numbers` for C-like languages."""
     rows = _evolvable_rows(program.splitlines())
+    numbers = _python_numbers(program) if language == "python" else _c_numbers(program)
+    return [lit for lit in numbers if rows is None or lit.row in rows]
+
+
+def _python_numbers(program: str) -> list[Literal]:
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(program).readline))
     except (tokenize.TokenError, SyntaxError):
         return []
+    return [
+        Literal(tok.start[0], tok.start[1], tok.end[1], tok.string)
+        for tok in tokens
+        if tok.type == tokenize.NUMBER
+        and tok.start[0] == tok.end[0]
+        and "j" not in tok.string.lower()
+    ]
+
+
+#: A C comment, string, char literal or identifier (skipped), or a number whose decimal or
+#: hex value ``int(text, 0)``/``float(text)`` reads (group ``num``; a type suffix such as
+#: ``f`` or ``UL`` stays outside it, octal and hex floats are not matched).
+_C_TOKEN = re.compile(
+    r"""//[^\n]*|/\*.*?(?:\*/|\Z)|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|[A-Za-z_]\w*
+    |(?<![\w.])(?P<num>0[xX][0-9a-fA-F]+|(?:[1-9]\d*|0)(?![\d.eExX])
+      |(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)(?P<suffix>[uUlLfF]*)(?![\w.])""",
+    re.S | re.X,
+)
+
+
+def _c_numbers(program: str) -> list[Literal]:
+    """The numeric literals of C-like source, outside comments, strings and identifiers."""
+    starts = [0]
+    for line in program.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
     found = []
-    for tok in tokens:
-        if tok.type != tokenize.NUMBER or tok.start[0] != tok.end[0]:
+    for match in _C_TOKEN.finditer(program):
+        if match.group("num") is None:
             continue
-        if "j" in tok.string.lower() or (rows is not None and tok.start[0] not in rows):
-            continue
-        found.append(Literal(tok.start[0], tok.start[1], tok.end[1], tok.string))
+        start, end = match.span("num")
+        row = bisect.bisect_right(starts, start) - 1
+        found.append(Literal(row + 1, start - starts[row], end - starts[row], match.group("num")))
     return found
 
 
@@ -74,6 +121,20 @@ def _replace(program: str, changes: dict[Literal, str]) -> str:
         line = lines[lit.row - 1]
         lines[lit.row - 1] = line[: lit.col] + changes[lit] + line[lit.end_col :]
     return "".join(lines)
+
+
+def _apart(program: str, changes: dict[Literal, str]) -> dict[Literal, str]:
+    """A negative value right after ``-`` or ``+`` gets a space before it: C reads ``a--0.5``
+    as a decrement, where Python reads ``a - -0.5``."""
+    lines = program.splitlines()
+
+    def after_sign(lit: Literal) -> bool:
+        return lit.col > 0 and lines[lit.row - 1][lit.col - 1] in "+-"
+
+    return {
+        lit: f" {new}" if new.startswith("-") and after_sign(lit) else new
+        for lit, new in changes.items()
+    }
 
 
 def _format_float(value: float) -> str:
@@ -92,6 +153,7 @@ class OfflineProposer:
         self.max_changes = int(config.get("max_changes", 3))
         self.int_weight = float(config.get("int_weight", 0.2))
         self.recombine_prob = float(config.get("recombine_prob", 0.2))
+        self.operators = from_config(config)
 
     def _mutate(self, rng: random.Random, lit: Literal) -> str:
         if lit.is_float:
@@ -110,9 +172,26 @@ class OfflineProposer:
         )
 
     async def propose(self, request: ProposalRequest) -> Proposal:
+        if self.operators is not None:
+            request = self.operators.assign(request)
+        proposal = await self._propose(request)
+        proposal.operator = None if request.operator is None else request.operator.name
+        proposal.prompt_variant = None if request.variant is None else request.variant.name
+        return proposal
+
+    def observe(self, outcome: Outcome) -> None:
+        """Count a finished round toward its operator (``llm.operators``)."""
+        if self.operators is not None:
+            self.operators.observe(outcome)
+
+    async def _propose(self, request: ProposalRequest) -> Proposal:
+        """Mutate the parent's literals, or recombine them with a reference's: at random
+        (``recombine_prob``) without operators; with them, ``crossover`` recombines with
+        the second parent and every other operator mutates."""
         rng = random.Random(request.seed)
         parent = request.parent
-        literals = find_literals(parent.program)
+        language = request.task.language
+        literals = find_literals(parent.program, language)
         if not literals:
             return Proposal(
                 name=f"offline-{request.node_id}",
@@ -124,11 +203,17 @@ class OfflineProposer:
         changes: dict[Literal, str] = {}
         kind = "mutation"
         donors = [
-            ref for ref in request.references if len(find_literals(ref.program)) == len(literals)
+            ref
+            for ref in request.references
+            if len(find_literals(ref.program, language)) == len(literals)
         ]
-        if donors and rng.random() < self.recombine_prob:
+        operator = request.operator
+        if operator is not None:
+            second = second_parent(request) if operator.parents > 1 else None
+            donors = [second] if second is not None and second in donors else []
+        if donors and (operator is not None or rng.random() < self.recombine_prob):
             donor = rng.choice(donors)
-            changes = self._recombine(rng, literals, find_literals(donor.program))
+            changes = self._recombine(rng, literals, find_literals(donor.program, language))
             kind = f"recombination with node {donor.id}"
         if not changes:
             kind = "mutation"
@@ -141,6 +226,8 @@ class OfflineProposer:
             lit = literals[0]
             bumped = self._mutate(rng, lit) if lit.is_float else str(int(lit.text, 0) + 1)
             changes = {lit: bumped}
+        if language != "python":
+            changes = _apart(parent.program, changes)
         described = "; ".join(
             f"line {lit.row}: {lit.text} -> {new}"
             for lit, new in sorted(changes.items(), key=lambda item: (item[0].row, item[0].col))
@@ -154,6 +241,33 @@ class OfflineProposer:
 
     async def analyze(self, request: AnalysisRequest) -> Analysis:
         return Analysis(text=deterministic_analysis(request.node, request.reference))
+
+    async def summarize(self, request: MetaRequest) -> Analysis:
+        """Meta-recommendations from the numbers alone (``run.meta``), no LLM call."""
+        return Analysis(text=deterministic_summary(request))
+
+    async def judge_novelty(self, request: NoveltyRequest) -> Judgement:
+        """Deterministic: a candidate that differs from the nearest program in numeric
+        literals only (what this proposer writes) is not meaningfully different."""
+        language = request.task.language
+
+        def skeleton(program: str) -> str:
+            return _replace(program, {lit: "0" for lit in find_literals(program, language)})
+
+        different = skeleton(request.candidate.program) != skeleton(request.nearest.program)
+        reason = (
+            "it changes more than numeric literals"
+            if different
+            else f"it differs from node {request.nearest.id} in numeric literals only"
+        )
+        verdict = "different" if different else "same"
+        call = LLMCall(
+            role="novelty_judge",
+            model=self.model,
+            request=f"node {request.candidate.id} vs node {request.nearest.id}",
+            response=f"<verdict>{verdict}</verdict><reason>{reason}</reason>",
+        )
+        return Judgement(different, reason, [call])
 
     async def aclose(self) -> None:
         return None

@@ -21,6 +21,7 @@ from typing import Any, cast
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
+from harness.llm import operators
 from harness.llm.base import LLMCall
 from harness.llm.chat import ChatProposer, Reply
 from harness.llm.ensemble import EnsembleProposer, Member
@@ -263,13 +264,15 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 
 ROLES = ("researcher", "analyzer", "repair")
 # Keys that build several back-ends rather than set one.
-_COMPOSITE = ("roles", "ensemble", "ensemble_policy")
+_COMPOSITE = ("roles", "ensemble", "ensemble_policy", *operators.KEYS)
 
 
 def create(config: Mapping[str, Any]) -> OpenAIProposer:
     """The back-end for ``config``; ``roles`` gives a role its own settings (any key here,
     e.g. a cheaper model for the analyzer), the rest defaulting to the shared ones;
-    ``ensemble`` makes the researcher several models (:mod:`harness.llm.ensemble`)."""
+    ``ensemble`` makes the researcher several models (:mod:`harness.llm.ensemble`);
+    ``operators`` and ``system_variants`` vary the prompt per round
+    (:mod:`harness.llm.operators`)."""
     roles = dict(config.get("roles") or {})
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
@@ -295,6 +298,7 @@ def create(config: Mapping[str, Any]) -> OpenAIProposer:
             [_member(researcher, dict(member), index) for index, member in enumerate(members)],
             config.get("ensemble_policy") or EnsemblePolicy.weights,
         )
+    proposer.operators = operators.from_config(config, operators.priced(config))
     return proposer
 
 
@@ -307,7 +311,7 @@ def _member(researcher: Mapping[str, Any], settings: dict[str, Any], index: int)
         proposer = _create_one({**researcher, **settings})
     except ValueError as exc:
         raise ValueError(f"llm.ensemble[{index}]: {exc}") from exc
-    return Member(proposer, float(weight), priced=proposer.prices != (None, None))
+    return Member(float(weight), priced=proposer.prices != (None, None), proposer=proposer)
 
 
 def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:

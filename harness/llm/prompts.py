@@ -21,21 +21,42 @@ import os
 import re
 import traceback
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import jinja2
 
-from harness.llm.base import AnalysisRequest, NodeView, ProposalRequest, RepairRequest
+from harness.llm.base import (
+    AnalysisRequest,
+    MetaRequest,
+    NodeView,
+    ProposalRequest,
+    RepairRequest,
+)
 from harness.llm.edits import EVOLVE_END, EVOLVE_START
+from harness.llm.operators import CROSSOVER, PromptVariant, second_parent
 from harness.llm.prompt_budget import Field, fit
 from harness.task import CognitionItem, TaskSpec
 
 VARIABLES: dict[str, tuple[str, ...]] = {
-    "researcher": ("task", "parent", "references", "cognition", "edit_mode", "max_code_chars"),
+    "researcher": (
+        "task",
+        "parent",
+        "references",
+        "cognition",
+        "edit_mode",
+        "max_code_chars",
+        "recommendations",
+        "operator",
+        "output_template",
+        "second_parent",
+        "variant",
+    ),
     "analyzer": ("task", "node", "reference", "diff"),
     "repair": ("task", "node", "attempt", "edit_mode"),
+    "meta": ("task", "previous", "best", "recent", "version"),
 }
 """The variables each role's two templates (system and user) receive: a public contract."""
 
@@ -194,14 +215,28 @@ def _researcher(
 ) -> tuple[dict[str, Any], list[Field]]:
     fields: list[Field] = []
     notes = {"metrics": 1, "motivation": 1, "analysis": 1, "feedback": 1}
+    operator, variant = request.operator, request.variant
+    if operator is not None:
+        edit_mode = operator.edit_mode
+    # A two-parent operator's second parent is shown whole, not among the references.
+    second = second_parent(request) if operator is not None and operator.parents > 1 else None
+    references = [node for node in request.references if node is not second]
     context = {
         "task": _task(request.task, fields, 4),
         "parent": _node(request.parent, fields, dict.fromkeys(notes, 2)),
-        "references": [_node(node, fields, {**notes, "program": 0}) for node in request.references],
+        "references": [_node(node, fields, {**notes, "program": 0}) for node in references],
+        "second_parent": None if second is None else _node(second, fields, notes),
+        "operator": None if operator is None else operator.name,
+        "output_template": (
+            f"output.{_edit_mode(edit_mode)}.j2" if operator is None else operator.output
+        ),
+        "variant": None if variant is None else SimpleNamespace(**vars(variant)),
         "cognition": [_cognition(item, fields, 3) for item in request.cognition],
         "edit_mode": _edit_mode(edit_mode),
         "max_code_chars": max_code_chars,
+        "recommendations": request.recommendations.strip(),
     }
+    fields.append(Field(context, "recommendations", 3))
     return context, fields
 
 
@@ -243,9 +278,29 @@ def _repair(request: RepairRequest, edit_mode: str) -> tuple[dict[str, Any], lis
     return context, fields
 
 
+def _meta(request: MetaRequest) -> tuple[dict[str, Any], list[Field]]:
+    fields: list[Field] = []
+    levels = {"metrics": 1, "motivation": 1, "analysis": 2, "feedback": 0, "program": 0}
+    recent = []
+    for node, delta in zip(request.recent, request.deltas, strict=True):
+        view = _node(node, fields, levels)
+        view.delta = delta
+        recent.append(view)
+    context = {
+        "task": _task(request.task, fields, 3),
+        "previous": request.previous.strip(),
+        "best": [_node(node, fields, levels) for node in request.best],
+        "recent": recent,
+        "version": request.version,
+    }
+    fields.append(Field(context, "previous", 2))
+    return context, fields
+
+
 def _check(environment: jinja2.Environment) -> None:
     """Render every role's templates from sample requests, both edit modes, with and without
-    references, so that a broken template fails now rather than in round 37."""
+    references (and a crossover with a prompt variant), so that a broken template fails now
+    rather than in round 37."""
     task = TaskSpec(name="check", description="A sample task.", entry="solve")
     node = NodeView(
         id=2,
@@ -275,9 +330,17 @@ def _check(environment: jinja2.Environment) -> None:
             _messages(environment, "researcher", context, fields, roomy)
         context, fields = _repair(RepairRequest(task, failed, attempt=1, seed=0), edit_mode)
         _messages(environment, "repair", context, fields, roomy)
+    crossover = replace(full, operator=CROSSOVER, variant=PromptVariant("check", "Be bold."))
+    context, fields = _researcher(crossover, "diff", 1000)
+    _messages(environment, "researcher", context, fields, roomy)
     for reference in (failed, None):
         context, fields = _analyzer(AnalysisRequest(task, node, reference))
         _messages(environment, "analyzer", context, fields, roomy)
+    for previous, recent in (("an earlier summary", [node, failed]), ("", [])):
+        deltas: list[float | None] = [0.5, None][: len(recent)]
+        meta = MetaRequest(task, previous, [node], recent, deltas, version=2, after_node=2)
+        context, fields = _meta(meta)
+        _messages(environment, "meta", context, fields, roomy)
 
 
 def researcher_prompt(
@@ -312,6 +375,20 @@ def analyzer_prompt(
     context, fields = _analyzer(request)
     environment = (templates or _core_templates()).environment(request.task.prompts_dir)
     return _messages(environment, "analyzer", context, fields, budget_chars)
+
+
+def meta_prompt(
+    request: MetaRequest, budget_chars: int, *, templates: PromptTemplates | None = None
+) -> list[dict[str, str]]:
+    """Chat messages asking for the run's next meta-recommendations (docs/meta.md).
+
+    Trimming order: the nodes' programs and feedback (not shown by the core's templates),
+    then their metrics and motivations, then their analyses and the previous summary, then
+    the task description.
+    """
+    context, fields = _meta(request)
+    environment = (templates or _core_templates()).environment(request.task.prompts_dir)
+    return _messages(environment, "meta", context, fields, budget_chars)
 
 
 def repair_prompt(

@@ -1,7 +1,7 @@
 """The ``replay`` back-end: answer every LLM request from a recorded run, offline.
 
 ``harness run ... llm=replay llm.source=RUN_DIR`` re-runs a recorded run's configuration
-and serves each researcher, analyzer and repair request the recorded answer to the same
+and serves each researcher, analyzer, repair and meta request the recorded answer to the same
 request, from ``RUN_DIR/harness.db`` (table ``llm_calls``), without any network or model.
 Runs recorded with ``llm=openai`` or ``llm=local`` replay: only the transport is replaced;
 prompts, answer parsing, diff application and the analyzer's handling are the same code
@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import db as store
+from harness.llm import operators
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
     LLMCall,
+    MetaRequest,
     NodeView,
     Proposal,
     ProposalRequest,
@@ -97,6 +99,14 @@ class ReplayProposer(ChatProposer):
             request, node=self._recorded(request.node), reference=reference
         )
         return await super().analyze(request)
+
+    async def summarize(self, request: MetaRequest) -> Analysis:
+        request = dataclasses.replace(
+            request,
+            best=[self._recorded(node) for node in request.best],
+            recent=[self._recorded(node) for node in request.recent],
+        )
+        return await super().summarize(request)
 
     def _recorded(self, node: NodeView) -> NodeView:
         """``node`` with the recorded metrics and feedback when it is the recorded node (same
@@ -185,6 +195,8 @@ def create(config: Mapping[str, Any]) -> ReplayProposer:
             proposer.by_role[role] = _build(
                 source, calls, nodes, str(role_model or merged.get("model") or model), merged
             )
+    # The recorded operators, drawn as they were: the same outcomes give the same prompts.
+    proposer.operators = operators.from_config(llm, operators.priced(llm))
     return proposer
 
 

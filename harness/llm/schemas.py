@@ -12,6 +12,14 @@ from enum import Enum
 from typing import Any
 
 
+class EnsemblePolicy(str, Enum):
+    """How ``llm.ensemble`` picks the researcher model of a round (and ``llm.operator_policy``
+    its operator and prompt variant)."""
+
+    weights = "weights"
+    bandit = "bandit"
+
+
 @dataclass
 class OfflineLLMConf:
     name: str = "offline"
@@ -19,6 +27,10 @@ class OfflineLLMConf:
     max_changes: int = 3
     int_weight: float = 0.2
     recombine_prob: float = 0.2
+    # Search operators (docs/operators.md): diff and full mutate, crossover recombines.
+    operators: list[str] | None = None
+    operator_policy: EnsemblePolicy = EnsemblePolicy.weights
+    operator_weights: list[float] = field(default_factory=list)
 
 
 class TokensParam(str, Enum):
@@ -29,13 +41,6 @@ class TokensParam(str, Enum):
 class EditMode(str, Enum):
     diff = "diff"
     full = "full"
-
-
-class EnsemblePolicy(str, Enum):
-    """How ``llm.ensemble`` picks the researcher model of a round."""
-
-    weights = "weights"
-    bandit = "bandit"
 
 
 @dataclass
@@ -68,6 +73,13 @@ class OpenAILLMConf:
     # model and prices) plus an optional weight; see harness/llm/ensemble.py.
     ensemble: list[dict[str, Any]] = field(default_factory=list)
     ensemble_policy: EnsemblePolicy = EnsemblePolicy.weights
+    # Search operators and system-prompt variants drawn per round (docs/operators.md):
+    # operators=null keeps edit_mode; operator_weights: one per operator (empty: all 1);
+    # variants are {name, text or template, weight}.
+    operators: list[str] | None = None
+    operator_policy: EnsemblePolicy = EnsemblePolicy.weights
+    operator_weights: list[float] = field(default_factory=list)
+    system_variants: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

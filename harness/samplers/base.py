@@ -25,7 +25,8 @@ class Candidate:
 
     ``parent`` is the node its round was built on (None for the seed), ``island`` the
     island its round was drawn from, ``features`` its behaviour descriptors scaled to
-    ``[0, 1]`` (only for successful nodes).
+    ``[0, 1]`` (only for successful nodes), ``metrics`` what its evaluation reported (for
+    samplers over several objectives).
     """
 
     id: int
@@ -34,6 +35,7 @@ class Candidate:
     parent: int | None = None
     island: int | None = None
     features: Mapping[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def eligible(self) -> bool:

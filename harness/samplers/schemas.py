@@ -7,7 +7,7 @@ Hydra composes the config. Each sampler documents its keys in its YAML and its c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -40,6 +40,20 @@ class MapElitesConf:
     descriptors: list[str] | None = None
     bins: int = 10
     selection: EliteSelection = EliteSelection.uniform
+
+
+class ParetoSelection(str, Enum):
+    uniform = "uniform"
+    coverage = "coverage"
+    rarity = "rarity"
+
+
+@dataclass
+class ParetoConf:
+    name: str = "pareto"
+    objectives: list[str] = field(default_factory=lambda: ["score"])
+    instances: str | None = None
+    selection: ParetoSelection = ParetoSelection.uniform
 
 
 @dataclass

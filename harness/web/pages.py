@@ -134,6 +134,7 @@ def run_page(db: Any, key: str, offset: int = 0, limit: int | None = PAGE_ROWS) 
         "tree": data,
         "best_steps": [by_id[node_id] for node_id in data["best_path"]],
         "nodes": queries.node_list(db, offset, limit),
+        "meta": queries.meta_versions(db),
         "offset": offset,
         "limit": limit,
     }

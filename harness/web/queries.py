@@ -75,6 +75,13 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
     return found
 
 
+def meta_versions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The run's meta-recommendations (``run.meta``), newest first; none in older stores."""
+    if not db.table("meta_recommendations").exists():
+        return []
+    return list(db["meta_recommendations"].rows_where(order_by="version desc"))
+
+
 def best_path(db: sqlite_utils.Database, parents: dict[int, int | None]) -> list[int]:
     """The best node's ancestry, seed first (empty before any success)."""
     best = store.best_node(db)

@@ -19,6 +19,7 @@
   function symbol(node) {
     if (node.status === "duplicate") return "circle-open";
     if (node.status === "failed") return "x";
+    if (node.status === "rejected_novelty") return "diamond-open";
     return "circle";
   }
 

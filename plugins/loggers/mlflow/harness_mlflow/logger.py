@@ -60,7 +60,7 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 
 
 class MlflowLogger:
-    """Params, per-node metrics, the summary, ``best_program.py`` and the status."""
+    """Params, per-node metrics, the summary, the best program file and the status."""
 
     def __init__(self, config: dict[str, Any], run_dir: Path) -> None:
         self.config = config
@@ -102,8 +102,7 @@ class MlflowLogger:
         self.step = int(summary.get("evaluated") or self.step)
         self._metrics(numbers(summary, "summary."))
         self._tags({"harness.status": status, "harness.stop_reason": reason or ""})
-        best = self.run_dir / "best_program.py"
-        if best.exists():
+        for best in sorted(self.run_dir.glob("best_program.*")):
             self.client.log_artifact(self.run_id, str(best))
         self.client.set_terminated(self.run_id, STATUSES.get(status, "KILLED"))
 

@@ -127,6 +127,9 @@ class CirclePacking(Task):
 @hookimpl
 def harness_register_tasks(register: Callable[[Task], None]) -> None:
     register(CirclePacking())
+    from harness_circle_packing.c_task import CirclePackingC  # it imports this module
+
+    register(CirclePackingC())
 
 
 def _metrics(validation: Validation, n: int) -> dict[str, Any]:

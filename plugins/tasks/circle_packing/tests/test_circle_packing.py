@@ -207,7 +207,7 @@ def test_seeds_mark_an_evolve_block() -> None:
 def test_registers_the_task() -> None:
     names: list[str] = []
     plugin.harness_register_tasks(register=lambda task: names.append(task.name))
-    assert names == ["circle_packing"]
+    assert names == ["circle_packing", "circle_packing_c"]
 
 
 @pytest.mark.parametrize(("n", "best"), [(26, 2.635983), (32, 2.939572)])
