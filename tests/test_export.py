@@ -228,6 +228,19 @@ def test_an_older_store_exports_with_nulls(tmp_path):
     assert len(rows) == done > 0 and [r["prompt"] for r in rows] == [None] * done
 
 
+def test_a_run_without_llm_calls_exports_nothing_and_says_why(tmp_path, cli):
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    shutil.copy(OLD_RUN, run_dir / "harness.db")  # an offline run: no researcher calls
+    out = tmp_path / "t.jsonl"
+    result = cli("export", str(run_dir), "-o", str(out))
+    assert result.returncode == 0 and "wrote 0 records" in result.stdout
+    assert "--all-nodes" in result.stderr and out.read_text() == ""
+    result = cli("export", str(run_dir), "-o", str(out), "--all-nodes")
+    assert result.returncode == 0 and "--all-nodes" not in result.stderr
+    assert out.read_text().count("\n") > 0
+
+
 class Counting:
     """A plugin's exporter: it sees the records as an iterator, never as a list."""
 

@@ -178,6 +178,7 @@ def test_pages_and_json(client, root):
     sweep = client.get("/sweep/_/")
     assert sweep.status_code == 200 and 'id="sweep-curves"' in sweep.text
     assert 'class="group-row"' in sweep.text
+    assert f"<h1>Sweep <code>{root.name}</code></h1>" in sweep.text  # the folder's own name
     assert client.get("/static/vendor/plotly-basic.min.js").status_code == 200
 
 

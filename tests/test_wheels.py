@@ -56,6 +56,7 @@ DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must c
 #: task -> its seed program inside the installed wheel
 SEEDS = {
     "circle_packing": "harness_circle_packing/seeds/naive.py",
+    "circle_packing_c": "harness_circle_packing/seeds/naive.c",
     "arch_linear_attn": "harness_arch_linear_attn/seeds/deltanet.py",
     "rl_algo": "harness_rl_algo/seeds/grpo.py",
     "data_curation": "harness_data_curation/seeds/naive.py",

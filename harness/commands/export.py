@@ -63,3 +63,9 @@ def export_command(
     except (store.StoreError, sqlite3.Error) as exc:
         raise click.ClickException(f"cannot read a run store under {paths[0]}: {exc}") from exc
     click.echo(f"wrote {count} records to {target}")
+    if count == 0 and not all_nodes:
+        click.echo(
+            f"No node of these runs came from a {role} LLM call (an offline run proposes "
+            "without one); --all-nodes exports every node, with no prompt.",
+            err=True,
+        )

@@ -33,7 +33,7 @@ def _key(request: Request) -> str:
 
 def create_app(root: Path, refresh_s: float = 2.0) -> Starlette:
     """The app serving the runs under ``root``, live pages polling every ``refresh_s``."""
-    links = pages.ServeLinks()
+    links = pages.ServeLinks(root.resolve().name)
     config = {"live": True, "refresh": refresh_s}
 
     def served() -> stores.Served:

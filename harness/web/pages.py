@@ -25,6 +25,9 @@ PAGE_ROWS = 200
 
 
 class Links(Protocol):
+    #: The served folder's name, which its own key ``.`` is shown as.
+    root_name: str
+
     def runs(self) -> str: ...
     def run(self, key: str) -> str: ...
     def node(self, key: str, node_id: int) -> str: ...
@@ -43,13 +46,19 @@ def url_key(key: str) -> str:
     return ROOT_IN_URL if key == "." else quote(key)
 
 
-def label(key: str) -> str:
-    """A key as shown: the root's ``.`` reads as "this run"."""
-    return "this run" if key == "." else key
+@jinja2.pass_context
+def label(context: jinja2.runtime.Context, key: str) -> str:
+    """A key as shown: the served folder's own ``.`` by the folder's name."""
+    if key != ".":
+        return key
+    return getattr(context.get("links"), "root_name", "") or "."
 
 
 class ServeLinks:
     """The server's URLs."""
+
+    def __init__(self, root_name: str = "") -> None:
+        self.root_name = root_name
 
     def runs(self) -> str:
         return "/"

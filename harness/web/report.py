@@ -27,6 +27,7 @@ class ReportLinks:
     """Fragment links: runs by their order in the runs list, sweeps likewise."""
 
     def __init__(self, served: stores.Served) -> None:
+        self.root_name = served.root.resolve().name
         self.runs_index = {key: n for n, key in enumerate(served.runs)}
         self.sweeps_index = {key: n for n, key in enumerate(served.sweeps)}
 
