@@ -126,10 +126,9 @@ def distinct_toy_answers(value: float = 3.0, analysis: str | None = None):
     return answer
 
 
-def openai_run(run_dir: Path, server: Any, *overrides: str) -> dict[str, Any]:
-    """A toy run against a FakeLLMServer: full rewrites, one worker."""
-    return run_loop(
-        run_dir,
+def openai_overrides(server: Any, *overrides: str) -> list[str]:
+    """The overrides of a toy run against a FakeLLMServer: full rewrites, one worker."""
+    return [
         "+task=toy",
         "llm=openai",
         f"llm.base_url={server.base_url}",
@@ -137,7 +136,12 @@ def openai_run(run_dir: Path, server: Any, *overrides: str) -> dict[str, Any]:
         "llm.edit_mode=full",
         "run.workers=1",
         *overrides,
-    )
+    ]
+
+
+def openai_run(run_dir: Path, server: Any, *overrides: str) -> dict[str, Any]:
+    """A toy run against a FakeLLMServer: full rewrites, one worker."""
+    return run_loop(run_dir, *openai_overrides(server, *overrides))
 
 
 def process_texts() -> Iterator[tuple[str, bytes, bytes]]:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from helpers import compose_config, openai_run, run_loop, toy_answer
+from helpers import compose_config, openai_overrides, openai_run, run_loop, toy_answer
 from starlette.testclient import TestClient
 
 from harness import db as store
@@ -175,16 +175,7 @@ def test_a_resumed_run_writes_a_missing_version_exactly_once(tmp_path):
             db.conn.execute("delete from meta_recommendations")
             db.conn.execute("delete from llm_calls where role = 'meta'")
         db.conn.close()
-        overrides = [
-            "+task=toy",
-            "llm=openai",
-            f"llm.base_url={server.base_url}",
-            "llm.model=m",
-            "llm.edit_mode=full",
-            "run.workers=1",
-            *SEVEN,
-            "run.meta.every=3",
-        ]
+        overrides = openai_overrides(server, *SEVEN, "run.meta.every=3")
         summary = asyncio.run(
             Run(compose_config(*overrides), killed, overrides, resume=True).execute()
         )

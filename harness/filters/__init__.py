@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from harness.cognition.schemas import EmbedderConf
 from harness.llm.base import LLMCall
 
 if TYPE_CHECKING:
@@ -23,18 +24,11 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class NoveltyConf:
+class NoveltyConf(EmbedderConf):
     """The ``novelty`` config group; every key is documented in
     harness/conf/novelty/embedding.yaml."""
 
     name: str = "none"
-    backend: str = "hashing"
-    dim: int = 512
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    batch_size: int = 64
-    timeout_s: float = 60.0
     threshold: float = 0.9998
     k: int = 5
     judge: bool = False
