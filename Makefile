@@ -10,14 +10,19 @@ DATAMOL   ?= datamol==0.13.0
 # die with SIGILL on VMs that advertise AMX without permitting it.
 LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-# The tests whose outcome depends on how candidates are isolated: .ci/run runs them a second
-# time with bubblewrap hidden from PATH, so that the namespace launcher is what they exercise.
+# The tests whose outcome depends on how candidates are isolated (marked `isolation`): .ci/run
+# runs them a second time with bubblewrap hidden from PATH, so that the namespace launcher is
+# what they exercise. In the task plugins that is a sandboxed evaluation, a hostile candidate
+# and the data its child must not see: not every training test a second time.
 SANDBOX_TESTS = tests/test_hostile.py tests/test_sandbox.py tests/test_sandbox_policy.py \
   tests/test_orchestrator_death.py tests/test_secrets.py tests/test_openai_run.py \
   plugins/tasks/circle_packing/tests plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
   plugins/tasks/data_curation/tests plugins/tasks/biomed/tests
 
-.PHONY: run test test-sandbox install install-local install-minilm install-mlflow install-arch install-rl install-data install-biomed llama-cpp lint bench clean
+# The core and every plugin: what the suite and the benchmarks run against.
+EVERYTHING = install install-local install-minilm install-mlflow install-arch install-rl install-data install-biomed
+
+.PHONY: run test test-sandbox install install-local install-minilm install-mlflow install-arch install-rl install-data install-biomed llama-cpp llama-cpp-wheel lint bench clean
 
 $(BIN)/harness: pyproject.toml plugins/tasks/circle_packing/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -87,32 +92,45 @@ $(VENV)/.biomed: $(BIN)/harness plugins/tasks/biomed/pyproject.toml constraints/
 
 install-biomed: $(VENV)/.biomed  ## add the biomed task plugin (torch, rdkit, scikit-learn)
 
-llama-cpp: install-local  ## build llama.cpp portably once (about 7 min) and install it
+# The wheel needs only pip: .ci/run builds it in the background while the plugins install.
+llama-cpp-wheel: $(BIN)/harness  ## build llama.cpp portably once into .wheels (about 7 min)
 	test -n "$$(ls .wheels/llama_cpp_python-*.whl 2>/dev/null)" || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
 	  $(BIN)/pip wheel --quiet --no-deps --no-cache-dir -w .wheels $(LLAMA_CPP)
+
+llama-cpp: install-local llama-cpp-wheel  ## build llama.cpp once and install it
 	$(BIN)/pip install --quiet --find-links .wheels --only-binary llama-cpp-python $(LLAMA_CPP)
 
 run: install  ## an offline circle-packing evolution (no LLM endpoint or key needed)
 	$(BIN)/harness run +task=circle_packing run.max_evaluations=500 $(ARGS)
 
-test: install install-local install-minilm install-mlflow install-arch install-rl install-data install-biomed  ## the whole test suite
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest \
-	  tests plugins/tasks/circle_packing/tests plugins/backends/local_llm/tests plugins/backends/minilm/tests \
-	  plugins/loggers/mlflow/tests \
+# Test files are shared out to TEST_WORKERS pytest-xdist processes (a file stays in one, so its
+# module fixtures are built once); much of the suite waits on subprocesses, sandboxes and
+# timeouts, so two workers on two cores take about half the time. TEST_WORKERS=0: one process.
+# The task plugins' files, the longest, are listed first so that none is left to run alone.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
+test: $(EVERYTHING)  ## the whole test suite
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(XDIST) \
 	  plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
-	  plugins/tasks/data_curation/tests plugins/tasks/biomed/tests $(ARGS)
+	  plugins/tasks/data_curation/tests plugins/tasks/biomed/tests \
+	  plugins/backends/local_llm/tests plugins/backends/minilm/tests plugins/loggers/mlflow/tests \
+	  tests plugins/tasks/circle_packing/tests $(ARGS)
 
 test-sandbox: install install-arch install-rl install-data install-biomed  ## the sandbox-sensitive tests alone
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(SANDBOX_TESTS) $(ARGS)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(XDIST) -m isolation $(SANDBOX_TESTS) $(ARGS)
 
 lint: install  ## ruff check, ruff format --check and mypy on the core; all must be clean
 	$(BIN)/ruff check harness hydra_plugins tests plugins benchmarks
 	$(BIN)/ruff format --check harness hydra_plugins tests plugins benchmarks
 	$(BIN)/mypy
 
-bench: install  ## loop overhead with an instant proposer and a trivial evaluation
-	$(BIN)/python benchmarks/overhead.py
+# Every benchmark at the size its acceptance figures are stated at (about 15 min on 2 cores;
+# BENCH_ARGS=--quick for a smoke run of a few minutes); figures gathered in bench.json.
+# OPENEVOLVE_PYTHON=/path/to/python (a venv with openevolve) adds the side-by-side run.
+bench: $(EVERYTHING)  ## every benchmark (start-up is measured with every plugin); bench.json
+	$(BIN)/python benchmarks/run_all.py --out bench.json $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) runs multirun .wheels
+	rm -rf $(VENV) runs multirun .wheels bench.json

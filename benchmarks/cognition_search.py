@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import sqlite_utils
+from bench_env import add_json_option, write_json
 
 from harness.cognition import CognitionBase, HashingEmbedder
 from harness.cognition import store as cognition_store
@@ -63,7 +64,7 @@ def filled_base(
     return base, time.perf_counter() - started
 
 
-def search_latency(sizes: list[int], repeats: int) -> None:
+def search_latency(sizes: list[int], repeats: int, figures: dict[str, float]) -> None:
     rng = np.random.default_rng(0)
     print(f"exact search, dim {DIM}, {len(QUERIES)} queries, k=4 ({repeats} repeats)")
     for n in sizes:
@@ -77,6 +78,7 @@ def search_latency(sizes: list[int], repeats: int) -> None:
                 started = time.perf_counter()
                 base.search(QUERIES, k=4, threshold=-1.0)
                 times.append(time.perf_counter() - started)
+            figures[f"search_ms_n{n}_lexical{lexical_weight}"] = 1e3 * statistics.median(times)
             print(
                 f"  n={n:>7,} lexical_weight={lexical_weight}:"
                 f" median {1e3 * statistics.median(times):7.2f} ms,"
@@ -86,7 +88,7 @@ def search_latency(sizes: list[int], repeats: int) -> None:
             )
 
 
-def embedding_throughput() -> None:
+def embedding_throughput(figures: dict[str, float]) -> None:
     from harness_circle_packing.cognition import COGNITION
 
     texts = [item.content for item in COGNITION] * 10
@@ -108,6 +110,7 @@ def embedding_throughput() -> None:
         embedder.embed(texts)  # type: ignore[attr-defined]
         seconds = time.perf_counter() - started
         name = embedder.name  # type: ignore[attr-defined]
+        figures[f"embed_items_per_s_{name}"] = len(texts) / seconds
         print(f"  {name}: {len(texts) / seconds:7.0f} items/s")
 
 
@@ -115,9 +118,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--repeats", type=int, default=50)
+    add_json_option(parser)
     args = parser.parse_args()
-    search_latency(args.sizes, args.repeats)
-    embedding_throughput()
+    figures: dict[str, float] = {}
+    search_latency(args.sizes, args.repeats, figures)
+    embedding_throughput(figures)
+    write_json(
+        args.json, "cognition_search", figures, {"sizes": args.sizes, "repeats": args.repeats}
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_env import use_bench_plugin
+from bench_env import add_json_option, use_bench_plugin, write_json
 
 
 def best_truth(run_dir: Path) -> tuple[float, float]:
@@ -45,6 +45,7 @@ def main() -> None:
         "--optimum", type=float, default=3.0,
         help="where the quality peaks; the seed returns 1.5 (1.6: a seed near its best)",
     )  # fmt: skip
+    add_json_option(parser)
     args = parser.parse_args()
 
     use_bench_plugin()
@@ -91,8 +92,11 @@ def main() -> None:
           f"{args.confirm_seeds} fresh seeds per confirmation, "
           f"{time.perf_counter() - started:.0f} s; the seed program's true mean is "
           f"{seed_truth:.4f}")  # fmt: skip
+    figures: dict[str, float] = {}
     for arm in arms:
         truth, overstated = estimate(truths[arm].values()), estimate(optimism[arm])
+        figures[f"{arm}_true_mean"] = truth.mean
+        figures[f"{arm}_overstated_by"] = overstated.mean
         print(f"{arm:10} reported best's true mean {truth.format()}; "
               f"its reported score overstates it by {overstated.format()}")  # fmt: skip
     comparison = paired(truths["confirmed"], truths["believed"])
@@ -103,6 +107,10 @@ def main() -> None:
         f"{sum(truths['confirmed'][s] > truths['believed'][s] for s in comparison.seeds)}"
         f" of {len(comparison.seeds)} runs"
     )
+    figures["confirmed_minus_believed"] = comparison.gain.mean
+    figures["p_value"] = comparison.p_value
+    params = {k: v for k, v in vars(args).items() if k != "json"}
+    write_json(args.json, "confirmation", figures, params)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_env import add_json_option, write_json
 
 from harness import db as store
 from harness import plugins
@@ -98,9 +99,10 @@ def near_duplicates(run_dir: Path, threshold: float) -> tuple[int, int, list[tup
     return spent, duplicates, pairs
 
 
-def benchmark(evaluations: int, seeds: int, threshold: float, workdir: Path) -> None:
+def benchmark(evaluations: int, seeds: int, threshold: float, workdir: Path) -> dict[str, float]:
     arms = {"none": ["novelty=none"], "embedding": ["novelty=embedding"]}
     best: dict[str, list[float]] = {arm: [] for arm in arms}
+    figures: dict[str, float] = {}
     for arm, extra in arms.items():
         spent = duplicates = rounds = 0
         for seed in range(seeds):
@@ -127,6 +129,8 @@ def benchmark(evaluations: int, seeds: int, threshold: float, workdir: Path) -> 
             best[arm].append(run.state.tally.best[0] if run.state.tally.best else float("nan"))
         scores = best[arm]
         sd = statistics.stdev(scores) if len(scores) > 1 else 0.0
+        figures[f"{arm}_near_duplicate_share"] = duplicates / max(spent, 1)
+        figures[f"{arm}_best_mean"] = statistics.mean(scores)
         print(
             f"novelty={arm:9s} near-duplicate evaluations {duplicates}/{spent} "
             f"({duplicates / max(spent, 1):.1%}); best {statistics.mean(scores):.5f} "
@@ -139,6 +143,8 @@ def benchmark(evaluations: int, seeds: int, threshold: float, workdir: Path) -> 
             f"{comparison.gain.se:.5f} (se, n={comparison.gain.n}), "
             "one-sided p=" + ("n/a" if comparison.p_value is None else f"{comparison.p_value:.3f}")
         )
+        figures["best_gain_embedding_minus_none"] = comparison.gain.mean
+    return figures
 
 
 def calibrate(evaluations: int, seeds: int, workdir: Path) -> None:
@@ -165,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threshold", type=float, default=NoveltyConf().threshold)
     parser.add_argument("--calibrate", action="store_true")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="novelty-bench-") as tmp:
         if args.calibrate:
@@ -174,7 +181,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"loopback numeric stub on circle packing ({args.evaluations} evaluations, "
                 f"{args.seeds} seeds, threshold {args.threshold})"
             )
-            benchmark(args.evaluations, args.seeds, args.threshold, Path(tmp))
+            figures = benchmark(args.evaluations, args.seeds, args.threshold, Path(tmp))
+            params = {"evaluations": args.evaluations, "seeds": args.seeds,
+                      "threshold": args.threshold}  # fmt: skip
+            write_json(args.json, "novelty", figures, params)
 
 
 if __name__ == "__main__":

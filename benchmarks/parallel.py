@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_env import use_bench_plugin
+from bench_env import add_json_option, use_bench_plugin, write_json
 
 
 class Timed:
@@ -148,6 +148,7 @@ def main() -> None:
         help="no warm-up: worker processes start (local) or load harness "
         "(both) inside the timed phase",
     )
+    add_json_option(parser)
     args = parser.parse_args()
 
     use_bench_plugin()
@@ -170,9 +171,12 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    figures: dict[str, float] = {}
     for name in args.executor:
         for workers in args.workers:
             row = measure(name, workers, args.per_worker, args.sleep, warm=not args.cold)
+            figures[f"efficiency_{name}_w{workers}"] = row["efficiency"]
+            figures[f"latency_s_{name}_w{workers}"] = row["latency"]
             print(
                 f"{row['executor']:<9} {row['W']:>3} {row['evaluations']:>11} "
                 f"{row['wall']:>7.2f} {row['rate']:>8.2f} {row['efficiency']:>10.3f}   "
@@ -180,6 +184,8 @@ def main() -> None:
                 f"{row['start_up'] + row['warm_up']:>10.2f}",
                 flush=True,
             )
+    params = {k: v for k, v in vars(args).items() if k != "json"}
+    write_json(args.json, "parallel", figures, params)
 
 
 if __name__ == "__main__":

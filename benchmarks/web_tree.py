@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import browser  # noqa: E402  (tests/browser.py: the browser and `harness serve` plumbing)
+from bench_env import add_json_option, write_json  # noqa: E402
 
 from harness.nodes import Node  # noqa: E402
 
@@ -201,6 +202,7 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the generated store")
+    add_json_option(parser)
     args = parser.parse_args()
     if browser.missing():
         sys.exit(f"web_tree benchmark: {browser.missing()}")
@@ -227,10 +229,15 @@ def main() -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        print(
-            f"harness report: {time.perf_counter() - started:.1f} s, "
-            f"{report.stat().st_size / 1e6:.1f} MB"
-        )
+        report_s = time.perf_counter() - started
+        print(f"harness report: {report_s:.1f} s, {report.stat().st_size / 1e6:.1f} MB")
+        figures = {
+            "tree_drawn_ms_median": statistics.median(times),
+            "report_s": report_s,
+            "report_mb": report.stat().st_size / 1e6,
+        }
+        params = {"nodes": args.nodes, "loads": args.loads, "seed": args.seed}
+        write_json(args.json, "web_tree", figures, params)
     finally:
         if args.keep:
             print(f"store kept in {root}")

@@ -56,7 +56,12 @@ from harness.llm.base import NodeView
 from harness.sandbox import cgroup, process
 from harness.sandbox.limits import rlimits
 
-TIMEOUT_S = 1.5
+pytestmark = pytest.mark.isolation  # make test-sandbox runs it without bubblewrap too
+
+# Every limit but the timeout must be hit before it: a flood writes 64 MiB before its file size
+# limit stops it, which took over 1.5 s on a 2-core machine at load average 14 (the suite on
+# two xdist workers beside other work). Only the endless loop waits it out.
+TIMEOUT_S = 5.0
 MEMORY_MB = 256
 SECRET_PREFIX = "sk-hostile-"  # what the probes look for: the secret is in no program
 SECRET = SECRET_PREFIX + secrets.token_hex(12)
@@ -179,7 +184,7 @@ def _loopback_server_untouched(ctx: Context, node: dict[str, Any], mode: str) ->
 def _no_hang(ctx: Context, node: dict[str, Any], mode: str) -> None:
     """Not ended by the timeout, and far from the hour it would linger. That the harness
     does not wait for a lingering candidate at all is timed against a long timeout in
-    test_a_candidate_lingering_after_returning_is_not_waited_for (a 1.5 s timeout leaves
+    test_a_candidate_lingering_after_returning_is_not_waited_for (a 5 s timeout leaves
     no margin for a loaded machine)."""
     assert "timed out" not in node["feedback"], node["feedback"]
     assert node["eval_seconds"] < 60, node["eval_seconds"]

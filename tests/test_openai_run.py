@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 
+import pytest
 from helpers import openai_run, toy_answer
 
 from harness import db as store
@@ -57,6 +58,7 @@ def test_run_with_llm_openai(tmp_path, cli):
     assert status["llm_calls"] >= 2 * len(children) and status["tokens_in"] > 0
 
 
+@pytest.mark.isolation
 def test_hostile_and_broken_answers_become_failed_nodes(tmp_path, cli, llm_server):
     secrets = (
         "def f():\n    import os\n"

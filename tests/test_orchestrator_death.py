@@ -19,6 +19,8 @@ from helpers import process_texts
 
 from harness import sandbox
 
+pytestmark = pytest.mark.isolation  # make test-sandbox runs it without bubblewrap too
+
 TAG = "HARNESS_ORPHAN_TEST"
 MODES = [
     "none",

@@ -24,6 +24,8 @@ import pytest
 from harness import sandbox
 from harness.sandbox import CandidateRun, Limits, mounts, policy, run_candidate, scrubbed_env
 
+pytestmark = pytest.mark.isolation  # make test-sandbox runs it without bubblewrap too
+
 FAST = Limits(timeout_s=20)
 BWRAP_OK = sandbox.bwrap_available()
 NS_OK = sandbox.namespace_available()

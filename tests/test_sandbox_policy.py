@@ -22,11 +22,14 @@ from harness import db as store
 from harness.testing.llm_server import FakeLLMServer
 
 UNSHARE = shutil.which("unshare")
-pytestmark = pytest.mark.skipif(
-    UNSHARE is None
-    or subprocess.run([UNSHARE, "--user", "--map-root-user", "true"], check=False).returncode,
-    reason="cannot create a user namespace here to take isolation away",
-)
+pytestmark = [
+    pytest.mark.isolation,
+    pytest.mark.skipif(
+        UNSHARE is None
+        or subprocess.run([UNSHARE, "--user", "--map-root-user", "true"], check=False).returncode,
+        reason="cannot create a user namespace here to take isolation away",
+    ),
+]
 SH = shutil.which("sh") or "/bin/sh"
 NO_ISOLATION = 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"'
 

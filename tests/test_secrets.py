@@ -16,6 +16,8 @@ from harness import db as store
 from harness import redact, sandbox
 from harness.testing.llm_server import FakeLLMServer
 
+pytestmark = pytest.mark.isolation  # make test-sandbox runs it without bubblewrap too
+
 KEY = "sk-leak-" + secrets.token_hex(12)
 CUSTOM = "cred-" + secrets.token_hex(12)
 

@@ -29,6 +29,16 @@ Fixtures
     A real OpenAI-compatible chat-completions server on 127.0.0.1 with scripted answers
     (:class:`harness.testing.llm_server.FakeLLMServer`): ``enqueue(...)`` answers, read
     ``requests``; point a run at it with ``llm=openai llm.base_url=<server.base_url>``.
+
+Markers
+-------
+
+``isolation``
+    A test whose outcome depends on how candidates are isolated (bubblewrap, the namespace
+    launcher, rlimits): a hostile candidate, data the child must not see, limits that must
+    hold in the training children. The suite runs once as usual; ``.ci/run`` runs the
+    task plugins' ``-m isolation`` tests again with bubblewrap hidden from PATH, so each
+    isolation back-end is exercised without running every training test twice.
 """
 
 from __future__ import annotations
@@ -43,6 +53,15 @@ from harness.task import EvalResult
 from harness.testing.contract import check_task
 
 __all__ = ["check_task", "llm_server", "task_contract"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``isolation`` marker, so ``--strict-markers`` accepts it in any plugin."""
+    config.addinivalue_line(
+        "markers",
+        "isolation: the outcome depends on how candidates are isolated; run again without "
+        "bubblewrap on PATH (make test-sandbox)",
+    )
 
 
 @pytest.fixture

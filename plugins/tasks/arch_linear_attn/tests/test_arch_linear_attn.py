@@ -167,6 +167,7 @@ def test_gated_delta_rule_seed_matches_the_recurrent_reference() -> None:
     torch.testing.assert_close(chunked, reference, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.isolation
 def test_leaking_layer_is_rejected_at_the_first_stage(tmp_path) -> None:
     cfg = config(tmp_path)
     result = evaluate_program(cfg, LEAKING, task_limits(cfg, task_spec(cfg)))

@@ -53,6 +53,7 @@ def evaluate(cfg: dict[str, Any], program: str, stage: str) -> Any:
     return TASK.evaluate(cfg, program, workdir, limits, stage)
 
 
+@pytest.mark.isolation
 def test_the_child_gets_no_validation_or_test_label(cache: Path) -> None:
     bench = TASK.benchmark(config(cache), "quick")
     info = json.loads((bench / "info.json").read_text())
@@ -109,6 +110,7 @@ HOSTILE = {
 }  # fmt: skip
 
 
+@pytest.mark.isolation
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_a_hostile_candidate_is_contained_and_fails_with_a_reason(cache: Path, name: str) -> None:
     source, stage, words, error_class = HOSTILE[name]
@@ -171,6 +173,7 @@ def test_the_full_stage_scores_validation_and_reports_test_per_split(cache: Path
     assert 0 < m["interaction_share"] < 1
 
 
+@pytest.mark.isolation
 @needs_dti
 def test_a_users_csv_folder_is_the_benchmark_and_is_hidden_from_the_child(cache: Path) -> None:
     folder = DTI / "bindingdb_sample"

@@ -269,6 +269,7 @@ def brute_force_check(centers: np.ndarray, radii: np.ndarray, tol: float = 1e-12
     assert gaps.min() >= -tol, f"circles overlap by {-gaps.min():.3g}"
 
 
+@pytest.mark.isolation
 @pytest.mark.parametrize(("name", "n"), [("naive", 26), ("strong", 32)])
 def test_seed_evaluates_in_the_sandbox(tmp_path, seed_packings, name, n) -> None:
     program = TASK.seed(config(n), name)
@@ -289,6 +290,7 @@ def test_seed_evaluates_in_the_sandbox(tmp_path, seed_packings, name, n) -> None
     assert "valid packing" in result.feedback
 
 
+@pytest.mark.isolation
 def test_claimed_sum_is_ignored(tmp_path) -> None:
     program = """
 def construct_packing(n):

@@ -195,6 +195,7 @@ def test_failing_binary_is_reported(tmp_path, body, error_class, message) -> Non
     assert message in result.feedback
 
 
+@pytest.mark.isolation
 @needs_cc
 @needs_sandbox
 def test_binary_that_runs_too_long_times_out(tmp_path) -> None:
@@ -202,6 +203,7 @@ def test_binary_that_runs_too_long_times_out(tmp_path) -> None:
     assert (result.success, result.error_class) == (False, "timeout")
 
 
+@pytest.mark.isolation
 @needs_cc
 @needs_sandbox
 def test_compiler_and_binary_cannot_reach_outside_the_sandbox(tmp_path) -> None:

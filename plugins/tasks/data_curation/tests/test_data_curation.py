@@ -182,6 +182,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.isolation
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_a_hostile_candidate_is_contained_and_fails_with_a_reason(
     cache: Path, root: Path, name: str
@@ -352,6 +353,7 @@ def test_an_offline_run_with_ucb1_completes(tmp_path: Path) -> None:
     assert seed_score == pytest.approx(label_gain + proxy_gain, abs=1e-5)
 
 
+@pytest.mark.isolation
 def test_limits_from_the_config_hold_for_the_training_children(cache: Path) -> None:
     limits = TASK.limits(config(cache, "task.timeout_s=123"), Limits())
     assert limits.timeout_s == 123 and limits.memory_mb == 8192

@@ -269,6 +269,7 @@ def test_lint_leaves_syntax_errors_to_the_sandbox() -> None:
 # ----------------------------------------------------------------- the sandboxed cascade
 
 
+@pytest.mark.isolation
 def test_sandboxed_contract_failures_stop_the_cascade(tmp_path: Path) -> None:
     cfg = config(tmp_path / "cache")
     nan = evaluate(cfg, BREACHES["nan_on_equal_rewards"][0])
@@ -282,6 +283,7 @@ def test_sandboxed_contract_failures_stop_the_cascade(tmp_path: Path) -> None:
     assert not (tmp_path / "cache").exists()  # nothing was trained for them
 
 
+@pytest.mark.isolation
 def test_a_hanging_candidate_times_out(tmp_path: Path) -> None:
     cfg = config(tmp_path, timeout_s=15)
     hang = variant(GRPO_ADVANTAGE, "    while True:\n        pass\n")
@@ -289,6 +291,7 @@ def test_a_hanging_candidate_times_out(tmp_path: Path) -> None:
     assert result.error_class == "timeout" and "timed out after 15 s" in result.feedback
 
 
+@pytest.mark.isolation
 def test_the_training_child_never_gets_the_heldout_settings(tmp_path: Path) -> None:
     cfg = TASK.settings(config(tmp_path))
     assert "eval" in cfg and "eval" not in plugin.train_settings(cfg)
