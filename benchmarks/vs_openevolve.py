@@ -9,7 +9,8 @@ Install it into a venv of its own first::
 
     python3 -m venv /var/tmp/oe-venv && /var/tmp/oe-venv/bin/pip install openevolve
     python benchmarks/vs_openevolve.py [--rounds 1000 | --quick] [--workers 2]
-        [--openevolve-python /var/tmp/oe-venv/bin/python] [--analyzer none] [--json PATH]
+        [--openevolve-python /var/tmp/oe-venv/bin/python] [--analyzer none]
+        [--first harness|openevolve] [--json PATH] [--keep]
 
 It exits with code 2, saying so, when OpenEvolve cannot be imported by that interpreter.
 
@@ -38,7 +39,10 @@ Figures, per system, all from the one run:
 - ``orchestrator_cpu_ms_per_round``: CPU of the system's main process per round between the
   first and the last candidate (harness makes its LLM calls there; OpenEvolve in its
   workers, so also ``tree_cpu_ms_per_round``: the whole process tree, same window);
-- ``peak_rss_mib``: the peak of the summed RSS of the process tree (sampled every 0.1 s);
+  ``*_cpu_growth_pct``: how much more CPU a round took in the last tenth than in the
+  second, a measure of growth with the database that, unlike ``decay_pct``, the load of
+  a shared machine hardly moves;
+- ``peak_rss_mib``: the peak of the summed RSS of the process tree (sampled every 20 ms);
 - ``stub_cpu_s``: the stub's CPU seconds in that system's phase, to show it is no bottleneck.
 """
 
@@ -169,18 +173,14 @@ class Stub:
 # --- measuring a process tree ----------------------------------------------------------------
 
 
-def _proc_stats() -> dict[int, list[bytes]]:
-    """Every process's ``/proc/PID/stat`` fields after the command name (ppid at 1)."""
-    stats = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                    raw = fh.read()
-            except OSError:
-                continue
-            stats[int(entry.name)] = raw[raw.rindex(b")") + 2 :].split()
-    return stats
+def _stat(pid: int | str) -> list[bytes] | None:
+    """``/proc/PID/stat``'s fields after the command name (ppid at 1), ``None`` once gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    return raw[raw.rindex(b")") + 2 :].split()
 
 
 def _cpu(fields: list[bytes], children: bool = True) -> float:
@@ -201,39 +201,53 @@ class Sample:
 
 
 class TreeMonitor:
-    """Samples a process tree every 0.1 s in a thread: its main process's own CPU, the
-    tree's CPU (live members and what they reaped) and the tree's summed RSS."""
+    """Samples a process tree every 20 ms in a thread: its main process's own CPU, the
+    tree's CPU (live members and what they reaped) and the tree's summed RSS. The members
+    are found by a scan of /proc every 10th sample, so most samples read only their stat
+    files; a member that appears and is reaped between scans has its CPU counted in its
+    parent's (reaped children's) CPU, only its RSS may be missed."""
 
-    def __init__(self, root: int, interval: float = 0.1) -> None:
-        self.root, self.interval = root, interval
+    def __init__(self, root: int, interval: float = 0.02, rescan: int = 10) -> None:
+        self.root, self.interval, self.rescan = root, interval, rescan
+        self.members = [root]
         self.samples: list[Sample] = []
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        count = 0
         while not self.stopping.wait(self.interval):
+            if count % self.rescan == 0:
+                self.members = self._tree()
+            count += 1
             self.sample()
 
-    def sample(self) -> None:
-        now, stats = time.time(), _proc_stats()
-        if self.root not in stats:
-            return
+    def _tree(self) -> list[int]:
         kids: dict[int, list[int]] = {}
-        for pid, fields in stats.items():
-            kids.setdefault(int(fields[1]), []).append(pid)
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit() and (fields := _stat(entry.name)) is not None:
+                kids.setdefault(int(fields[1]), []).append(int(entry.name))
         tree, todo = [], [self.root]
         while todo:
             pid = todo.pop()
             tree.append(pid)
             todo.extend(kids.get(pid, ()))
+        return tree
+
+    def sample(self) -> None:
+        now = time.time()
+        root = _stat(self.root)
+        if root is None:
+            return
+        stats = [root, *(fields for pid in self.members[1:] if (fields := _stat(pid)))]
         self.samples.append(
             Sample(
                 now,
-                _cpu(stats[self.root], children=False),
-                sum(_cpu(stats[pid]) for pid in tree),
-                sum(int(stats[pid][21]) * PAGE for pid in tree),
-                len(tree),
+                _cpu(root, children=False),
+                sum(_cpu(fields) for fields in stats),
+                sum(int(fields[21]) * PAGE for fields in stats),
+                len(stats),
             )
         )
 
@@ -283,9 +297,8 @@ def run_tree(
     measured.ended = time.time()
     assert measured.monitor is not None
     measured.monitor.stop()
-    with open(f"/proc/{proc.pid}/stat", "rb") as fh:
-        raw = fh.read()
-    fields = raw[raw.rindex(b")") + 2 :].split()
+    fields = _stat(proc.pid)
+    assert fields is not None  # exited, not reaped yet
     measured.main_cpu_s, measured.tree_cpu_s = _cpu(fields, children=False), _cpu(fields)
     if proc.wait() != 0:
         sys.exit(f"{name} failed (exit code {proc.returncode}); its output is in {log}")
@@ -388,7 +401,8 @@ def _version(distribution: str) -> str:
 
 
 def figures(m: Measured) -> dict[str, float]:
-    """The figures of one system's run (module docstring)."""
+    """The figures of one system's run (module docstring); the CPU growth only where the
+    tenths are long enough to measure."""
     assert m.monitor is not None and m.stub is not None
     times = sorted(m.candidates)
     count = len(times)
@@ -396,18 +410,32 @@ def figures(m: Measured) -> dict[str, float]:
     # The second tenth, not the first: both systems still warm up in the first rounds.
     early_rate = tenth / (times[2 * tenth] - times[tenth])
     last_rate = tenth / (times[-1] - times[-1 - tenth])
-    # CPU between the samples around the first and the last candidate, per round landed
-    # between those two samples.
-    before, after = m.monitor.at(times[0]), m.monitor.at(times[-1])
-    rounds = sum(before.at < t <= after.at for t in times) or 1
-    return {
+    monitor = m.monitor
+
+    def cpu_ms_per_round(first: int, last: int, tree: bool) -> float:
+        # CPU between the samples before two candidates' evaluations, per round landed
+        # between those two samples.
+        before, after = monitor.at(times[first]), monitor.at(times[last])
+        rounds = sum(before.at < t <= after.at for t in times) or 1
+        if tree:
+            return 1000 * (after.tree_cpu_s - before.tree_cpu_s) / rounds
+        return 1000 * (after.main_cpu_s - before.main_cpu_s) / rounds
+
+    def cpu_growth_pct(tree: bool) -> float | None:
+        windows = [(tenth, 2 * tenth), (count - 1 - tenth, count - 1)]
+        if any(times[last] - times[first] < 0.5 for first, last in windows):
+            return None  # too short for samples 20 ms apart and 10 ms CPU ticks (--quick)
+        early, late = (cpu_ms_per_round(first, last, tree) for first, last in windows)
+        return 100 * (late / early - 1)
+
+    found = {
         "rounds_per_s": (count - 1) / (times[-1] - times[0]),
         "wall_s": m.ended - m.started,
         "seed_evaluated_s": m.seed - m.started,
         "first_candidate_s": times[0] - m.started,
         "decay_pct": 100 * (1 - last_rate / early_rate),
-        "orchestrator_cpu_ms_per_round": 1000 * (after.main_cpu_s - before.main_cpu_s) / rounds,
-        "tree_cpu_ms_per_round": 1000 * (after.tree_cpu_s - before.tree_cpu_s) / rounds,
+        "orchestrator_cpu_ms_per_round": cpu_ms_per_round(0, count - 1, tree=False),
+        "tree_cpu_ms_per_round": cpu_ms_per_round(0, count - 1, tree=True),
         "orchestrator_cpu_s": m.main_cpu_s,
         "tree_cpu_s": m.tree_cpu_s,
         "peak_rss_mib": max(s.rss for s in m.monitor.samples) / 2**20,
@@ -417,6 +445,11 @@ def figures(m: Measured) -> dict[str, float]:
         "candidates": count,
         "failed": m.failed,
     }
+    for key, tree in (("orchestrator_cpu_growth_pct", False), ("tree_cpu_growth_pct", True)):
+        growth = cpu_growth_pct(tree)
+        if growth is not None:
+            found[key] = growth
+    return found
 
 
 ROWS = [
@@ -426,7 +459,9 @@ ROWS = [
     ("seed_evaluated_s", "start to evaluated seed s", "{:.2f}"),
     ("wall_s", "start to exit s", "{:.1f}"),
     ("orchestrator_cpu_ms_per_round", "main process CPU ms/round", "{:.2f}"),
+    ("orchestrator_cpu_growth_pct", "  its last tenth vs second %", "{:+.1f}"),
     ("tree_cpu_ms_per_round", "process tree CPU ms/round", "{:.2f}"),
+    ("tree_cpu_growth_pct", "  its last tenth vs second %", "{:+.1f}"),
     ("orchestrator_cpu_s", "main process CPU s (whole run)", "{:.1f}"),
     ("tree_cpu_s", "process tree CPU s (whole run)", "{:.1f}"),
     ("peak_rss_mib", "process tree peak RSS MiB", "{:.0f}"),
@@ -436,7 +471,17 @@ ROWS = [
     ("candidates", "candidates evaluated", "{:.0f}"),
     ("failed", "rounds without a candidate", "{:.0f}"),
 ]
-RATIOS = [key for key, _, _ in ROWS[:10] if key != "decay_pct"]  # a signed percentage
+RATIOS = [
+    "rounds_per_s",
+    "first_candidate_s",
+    "seed_evaluated_s",
+    "wall_s",
+    "orchestrator_cpu_ms_per_round",
+    "tree_cpu_ms_per_round",
+    "orchestrator_cpu_s",
+    "tree_cpu_s",
+    "peak_rss_mib",
+]
 
 
 def main() -> None:
@@ -446,6 +491,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--analyzer", default="none", help="harness's analyzer group")
     parser.add_argument("--openevolve-python", default=DEFAULT_OE_PYTHON)
+    parser.add_argument("--first", choices=["harness", "openevolve"], default="harness")
     parser.add_argument("--timeout", type=float, default=1800, help="per system, seconds")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the runs' folders")
@@ -469,10 +515,12 @@ def main() -> None:
     use_bench_plugin()
     work = Path(tempfile.mkdtemp(prefix="vs-openevolve-"))
     loads = [os.getloadavg()]
-    ours = run_harness(args, work)
-    loads.append(os.getloadavg())
-    theirs = run_openevolve(args, work)
-    loads.append(os.getloadavg())
+    phases = [run_harness, run_openevolve]
+    measured = []
+    for phase in phases if args.first == "harness" else phases[::-1]:
+        measured.append(phase(args, work))
+        loads.append(os.getloadavg())
+    ours, theirs = measured if args.first == "harness" else measured[::-1]
     if not args.keep:
         shutil.rmtree(work)
 
@@ -480,14 +528,16 @@ def main() -> None:
     print(
         f"vs OpenEvolve: {args.rounds} rounds, workers={args.workers} (harness run.workers, "
         f"OpenEvolve evaluator.parallel_evaluations), harness analyzer={args.analyzer}; "
-        f"harness {ours.version}, OpenEvolve {oe_version}; {os.cpu_count()} CPUs; "
-        "1-min load before/between/after: " + " / ".join(f"{load[0]:.1f}" for load in loads)
+        f"harness {ours.version}, OpenEvolve {oe_version}; {args.first} ran first; "
+        f"{os.cpu_count()} CPUs; 1-min load before/between/after: "
+        + " / ".join(f"{load[0]:.1f}" for load in loads)
     )
     print(f"{'':38}{'harness':>10}{'OpenEvolve':>12}{'harness/OE':>12}")
     ratios = {key: mine[key] / other[key] for key in RATIOS if other[key]}
     for key, label, form in ROWS:
         ratio = f"{ratios[key]:.2f}" if key in ratios else ""
-        print(f"{label:38}{form.format(mine[key]):>10}{form.format(other[key]):>12}{ratio:>12}")
+        ours_, theirs_ = (form.format(f[key]) if key in f else "n/a" for f in (mine, other))
+        print(f"{label:38}{ours_:>10}{theirs_:>12}{ratio:>12}")
 
     if args.json:
         checks = {
@@ -514,6 +564,7 @@ def main() -> None:
                 "rounds": args.rounds,
                 "workers": args.workers,
                 "analyzer": args.analyzer,
+                "first": args.first,
                 "harness_version": ours.version,
                 "openevolve_version": oe_version,
                 "cpus": os.cpu_count(),
