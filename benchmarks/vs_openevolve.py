@@ -119,7 +119,7 @@ class _Stub(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            headers = self.buffer[:end].lower()
+            headers = self.buffer[: end + 2].lower()  # each header line ends in CRLF
             at = headers.find(b"content-length:")
             length = int(headers[at + 15 : headers.find(b"\r\n", at)]) if at >= 0 else 0
             if len(self.buffer) < end + 4 + length:
@@ -165,6 +165,7 @@ class Stub:
         assert self.proc.stdout is not None
         self.proc.send_signal(signal.SIGTERM)
         self.requests = int(self.proc.stdout.readline() or 0)
+        self.proc.stdout.close()
         _, _, usage = os.wait4(self.proc.pid, 0)
         self.proc.returncode = 0
         self.cpu_s = usage.ru_utime + usage.ru_stime

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -69,3 +70,24 @@ def test_refuses_without_openevolve(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "OpenEvolve cannot be imported" in done.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+def test_stub_waits_for_the_whole_body(vs_openevolve: Any) -> None:
+    """A body that arrives in two parts is answered once, after the second (Content-Length
+    read in full even as the last header)."""
+    stub = vs_openevolve.Stub.start()
+    try:
+        url = urlsplit(stub.base_url)
+        body = json.dumps({"model": "stub", "messages": [{"role": "user", "content": "x" * 50}]})
+        head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}"
+        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+            sock.sendall(f"{head}\r\n\r\n{body[:40]}".encode())
+            sock.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                sock.recv(65536)
+            sock.settimeout(10)
+            sock.sendall(body[40:].encode())
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        stub.stop()
+    assert stub.requests == 1
