@@ -23,10 +23,12 @@ so every round evaluates a new program. The same answer has an ``<analysis>``, f
 harness's analyzer when ``--analyzer`` enables it. Evaluation costs nothing on either side
 (the program's length modulo 97 is the score; the program is never run): harness's
 ``bench`` task (``benchmarks/harness_bench``), and ``vs_openevolve/evaluator.py``.
-Parallelism: harness ``run.workers=W``; OpenEvolve ``evaluator.parallel_evaluations=W``
-worker processes, each doing its iteration's LLM call and evaluation (its controller keeps
-one iteration per island in flight, 5 islands by default). Everything else is each
-system's default (``vs_openevolve/config.yaml`` lists what is set for OpenEvolve).
+Parallelism: harness ``run.workers=W`` (its main process makes the LLM calls, with
+``run.buffer``'s default of rounds proposed ahead); OpenEvolve
+``evaluator.parallel_evaluations=W`` worker processes, each doing its iteration's LLM call
+and evaluation (its controller keeps one iteration per island submitted, 5 islands).
+Everything else is each system's default (``vs_openevolve/config.yaml`` lists what is set
+for OpenEvolve).
 
 Figures, per system, all from the one run:
 
