@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any, cast
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai import _base_client
 
 from harness.llm import operators
 from harness.llm.base import LLMCall
@@ -135,39 +135,47 @@ class OpenAIProposer(ChatProposer):
         call = LLMCall(
             role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
         )
-        options = self.request_options()
         started = time.monotonic()
         reply = Reply(call)
         try:
-            response = await self._create(call, messages, options)
+            answer = await self._create(call, messages)
         finally:
             call.latency_s = time.monotonic() - started
-        if response is None:
+        if answer is None:
             return reply
-        usage = getattr(response, "usage", None)
-        if usage is not None:
-            call.tokens_in = usage.prompt_tokens or 0
-            call.tokens_out = usage.completion_tokens or 0
+        usage = answer.get("usage")
+        if isinstance(usage, dict):
+            call.tokens_in = _count(usage.get("prompt_tokens"))
+            call.tokens_out = _count(usage.get("completion_tokens"))
             call.cost_usd = self.cost(call.tokens_in, call.tokens_out)
-        choices = getattr(response, "choices", None) or []
-        if not choices:
+        choices = answer.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(first, dict):
             call.error = "LLM response has no choices"
             return reply
-        reply.finish_reason = choices[0].finish_reason
-        content = choices[0].message.content if choices[0].message is not None else None
-        if not content or not content.strip():
+        reply.finish_reason = first.get("finish_reason")
+        message = first.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, str) or not content.strip():
             call.error = f"LLM returned an empty answer (finish_reason={reply.finish_reason})"
             return reply
         call.response = reply.text = content
         return reply
 
-    async def _create(
-        self, call: LLMCall, messages: list[dict[str, str]], options: dict[str, Any]
-    ) -> Any:
-        """The completion, retried by :func:`harness.llm.retry.policy`. On failure:
-        ``None``, with ``call.error`` and ``call.retryable`` set."""
+    async def _create(self, call: LLMCall, messages: list[dict[str, str]]) -> dict[str, Any] | None:
+        """The completion's JSON object, retried by :func:`harness.llm.retry.policy`. On
+        failure: ``None``, with ``call.error`` and ``call.retryable`` set.
+
+        The request goes through the SDK's client (its headers, auth, timeout and error
+        classes) as a plain ``post`` whose JSON answer is read as a dict: the typed
+        ``chat.completions.create`` walked every message through its TypedDict transform and
+        built pydantic models of the answer, most of a call's cost against a fast server.
+        """
+        options = self.request_options()
+        extra_body = options.pop("extra_body", None)  # merged by the SDK, over the body
+        body = {"model": self.model, "messages": messages, **options}
+        sdk_options: Any = {"extra_json": extra_body} if extra_body else {}
         retrying = policy(self.max_retries, self.backoff_s, self.max_backoff_s, self.max_call_s)
-        chat = cast("list[ChatCompletionMessageParam]", messages)  # role/content dicts
         state = None
         try:
             async for attempt in retrying:
@@ -175,11 +183,14 @@ class OpenAIProposer(ChatProposer):
                     state = attempt.retry_state
                     call.attempts = state.attempt_number
                     try:
-                        raw = await self._client.chat.completions.with_raw_response.create(
-                            model=self.model, messages=chat, **options
+                        raw: Any = await self._client.post(
+                            "/chat/completions",
+                            body=body,
+                            cast_to=HTTP_RESPONSE,
+                            options=sdk_options,
                         )
                         reason = not_json_reason(raw.status_code, raw.headers, raw.text)
-                        response = None if reason else raw.parse()
+                        answer = None if reason else json.loads(raw.content)
                     except Exception as exc:
                         call.retryable = retryable(exc)
                         call.error = self._describe(exc, call.attempts)
@@ -193,7 +204,9 @@ class OpenAIProposer(ChatProposer):
         # An HTML page (a proxy's login, a web UI) will not turn into JSON on a retry.
         call.error = f"LLM request failed: {reason}" if reason else None
         call.retryable = False
-        return response
+        if reason:
+            return None
+        return answer if isinstance(answer, dict) else {}
 
     def cost(self, tokens_in: int, tokens_out: int) -> float | None:
         """USD for one call from ``llm.usd_per_mtok_in/out``; None when no price is set."""
@@ -250,6 +263,21 @@ def not_json_reason(status: int, headers: Mapping[str, str], body: str) -> str |
         f"content-type {content_type or 'not set'}), not an OpenAI-compatible JSON answer"
         f"{shown}: check llm.base_url (it should end in /v1)"
     )
+
+
+def _response_class() -> type:
+    """The HTTP response class of the SDK's transport (``httpx``; ``httpx2`` in newer SDKs):
+    as ``cast_to`` of a request, the SDK hands the response back as it came."""
+    module = getattr(_base_client, "httpx2", None) or getattr(_base_client, "httpx")  # noqa: B009
+    return cast(type, module.Response)
+
+
+HTTP_RESPONSE = _response_class()
+
+
+def _count(value: Any) -> int:
+    """A token count from ``usage`` (missing or not a number: 0)."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def _plain(value: Any) -> str:
