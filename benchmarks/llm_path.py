@@ -77,7 +77,6 @@ class _Stub(asyncio.Protocol):
 
     head, rest = _response_parts()
     counter = 0
-    in_flight_max = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
@@ -89,7 +88,7 @@ class _Stub(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            headers = self.buffer[:end].lower()
+            headers = self.buffer[: end + 2].lower()  # each header line ends in CRLF
             at = headers.find(b"content-length:")
             length = int(headers[at + 15 : headers.find(b"\r\n", at)]) if at >= 0 else 0
             if len(self.buffer) < end + 4 + length:
