@@ -41,7 +41,8 @@ class OpenAIProposer(ChatProposer):
     """A :class:`harness.llm.base.Proposer` talking to an OpenAI-compatible server.
 
     ``temperature`` or ``max_tokens`` set to ``None`` (or named in ``omit_params``) are
-    left out of the request, for models that reject them.
+    left out of the request, for models that reject them. ``client``: an SDK client made for
+    the same ``base_url``, ``api_key`` and ``timeout_s`` (with ``max_retries=0``) to share.
     """
 
     name = "openai"
@@ -71,6 +72,7 @@ class OpenAIProposer(ChatProposer):
         usd_per_mtok_in: float | None = None,
         usd_per_mtok_out: float | None = None,
         prompts_dir: str | None = None,
+        client: openai.AsyncOpenAI | None = None,
     ) -> None:
         super().__init__(
             model=model,
@@ -95,7 +97,7 @@ class OpenAIProposer(ChatProposer):
         self.extra_body = dict(extra_body or {})
         self.prices = (usd_per_mtok_in, usd_per_mtok_out)
         # Retries are ours (see _create), never the SDK's too: they would multiply.
-        self._client = openai.AsyncOpenAI(
+        self._client = client or openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
         )
 
@@ -312,37 +314,48 @@ def create(config: Mapping[str, Any]) -> OpenAIProposer:
                 f"({role}.system.j2, {role}.user.j2); put them in llm.prompts_dir"
             )
     shared = {k: v for k, v in config.items() if k not in _COMPOSITE}
-    proposer = _create_one(shared)
+    clients: _Clients = {}
+    proposer = _create_one(shared, clients)
     for role, overrides in roles.items():
         if overrides:
             try:
-                proposer.by_role[role] = _create_one({**shared, **dict(overrides)})
+                proposer.by_role[role] = _create_one({**shared, **dict(overrides)}, clients)
             except ValueError as exc:
                 raise ValueError(f"llm.roles.{role}: {exc}") from exc
     members = list(config.get("ensemble") or [])
     if members:
         researcher = {**shared, **dict(roles.get("researcher") or {})}
         proposer.by_role["researcher"] = EnsembleProposer(
-            [_member(researcher, dict(member), index) for index, member in enumerate(members)],
+            [
+                _member(researcher, dict(member), index, clients)
+                for index, member in enumerate(members)
+            ],
             config.get("ensemble_policy") or EnsemblePolicy.weights,
         )
     proposer.operators = operators.from_config(config, operators.priced(config))
     return proposer
 
 
-def _member(researcher: Mapping[str, Any], settings: dict[str, Any], index: int) -> Member:
+def _member(
+    researcher: Mapping[str, Any], settings: dict[str, Any], index: int, clients: _Clients
+) -> Member:
     """One ensemble member: the researcher's settings with the member's on top."""
     weight = settings.pop("weight", 1.0)
     if not isinstance(weight, int | float) or weight <= 0:
         raise ValueError(f"llm.ensemble[{index}].weight must be a number > 0, not {weight!r}")
     try:
-        proposer = _create_one({**researcher, **settings})
+        proposer = _create_one({**researcher, **settings}, clients)
     except ValueError as exc:
         raise ValueError(f"llm.ensemble[{index}]: {exc}") from exc
     return Member(float(weight), priced=proposer.prices != (None, None), proposer=proposer)
 
 
-def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
+_Clients = dict[tuple[str | None, str, float], openai.AsyncOpenAI]
+"""The SDK clients of one back-end by endpoint, key and timeout: roles and ensemble members
+on the same endpoint share one client and its pool of kept-alive connections."""
+
+
+def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> OpenAIProposer:
     """Build the back-end from its config section (keys and defaults: :data:`DEFAULTS`).
 
     Unknown keys are rejected so a typo cannot silently leave a default in force. The API
@@ -372,9 +385,11 @@ def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
     if not isinstance(settings["max_retries"], int) or settings["max_retries"] < 0:
         raise ValueError(f"max_retries must be an integer >= 0, not {settings['max_retries']!r}")
     api_key = os.environ.get(settings["api_key_env"] or "") or "EMPTY"
-    return OpenAIProposer(
+    endpoint = (settings["base_url"] or None, api_key, float(settings["timeout_s"]))
+    clients = {} if clients is None else clients
+    proposer = OpenAIProposer(
         model=model,
-        base_url=settings["base_url"] or None,
+        base_url=endpoint[0],
         api_key=api_key,
         temperature=settings["temperature"],
         top_p=settings["top_p"],
@@ -383,7 +398,7 @@ def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
         reasoning_effort=settings["reasoning_effort"],
         seed=settings["seed"],
         omit_params=tuple(settings["omit_params"] or ()),
-        timeout_s=float(settings["timeout_s"]),
+        timeout_s=endpoint[2],
         max_retries=settings["max_retries"],
         backoff_s=float(settings["backoff_s"]),
         max_backoff_s=float(settings["max_backoff_s"]),
@@ -395,4 +410,7 @@ def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
         usd_per_mtok_in=settings["usd_per_mtok_in"],
         usd_per_mtok_out=settings["usd_per_mtok_out"],
         prompts_dir=settings["prompts_dir"],
+        client=clients.get(endpoint),
     )
+    clients.setdefault(endpoint, proposer.client)
+    return proposer
