@@ -14,6 +14,7 @@ configuration reads keys from (``llm.api_key_env`` may be any name).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -30,20 +31,33 @@ T = TypeVar("T")
 
 def is_secret_name(name: str, env: Mapping[str, str] | None = None) -> bool:
     """Whether the variable ``name`` holds a secret (by its name, or declared as one)."""
-    source = os.environ if env is None else env
-    if name == EXTRA_ENV:
-        return False
-    declared = {n.strip() for n in source.get(EXTRA_ENV, "").split(",") if n.strip()}
-    return bool(SECRET_NAME.search(name)) or name in declared
+    return _is_secret(name, _declared(os.environ if env is None else env))
+
+
+def _declared(source: Mapping[str, str]) -> set[str]:
+    """The names declared secret in ``HARNESS_SECRET_ENV``."""
+    return {n.strip() for n in source.get(EXTRA_ENV, "").split(",") if n.strip()}
+
+
+def _is_secret(name: str, declared: set[str]) -> bool:
+    return name != EXTRA_ENV and (_secret_looking(name) or name in declared)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_looking(name: str) -> bool:
+    """Whether ``name`` matches :data:`SECRET_NAME` (remembered: every prompt asks again)."""
+    return bool(SECRET_NAME.search(name))
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
-    """The values to mask, longest first (so a secret containing another is masked whole)."""
+    """The values to mask, longest first (so a secret containing another is masked whole).
+    Read afresh on every call (the environment may change), so kept to one pass over it."""
     source = os.environ if env is None else env
+    declared = _declared(source)
     values = {
         value.strip()
         for name, value in source.items()
-        if is_secret_name(name, source) and len(value.strip()) >= MIN_CHARS
+        if _is_secret(name, declared) and len(value.strip()) >= MIN_CHARS
     }
     return sorted(values, key=len, reverse=True)
 

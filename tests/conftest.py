@@ -41,9 +41,9 @@ def cli():
 
 @pytest.fixture
 def no_http(monkeypatch) -> list:
-    """Fails any chat-completions call the OpenAI client would send (a replay must not),
-    and lists what it was asked to send."""
-    import openai.resources.chat.completions
+    """Fails any POST the OpenAI client would send, chat completions included (a replay must
+    not), and lists what it was asked to send."""
+    import openai
 
     sent: list = []
 
@@ -51,5 +51,5 @@ def no_http(monkeypatch) -> list:
         sent.append(kwargs)
         raise AssertionError("replay sent an HTTP request")
 
-    monkeypatch.setattr(openai.resources.chat.completions.AsyncCompletions, "create", refuse)
+    monkeypatch.setattr(openai.AsyncOpenAI, "post", refuse)
     return sent

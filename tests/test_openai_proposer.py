@@ -18,6 +18,7 @@ from harness.llm.base import (
     Proposal,
     ProposalRequest,
 )
+from harness.llm.ensemble import EnsembleProposer
 from harness.llm.openai_proposer import OpenAIProposer, create
 from harness.llm.prompts import analyzer_prompt, researcher_prompt
 from harness.testing.llm_server import FakeLLMServer, Fault
@@ -318,3 +319,26 @@ def test_concurrent_proposals_share_one_client(monkeypatch):
     assert len(fake.requests) == 6
     assert built == [proposer.client], f"{len(built)} clients built, not one"
     assert sent == {id(proposer.client): 6}
+
+
+def test_roles_and_ensemble_members_on_one_endpoint_share_its_client(monkeypatch):
+    """A role or ensemble member with its own model uses the endpoint's one client (one
+    pool of kept-alive connections); another timeout needs a client of its own."""
+    built: list[openai.AsyncOpenAI] = []
+
+    class CountingClient(openai.AsyncOpenAI):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(openai, "AsyncOpenAI", CountingClient)
+    with FakeLLMServer(default=DIFF_ANSWER) as fake:
+        roles = {"analyzer": {"model": "cheap"}, "repair": {"timeout_s": 9}}
+        proposer = make(fake, roles=roles, ensemble=[{"model": "a"}, {"model": "b"}])
+    ensemble = proposer.by_role["researcher"]
+    assert isinstance(ensemble, EnsembleProposer)
+    shared = [proposer.by_role["analyzer"], *(member.proposer for member in ensemble.members)]
+    assert all(other.client is proposer.client for other in shared)
+    assert proposer.by_role["repair"].client is not proposer.client
+    assert built == [proposer.client, proposer.by_role["repair"].client]
+    asyncio.run(proposer.aclose())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 
 import pytest
 from helpers import openai_run, toy_answer
@@ -56,6 +57,34 @@ def test_run_with_llm_openai(tmp_path, cli):
     assert roles == {"researcher", "analyzer"}
     status = json.loads(cli("status", str(run_dir), "--json").stdout)
     assert status["llm_calls"] >= 2 * len(children) and status["tokens_in"] > 0
+
+
+def test_the_rounds_in_flight_ask_the_endpoint_at_once(tmp_path):
+    # One worker and run.buffer=3: four rounds in flight, so four proposals requested
+    # together. The server holds the first four until all four have arrived (fewer at once
+    # would break the barrier, and those proposals would fail).
+    together = threading.Barrier(4, timeout=30)
+    proposals = itertools.count()
+
+    def held(request: dict) -> str:
+        if "<analysis>" not in json.dumps(request["messages"]) and next(proposals) < 4:
+            together.wait()
+        return _answer(request)
+
+    with FakeLLMServer(default=held) as server:
+        openai_run(tmp_path, server, "run.buffer=3", "run.max_evaluations=9")
+    assert server.most_in_flight == 4  # the rounds in flight, never more
+    children = list(store.open_db(tmp_path)["nodes"].rows_where("id > 0"))
+    assert len(children) == 8 and all(node["score"] == 5.0 for node in children), children
+
+
+def test_one_client_keeps_one_connection_for_the_whole_run(tmp_path):
+    # Proposals and analyses, one at a time: every request of the run goes over the one
+    # kept-alive connection of the one HTTP client (a client per call would open more).
+    with FakeLLMServer(default=_answer) as server:
+        openai_run(tmp_path, server, "run.max_evaluations=6")
+    assert len(server.requests) == 11  # the seed's analysis, five proposals and analyses
+    assert server.connections == 1
 
 
 @pytest.mark.isolation

@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any, cast
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai import _base_client
 
 from harness.llm import operators
 from harness.llm.base import LLMCall
@@ -41,7 +41,8 @@ class OpenAIProposer(ChatProposer):
     """A :class:`harness.llm.base.Proposer` talking to an OpenAI-compatible server.
 
     ``temperature`` or ``max_tokens`` set to ``None`` (or named in ``omit_params``) are
-    left out of the request, for models that reject them.
+    left out of the request, for models that reject them. ``client``: an SDK client made for
+    the same ``base_url``, ``api_key`` and ``timeout_s`` (with ``max_retries=0``) to share.
     """
 
     name = "openai"
@@ -71,6 +72,7 @@ class OpenAIProposer(ChatProposer):
         usd_per_mtok_in: float | None = None,
         usd_per_mtok_out: float | None = None,
         prompts_dir: str | None = None,
+        client: openai.AsyncOpenAI | None = None,
     ) -> None:
         super().__init__(
             model=model,
@@ -95,7 +97,7 @@ class OpenAIProposer(ChatProposer):
         self.extra_body = dict(extra_body or {})
         self.prices = (usd_per_mtok_in, usd_per_mtok_out)
         # Retries are ours (see _create), never the SDK's too: they would multiply.
-        self._client = openai.AsyncOpenAI(
+        self._client = client or openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
         )
 
@@ -135,39 +137,47 @@ class OpenAIProposer(ChatProposer):
         call = LLMCall(
             role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
         )
-        options = self.request_options()
         started = time.monotonic()
         reply = Reply(call)
         try:
-            response = await self._create(call, messages, options)
+            answer = await self._create(call, messages)
         finally:
             call.latency_s = time.monotonic() - started
-        if response is None:
+        if answer is None:
             return reply
-        usage = getattr(response, "usage", None)
-        if usage is not None:
-            call.tokens_in = usage.prompt_tokens or 0
-            call.tokens_out = usage.completion_tokens or 0
+        usage = answer.get("usage")
+        if isinstance(usage, dict):
+            call.tokens_in = _count(usage.get("prompt_tokens"))
+            call.tokens_out = _count(usage.get("completion_tokens"))
             call.cost_usd = self.cost(call.tokens_in, call.tokens_out)
-        choices = getattr(response, "choices", None) or []
-        if not choices:
+        choices = answer.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(first, dict):
             call.error = "LLM response has no choices"
             return reply
-        reply.finish_reason = choices[0].finish_reason
-        content = choices[0].message.content if choices[0].message is not None else None
-        if not content or not content.strip():
+        reply.finish_reason = first.get("finish_reason")
+        message = first.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, str) or not content.strip():
             call.error = f"LLM returned an empty answer (finish_reason={reply.finish_reason})"
             return reply
         call.response = reply.text = content
         return reply
 
-    async def _create(
-        self, call: LLMCall, messages: list[dict[str, str]], options: dict[str, Any]
-    ) -> Any:
-        """The completion, retried by :func:`harness.llm.retry.policy`. On failure:
-        ``None``, with ``call.error`` and ``call.retryable`` set."""
+    async def _create(self, call: LLMCall, messages: list[dict[str, str]]) -> dict[str, Any] | None:
+        """The completion's JSON object, retried by :func:`harness.llm.retry.policy`. On
+        failure: ``None``, with ``call.error`` and ``call.retryable`` set.
+
+        The request goes through the SDK's client (its headers, auth, timeout and error
+        classes) as a plain ``post`` whose JSON answer is read as a dict: the typed
+        ``chat.completions.create`` walked every message through its TypedDict transform and
+        built pydantic models of the answer, most of a call's cost against a fast server.
+        """
+        options = self.request_options()
+        extra_body = options.pop("extra_body", None)  # merged by the SDK, over the body
+        body = {"model": self.model, "messages": messages, **options}
+        sdk_options: Any = {"extra_json": extra_body} if extra_body else {}
         retrying = policy(self.max_retries, self.backoff_s, self.max_backoff_s, self.max_call_s)
-        chat = cast("list[ChatCompletionMessageParam]", messages)  # role/content dicts
         state = None
         try:
             async for attempt in retrying:
@@ -175,11 +185,14 @@ class OpenAIProposer(ChatProposer):
                     state = attempt.retry_state
                     call.attempts = state.attempt_number
                     try:
-                        raw = await self._client.chat.completions.with_raw_response.create(
-                            model=self.model, messages=chat, **options
+                        raw: Any = await self._client.post(
+                            "/chat/completions",
+                            body=body,
+                            cast_to=HTTP_RESPONSE,
+                            options=sdk_options,
                         )
                         reason = not_json_reason(raw.status_code, raw.headers, raw.text)
-                        response = None if reason else raw.parse()
+                        answer = None if reason else json.loads(raw.content)
                     except Exception as exc:
                         call.retryable = retryable(exc)
                         call.error = self._describe(exc, call.attempts)
@@ -193,7 +206,9 @@ class OpenAIProposer(ChatProposer):
         # An HTML page (a proxy's login, a web UI) will not turn into JSON on a retry.
         call.error = f"LLM request failed: {reason}" if reason else None
         call.retryable = False
-        return response
+        if reason:
+            return None
+        return answer if isinstance(answer, dict) else {}
 
     def cost(self, tokens_in: int, tokens_out: int) -> float | None:
         """USD for one call from ``llm.usd_per_mtok_in/out``; None when no price is set."""
@@ -252,6 +267,21 @@ def not_json_reason(status: int, headers: Mapping[str, str], body: str) -> str |
     )
 
 
+def _response_class() -> type:
+    """The HTTP response class of the SDK's transport (``httpx``; ``httpx2`` in newer SDKs):
+    as ``cast_to`` of a request, the SDK hands the response back as it came."""
+    module = getattr(_base_client, "httpx2", None) or getattr(_base_client, "httpx")  # noqa: B009
+    return cast(type, module.Response)
+
+
+HTTP_RESPONSE = _response_class()
+
+
+def _count(value: Any) -> int:
+    """A token count from ``usage`` (missing or not a number: 0)."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
 def _plain(value: Any) -> str:
     """An enum member from the config schema as its plain string."""
     return str(value.value if isinstance(value, Enum) else value)
@@ -284,37 +314,48 @@ def create(config: Mapping[str, Any]) -> OpenAIProposer:
                 f"({role}.system.j2, {role}.user.j2); put them in llm.prompts_dir"
             )
     shared = {k: v for k, v in config.items() if k not in _COMPOSITE}
-    proposer = _create_one(shared)
+    clients: _Clients = {}
+    proposer = _create_one(shared, clients)
     for role, overrides in roles.items():
         if overrides:
             try:
-                proposer.by_role[role] = _create_one({**shared, **dict(overrides)})
+                proposer.by_role[role] = _create_one({**shared, **dict(overrides)}, clients)
             except ValueError as exc:
                 raise ValueError(f"llm.roles.{role}: {exc}") from exc
     members = list(config.get("ensemble") or [])
     if members:
         researcher = {**shared, **dict(roles.get("researcher") or {})}
         proposer.by_role["researcher"] = EnsembleProposer(
-            [_member(researcher, dict(member), index) for index, member in enumerate(members)],
+            [
+                _member(researcher, dict(member), index, clients)
+                for index, member in enumerate(members)
+            ],
             config.get("ensemble_policy") or EnsemblePolicy.weights,
         )
     proposer.operators = operators.from_config(config, operators.priced(config))
     return proposer
 
 
-def _member(researcher: Mapping[str, Any], settings: dict[str, Any], index: int) -> Member:
+def _member(
+    researcher: Mapping[str, Any], settings: dict[str, Any], index: int, clients: _Clients
+) -> Member:
     """One ensemble member: the researcher's settings with the member's on top."""
     weight = settings.pop("weight", 1.0)
     if not isinstance(weight, int | float) or weight <= 0:
         raise ValueError(f"llm.ensemble[{index}].weight must be a number > 0, not {weight!r}")
     try:
-        proposer = _create_one({**researcher, **settings})
+        proposer = _create_one({**researcher, **settings}, clients)
     except ValueError as exc:
         raise ValueError(f"llm.ensemble[{index}]: {exc}") from exc
     return Member(float(weight), priced=proposer.prices != (None, None), proposer=proposer)
 
 
-def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
+_Clients = dict[tuple[str | None, str, float], openai.AsyncOpenAI]
+"""The SDK clients of one back-end by endpoint, key and timeout: roles and ensemble members
+on the same endpoint share one client and its pool of kept-alive connections."""
+
+
+def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> OpenAIProposer:
     """Build the back-end from its config section (keys and defaults: :data:`DEFAULTS`).
 
     Unknown keys are rejected so a typo cannot silently leave a default in force. The API
@@ -344,9 +385,11 @@ def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
     if not isinstance(settings["max_retries"], int) or settings["max_retries"] < 0:
         raise ValueError(f"max_retries must be an integer >= 0, not {settings['max_retries']!r}")
     api_key = os.environ.get(settings["api_key_env"] or "") or "EMPTY"
-    return OpenAIProposer(
+    endpoint = (settings["base_url"] or None, api_key, float(settings["timeout_s"]))
+    clients = {} if clients is None else clients
+    proposer = OpenAIProposer(
         model=model,
-        base_url=settings["base_url"] or None,
+        base_url=endpoint[0],
         api_key=api_key,
         temperature=settings["temperature"],
         top_p=settings["top_p"],
@@ -355,7 +398,7 @@ def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
         reasoning_effort=settings["reasoning_effort"],
         seed=settings["seed"],
         omit_params=tuple(settings["omit_params"] or ()),
-        timeout_s=float(settings["timeout_s"]),
+        timeout_s=endpoint[2],
         max_retries=settings["max_retries"],
         backoff_s=float(settings["backoff_s"]),
         max_backoff_s=float(settings["max_backoff_s"]),
@@ -367,4 +410,7 @@ def _create_one(config: Mapping[str, Any]) -> OpenAIProposer:
         usd_per_mtok_in=settings["usd_per_mtok_in"],
         usd_per_mtok_out=settings["usd_per_mtok_out"],
         prompts_dir=settings["prompts_dir"],
+        client=clients.get(endpoint),
     )
+    clients.setdefault(endpoint, proposer.client)
+    return proposer

@@ -76,9 +76,12 @@ def _shown(render: Render, fields: list[Field]) -> list[int]:
 
 
 def fit(render: Render, fields: list[Field], budget_chars: int) -> tuple[str, str]:
-    """Render, then trim the fields level by level by what the rendered text overflows."""
-    counts = _shown(render, fields)
+    """Render, then trim the fields level by level by what the rendered text overflows
+    (which fields show is only worked out, by a second rendering, when something must go)."""
     messages = render()
+    if sum(map(len, messages)) <= budget_chars:
+        return messages
+    counts = _shown(render, fields)
     for level in sorted({field.level for field in fields}):
         over = sum(map(len, messages)) - budget_chars
         if over <= 0:

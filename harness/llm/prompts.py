@@ -84,6 +84,7 @@ def _environment(overrides: list[Path]) -> jinja2.Environment:
         autoescape=False,  # chat text, not HTML
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # checked once (PromptTemplates); no stat of every file per prompt
     )
     environment.filters["fence"] = _fence
     environment.globals.update(EVOLVE_START=EVOLVE_START, EVOLVE_END=EVOLVE_END)

@@ -102,6 +102,9 @@ class FakeLLMServer:
         self._queue: deque[Reply] = deque()
         self._requests: list[dict[str, Any]] = []
         self._headers: list[dict[str, str]] = []
+        self._peers: set[tuple[str, int]] = set()
+        self._in_flight = 0
+        self._most_in_flight = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
@@ -131,6 +134,21 @@ class FakeLLMServer:
         with self._lock:
             return list(self._headers)
 
+    @property
+    def most_in_flight(self) -> int:
+        """The most chat-completions requests that were being answered at once: how many a
+        client really sends concurrently (hold answers, e.g. in a ``default`` callable, to
+        see it)."""
+        with self._lock:
+            return self._most_in_flight
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections brought chat-completions requests: one for any number of
+        sequential requests from a client that keeps its connection alive."""
+        with self._lock:
+            return len(self._peers)
+
     def enqueue(self, *replies: Reply) -> None:
         """Script the next replies, served first in, first out."""
         for reply in replies:
@@ -159,6 +177,17 @@ class FakeLLMServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _arrived(self, peer: tuple[str, int]) -> None:
+        """Count a chat request in flight from the connection ``peer``."""
+        with self._lock:
+            self._peers.add(peer)
+            self._in_flight += 1
+            self._most_in_flight = max(self._most_in_flight, self._in_flight)
+
+    def _answered(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _next_reply(self, body: dict[str, Any], headers: dict[str, str]) -> Reply:
         """Record the request and pick its reply (queued, else the default)."""
@@ -267,11 +296,16 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             if not self._authorized():
                 return
             headers = {name.lower(): value for name, value in self.headers.items()}
+            server._arrived(self.client_address[:2])
             try:
-                reply = server._next_reply(body, headers)
-            except Exception as exc:  # a failing ``default`` callable: show it to the client
-                reply = Fault(status=500, message=f"FakeLLMServer: default reply failed: {exc!r}")
-            self._answer(body, reply)
+                try:
+                    reply = server._next_reply(body, headers)
+                except Exception as exc:  # a failing ``default`` callable: show it to the client
+                    message = f"FakeLLMServer: default reply failed: {exc!r}"
+                    reply = Fault(status=500, message=message)
+                self._answer(body, reply)
+            finally:
+                server._answered()
 
         def _answer(self, body: dict[str, Any], reply: Reply) -> None:
             if isinstance(reply, str):
