@@ -96,10 +96,9 @@ def summary(records: list[dict[str, object]]) -> tuple[list[str], bool, bool]:
             lines.append(f"{name:<17} ran in {record['seconds']:.0f} s (figures only)")
         for check, result in checks.items():
             held = held and bool(result["ok"])
-            sign = "<=" if result.get("at_most", True) else ">="
             verdict = "ok" if result["ok"] else "MISSED"
             lines.append(
-                f"{name:<17} {check}: {result['value']:.4g} {sign} {result['limit']:g} {verdict}"
+                f"{name:<17} {check}: {result['value']:.4g} (limit {result['limit']:g}) {verdict}"
             )
     return lines, ran, held
 
