@@ -84,15 +84,18 @@ def test_help_imports_no_heavy_library(tmp_path):
 def test_status_imports_no_heavy_library(run_dir):
     loaded = imported("status", str(run_dir), cwd=run_dir.parent)
     assert "sqlite_utils" in loaded, "status read the store"
-    assert not loaded & set(HEAVY)
+    assert not loaded & {*HEAVY, "numpy"}  # numpy: hidden from sqlite-utils' import
 
 
-def test_sqlite_utils_is_imported_without_pandas():
-    """pandas hidden from sqlite-utils' import, and importable as usual afterwards."""
+def test_sqlite_utils_is_imported_without_pandas_or_numpy():
+    """Both hidden from sqlite-utils' import, and importable as usual afterwards."""
     code = (
         "import harness, sys, importlib.util\n"
         "import sqlite_utils.db\n"
-        "assert sqlite_utils.db.pd is None and 'pandas' not in sys.modules\n"
+        "assert sqlite_utils.db.pd is None and sqlite_utils.db.np is None\n"
+        "assert 'pandas' not in sys.modules and 'numpy' not in sys.modules\n"
+        "import numpy\n"
+        "assert numpy.ndarray\n"
         "if importlib.util.find_spec('pandas'):\n"
         "    import pandas\n"
         "    assert pandas.DataFrame\n"
