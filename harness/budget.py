@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from harness.config import RunConf
+if TYPE_CHECKING:  # harness.config imports hydra: `harness status` reads budgets without it
+    from harness.config import RunConf
 
 
 @dataclass

@@ -25,10 +25,10 @@ from typing import Any
 
 import platformdirs
 from filelock import FileLock
-from omegaconf import MISSING
 
 from harness.sandbox import Limits, run_candidate
 from harness.task import (
+    MISSING,
     CognitionItem,
     Descriptor,
     EvalResult,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -125,8 +126,7 @@ def load_plugins() -> pluggy.PluginManager:
         for module_name in DEFAULT_PLUGINS:
             if pm.get_plugin(module_name) is None:
                 pm.register(importlib.import_module(module_name), name=module_name)
-        for ep in allowed_entry_points():
-            pm.load_setuptools_entrypoints("harness", name=ep.name)
+        _load_entry_points()
         for module_name in extra_plugin_modules():
             if pm.get_plugin(module_name) is None:
                 pm.register(importlib.import_module(module_name), name=module_name)
@@ -136,6 +136,18 @@ def load_plugins() -> pluggy.PluginManager:
         _collect_registrations()
         _loaded = True
     return pm
+
+
+def _load_entry_points() -> None:
+    """Register the installed plugins that ``HARNESS_LOAD_PLUGINS`` allows. pluggy reads
+    every installed distribution's entry points on each call: one call loads them all when
+    the variable is unset (the usual case, and a tenth of a second less in every process
+    with a few plugins in a big environment), one call per allowed plugin otherwise."""
+    if os.environ.get("HARNESS_LOAD_PLUGINS") is None:
+        pm.load_setuptools_entrypoints("harness")
+        return
+    for ep in allowed_entry_points():
+        pm.load_setuptools_entrypoints("harness", name=ep.name)
 
 
 def reset() -> None:

@@ -9,10 +9,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import MISSING
-
 if TYPE_CHECKING:
     from harness.sandbox import Limits
+
+#: ``omegaconf.MISSING``: a config field that the task's YAML must set. Its value rather
+#: than an import, so that loading task plugins (every command, every worker) does not
+#: import omegaconf.
+MISSING: Any = "???"
 
 
 def finite(value: Any) -> float | None:

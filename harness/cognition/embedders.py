@@ -12,10 +12,12 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import openai
+
+if TYPE_CHECKING:
+    import openai
 
 WORD = re.compile(r"[a-z0-9]+")
 
@@ -116,6 +118,8 @@ class OpenAIEmbedder:
         self.model = model
         self.batch_size = batch_size
         self._dim: int | None = None
+        import openai  # the SDK is 0.3 s of imports: only a run that embeds through it pays
+
         self._client = openai.OpenAI(
             base_url=base_url or None,
             api_key=os.environ.get(api_key_env or "") or "EMPTY",
@@ -146,6 +150,8 @@ class OpenAIEmbedder:
 
     def _request(self, texts: list[str]) -> np.ndarray:
         # An empty string is rejected by some servers; a single space embeds "nothing".
+        import openai
+
         inputs = [text if text.strip() else " " for text in texts]
         where = f"{self.base_url} (model {self.model!r})"
         try:

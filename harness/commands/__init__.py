@@ -1,7 +1,8 @@
 """The ``harness`` command line: one module per command, gathered in the group :data:`cli`.
 
-Importing this package loads no plugin and none of the heavy libraries the commands use:
-evaluation workers start by importing the console script's module. Every command, the
+Importing this package loads no plugin and none of the heavy libraries the commands use;
+the console script (:mod:`harness.__main__`) imports it only when it runs, so evaluation
+workers, which re-import the script's module, never load the CLI. Every command, the
 built-in ones included (:mod:`harness.default_plugins.commands`), is added through
 ``harness_register_commands`` when the group is first used.
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import Any
 import click
 
 from harness.commands._errors import usage_errors
-from harness.estimate import LEVEL, estimate
 
 
 def _seed_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -32,6 +30,8 @@ def _evaluate(
 ) -> tuple[str, Any]:
     """The task's name and the result of evaluating the program under the composed config
     (on ``seeds``, for a stochastic task, instead of the config's own)."""
+    import asyncio
+
     from harness.composition import check_overrides, compose, section
     from harness.evaluation import undecodable
     from harness.executors.local import LocalExecutor
@@ -98,6 +98,8 @@ def eval_command(
     harness eval +task=circle_packing --program my_packing.py --json
     harness eval +task=rl_algo --program my_loss.py --seeds 0,1,2,3
     """
+    from harness.estimate import LEVEL, estimate
+
     task, result = _evaluate(program_path, overrides, seeds)
     spread = estimate(result.samples.values()) if result.success and result.samples else None
     if as_json:

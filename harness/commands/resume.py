@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -57,6 +56,8 @@ def resume(run_dir: Path, overrides: tuple[str, ...]) -> None:
     \b
     harness resume runs/circle_packing/2026-11-27_10-00-00 run.max_evaluations=500
     """
+    import asyncio
+
     from harness.loop import Run
     from harness.tasks import RunError
 

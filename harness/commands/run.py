@@ -35,21 +35,22 @@ def run(overrides: tuple[str, ...]) -> None:
         with usage_errors():
             check_overrides(overrides)
             if not any(item.startswith("-") for item in overrides):  # -m sweeps: Hydra's own
-                _check_single_run(overrides)
+                _check_run_dir(overrides)
     from harness import app
 
     sys.argv = ["harness", *overrides]
-    app.main()
+    try:
+        app.main()  # its PreRunChecks refuse the rest of what a run would refuse
+    except app.Refused as refused:
+        error = click.UsageError if refused.usage else click.ClickException
+        raise error(refused.message) from None
 
 
-def _check_single_run(overrides: Sequence[str]) -> None:
-    """Refuse what the run would refuse before Hydra creates its directory (a stray one) or
-    rewrites ``.hydra/`` in a directory that holds a run (its next resume would take the
-    refused overrides): out-of-range values, and a ``hydra.run.dir`` that holds a run."""
+def _check_run_dir(overrides: Sequence[str]) -> None:
+    """Refuse a ``hydra.run.dir`` that holds a run before Hydra rewrites its ``.hydra/`` (its
+    next resume would take the refused overrides)."""
     from harness import db as store
-    from harness.composition import check_ranges, parsed
-    from harness.config import compose_config
-    from harness.sandbox import unisolated_refusal
+    from harness.composition import parsed
 
     for override in parsed(overrides):
         value = override.value()
@@ -61,11 +62,3 @@ def _check_single_run(overrides: Sequence[str]) -> None:
                 f"{run_dir} already holds a run; continue it with "
                 f"`harness resume {run_dir}` or choose another hydra.run.dir"
             )
-    try:
-        cfg = compose_config(list(overrides))
-    except Exception:  # noqa: BLE001 - Hydra itself reports what does not compose
-        return
-    check_ranges(cfg)
-    refusal = unisolated_refusal(str(cfg.llm.name), str(cfg.get("sandbox") or "auto"))
-    if refusal:  # the machine, not the command line, is at fault: exit 1, no usage
-        raise click.ClickException(refusal)

@@ -3,9 +3,12 @@ new-task, serve, report, export."""
 
 from __future__ import annotations
 
-import click
+from typing import TYPE_CHECKING
 
 from harness.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # evaluation workers load this plugin too, and never need click
+    import click
 
 
 @hookimpl

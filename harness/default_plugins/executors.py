@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.executors.schemas import DaskExecutorConf, LocalExecutorConf
 from harness.hookspecs import hookimpl
 
 
@@ -30,5 +29,7 @@ def harness_register_executors(register: Callable[[str, Callable[..., Any]], Non
 
 @hookimpl
 def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    from harness.executors.schemas import DaskExecutorConf, LocalExecutorConf
+
     register("executor", "local", LocalExecutorConf)
     register("executor", "dask", DaskExecutorConf)

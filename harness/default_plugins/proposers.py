@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.hookspecs import hookimpl
-from harness.llm.schemas import OfflineLLMConf, OpenAILLMConf, ReplayLLMConf
 
 
 def _offline(config: dict[str, Any]) -> Any:
@@ -45,6 +44,8 @@ def harness_register_operators(register: Callable[[str, Any], None]) -> None:
 
 @hookimpl
 def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    from harness.llm.schemas import OfflineLLMConf, OpenAILLMConf, ReplayLLMConf
+
     register("llm", "offline", OfflineLLMConf)
     register("llm", "openai", OpenAILLMConf)
     register("llm", "replay", ReplayLLMConf)

@@ -10,15 +10,6 @@ from harness.hookspecs import hookimpl
 from harness.samplers.island import IslandSampler
 from harness.samplers.map_elites import MapElitesSampler
 from harness.samplers.pareto import ParetoSampler
-from harness.samplers.schemas import (
-    GreedyConf,
-    IslandConf,
-    MapElitesConf,
-    ParetoConf,
-    RandomConf,
-    TopKConf,
-    UCB1Conf,
-)
 from harness.samplers.simple import GreedySampler, RandomSampler, TopKSampler
 from harness.samplers.ucb1 import UCB1Sampler
 
@@ -39,6 +30,16 @@ def harness_register_samplers(register: Callable[[str, Callable[..., Any]], None
 
 @hookimpl
 def harness_register_schemas(register: Callable[[str, str, type], None]) -> None:
+    from harness.samplers.schemas import (  # only composing a config needs them
+        GreedyConf,
+        IslandConf,
+        MapElitesConf,
+        ParetoConf,
+        RandomConf,
+        TopKConf,
+        UCB1Conf,
+    )
+
     for schema in (UCB1Conf, GreedyConf, RandomConf, TopKConf, IslandConf, MapElitesConf):
         register("sampler", schema.name, schema)
     register("sampler", ParetoConf.name, ParetoConf)

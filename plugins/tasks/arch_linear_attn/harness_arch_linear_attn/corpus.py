@@ -17,9 +17,11 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used, not when the plugin loads
+    import numpy as np
+
 
 WIKI = "wiki"
 """The default source: English Wikipedia lead summaries from a package that ships offline."""
@@ -55,6 +57,8 @@ def prepare(data: dict[str, Any], cache: Path) -> Corpus:
     The held-out tokens are the last ``valid_tokens`` of the stream, after every training
     token, so no training row overlaps them.
     """
+    import numpy as np
+
     key = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     stem = cache / f"corpus-{key[:24]}"
     meta = stem.with_suffix(".json")

@@ -7,10 +7,12 @@ checked for type, shape and finiteness, and a bad one fails the candidate, never
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from harness.task import EvalResult
+
+if TYPE_CHECKING:  # numpy is imported where it is used, not when the plugin loads
+    import numpy as np
 
 #: State-dict prefix of the first block's candidate layer (its parameter count).
 MIXER = "blocks.0.mixer."
@@ -48,6 +50,8 @@ def load_weights(path: Path) -> dict[str, Any]:
 
 def load_floats(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     """An array written by the candidate's process, checked for shape and finiteness."""
+    import numpy as np
+
     if not path.is_file():
         raise CandidateFailed(f"scoring left no file {path.name}", "invalid")
     try:
@@ -66,6 +70,8 @@ def load_floats(path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-row negative log-likelihood of ``targets`` and whether the argmax hit it."""
+    import numpy as np
+
     shifted = logits - logits.max(axis=1, keepdims=True)
     rows = np.arange(len(targets))
     nll = np.log(np.exp(shifted).sum(axis=1)) - shifted[rows, targets]

@@ -15,9 +15,8 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from harness.driver_task import Context, DriverTask
 from harness.hookspecs import hookimpl
 from harness.task import Descriptor, EvalResult, Noise, Stage, Task, finite
@@ -35,6 +34,9 @@ from harness_arch_linear_attn.outputs import (
     uses_gating,
 )
 from harness_arch_linear_attn.schema import ArchConf
+
+if TYPE_CHECKING:  # numpy is imported where it is used, not when the plugin loads
+    import numpy as np
 
 SEEDS = ("deltanet", "linear_attn", "gated_deltanet")
 BASELINE = "deltanet"
@@ -203,6 +205,7 @@ class ArchLinearAttn(DriverTask):
         With real ``text``, its training tokens are copied in (a link would let the candidate
         rewrite the cached file) and its held-out tokens never leave this process.
         """
+        import numpy as np
         import torch
 
         from harness_arch_linear_attn import driver
@@ -292,6 +295,8 @@ class ArchLinearAttn(DriverTask):
     ) -> Callable[[list[list[int]], list[list[int]]], np.ndarray]:
         """Scores token rows with seed ``seed``'s trained model in the sandbox (stage
         ``loglik``): per continuation token its logit, log-sum-exp and largest logit."""
+        import numpy as np
+
         from harness_arch_linear_attn import driver
 
         def score_rows(rows: list[list[int]], targets: list[list[int]]) -> np.ndarray:

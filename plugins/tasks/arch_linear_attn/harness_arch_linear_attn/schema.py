@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.driver_task import DriverTaskConf
-from omegaconf import MISSING
+from harness.task import MISSING
 
 
 @dataclass

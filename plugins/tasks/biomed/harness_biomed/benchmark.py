@@ -7,9 +7,11 @@ featurize each molecule and sequence once, whatever the number of pairs that use
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used, not when the plugin loads
+    import numpy as np
+
 
 PARTS = ("train", "val", "test")
 
@@ -43,4 +45,6 @@ class Benchmark:
 
 def pairs_array(rows: Any) -> np.ndarray:
     """Rows of (drug, protein, label) as the canonical int64 [n, 3] array (also when empty)."""
+    import numpy as np
+
     return np.asarray(rows, dtype=np.int64).reshape(-1, 3)

@@ -8,15 +8,18 @@ applied unchanged to the test pairs (DrugBAN picks it on the test set itself, wh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used, not when the plugin loads
+    import numpy as np
+
 
 METRICS = ("auroc", "auprc", "f1", "mcc")
 
 
 def threshold(labels: np.ndarray, probs: np.ndarray) -> float:
     """The probability cut with the best F1 on these pairs."""
+    import numpy as np
     from sklearn.metrics import precision_recall_curve
 
     precision, recall, cuts = precision_recall_curve(labels, probs)
@@ -27,6 +30,7 @@ def threshold(labels: np.ndarray, probs: np.ndarray) -> float:
 def scores(labels: np.ndarray, probs: np.ndarray, cut: float) -> dict[str, float]:
     """AUROC, AUPRC (average precision), F1 and MCC of ``probs`` against ``labels``. A
     single-class label set has no AUROC: it is reported as 0.5 (chance)."""
+    import numpy as np
     from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef, roc_auc_score
 
     labels = labels.astype(int)
@@ -46,6 +50,7 @@ def select(
     """Validation and test metrics at the epoch of best validation AUROC.
 
     ``val`` / ``test`` are the predictions per epoch, [epochs, pairs]."""
+    import numpy as np
     from sklearn.metrics import roc_auc_score
 
     two = len(np.unique(val_labels)) == 2

@@ -27,9 +27,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from filelock import FileLock
 from harness.driver_task import Context, DriverTask
 from harness.hookspecs import hookimpl
@@ -41,6 +40,9 @@ from harness_biomed.cognition import COGNITION
 from harness_biomed.description import describe
 from harness_biomed.metrics import METRICS, select
 from harness_biomed.schema import BiomedConf
+
+if TYPE_CHECKING:  # numpy is imported where it is used, not when the plugin loads
+    import numpy as np
 
 SEEDS = ("drugban", "drug_only", "prot_only")
 #: The modules that build and featurise a benchmark: their sources are part of its cache key.
@@ -264,6 +266,8 @@ class Biomed(DriverTask):
     ) -> dict[str, list[dict[str, Any]]] | EvalResult:
         """Train on every split x seed of ``settings`` in one child; per split, each seed's
         metrics (:func:`harness_biomed.metrics.select`) and what the child reported."""
+        import numpy as np
+
         value = self.child(context, program, "train", settings, bench, workdir)
         if isinstance(value, EvalResult):
             return value
@@ -298,6 +302,8 @@ class Biomed(DriverTask):
 def _prepare(folder: Path, what: dict[str, Any]) -> None:
     """Build the benchmark ``what`` and featurise it into ``folder``: ``child.npz`` (what a
     child sees), ``labels.npz`` (validation and test labels) and ``info.json``."""
+    import numpy as np
+
     from harness_biomed import featurize
 
     if "csv" in what:
@@ -344,6 +350,8 @@ def _predictions(
     path: Path, epochs: int, n_val: int, n_test: int
 ) -> tuple[np.ndarray, np.ndarray] | str:
     """A child's predictions (untrusted: checked for shape and range), or what is wrong."""
+    import numpy as np
+
     try:
         with np.load(path, allow_pickle=False) as found:
             val, test = found["val"], found["test"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.driver_task import DriverTaskConf
-from omegaconf import MISSING
+from harness.task import MISSING
 
 
 @dataclass

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.sandbox import CandidateRun, Limits, run_candidate
 from harness.task import EvalResult, TaskSpec
@@ -31,7 +31,9 @@ from harness_circle_packing.plugin import (
     _metrics,
     task_n,
 )
-from harness_circle_packing.validator import Validation, validate_packing
+
+if TYPE_CHECKING:  # the validator imports numpy: see plugin.py
+    from harness_circle_packing.validator import Validation
 
 SEEDS = ("naive",)
 COMPILE_TIMEOUT_S = 30.0
@@ -216,6 +218,8 @@ class CirclePackingC(CirclePacking):
             outcome.metrics = metrics
             return outcome
         assert not isinstance(parsed, str)
+        from harness_circle_packing.validator import validate_packing
+
         validation = validate_packing(*parsed, n)
         metrics.update(_metrics(validation, n), compile_seconds=compile_seconds)
         metrics["candidate_seconds"] = round(run.seconds, 4)

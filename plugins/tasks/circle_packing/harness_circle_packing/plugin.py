@@ -7,14 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.hookspecs import hookimpl
 from harness.sandbox import Limits, run_candidate
 from harness.task import Descriptor, EvalResult, Task, TaskConf, TaskSpec
 
 from harness_circle_packing.cognition import COGNITION
-from harness_circle_packing.validator import Validation, validate_return
+
+if TYPE_CHECKING:  # the validator imports numpy: the first evaluation loads it, not --help
+    from harness_circle_packing.validator import Validation
 
 ENTRY = "construct_packing"
 SEEDS = ("naive", "strong")
@@ -105,6 +107,8 @@ class CirclePacking(Task):
                 error_class=run.error_class,
                 metrics={"n": n, "valid": 0, "eval_seconds": round(time.monotonic() - started, 4)},
             )
+        from harness_circle_packing.validator import validate_return
+
         validation = validate_return(run.value, n)
         metrics = _metrics(validation, n)
         metrics["candidate_seconds"] = round(run.seconds, 4)
