@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, NamedTuple, cast
 
 import sqlite_utils
@@ -48,13 +48,16 @@ def finish_session(db: sqlite_utils.Database, run_id: int, status: str, reason: 
     db.table("runs").update(run_id, {"status": status, "stop_reason": reason, "finished_at": now()})
 
 
+#: Store a sampler's JSON-encoded state (one small row per sampler): name, state, when.
+SAVE_SAMPLER_STATE = (
+    "insert or replace into sampler_state (name, state, updated_at) values (?, ?, ?)"
+)
+
+
 def save_sampler_state(db: sqlite_utils.Database, name: str, state: str) -> None:
-    """Store a sampler's JSON-encoded state (one small row per sampler)."""
+    """Store a sampler's JSON-encoded state on its own (a node's commit can carry it)."""
     with db.conn:
-        db.conn.execute(
-            "insert or replace into sampler_state (name, state, updated_at) values (?, ?, ?)",
-            [name, state, now()],
-        )
+        db.conn.execute(SAVE_SAMPLER_STATE, [name, state, now()])
 
 
 def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
@@ -62,13 +65,22 @@ def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] |
     return json.loads(rows[0]["state"]) if rows else None
 
 
+#: The ``llm_calls`` columns a call fills; statements built once, as sqlite-utils' inserts
+#: read the schema again on every call (rounds store calls and citations often).
+_CALL_FIELDS = tuple(f.name for f in fields(LLMCall))
+_INSERT_CALL = (
+    f"insert into llm_calls (node_id, created_at, {', '.join(_CALL_FIELDS)})"
+    f" values (?, ?, {', '.join('?' for _ in _CALL_FIELDS)})"
+)
+
+
 def record_calls(db: sqlite_utils.Database, node_id: int, calls: list[LLMCall]) -> None:
     """Store a round's LLM exchanges with their tokens and cost."""
     if calls:
         stamp = now()
-        db.table("llm_calls").insert_all(
-            {"node_id": node_id, "created_at": stamp, **asdict(call)} for call in calls
-        )
+        rows = [[node_id, stamp, *(getattr(call, f) for f in _CALL_FIELDS)] for call in calls]
+        with db.conn:
+            db.conn.executemany(_INSERT_CALL, rows)
 
 
 class ResearcherCall(NamedTuple):
@@ -91,9 +103,13 @@ def add_inspirations(
     db: sqlite_utils.Database, node_id: int, citations: Iterable[tuple[str, int]]
 ) -> None:
     """Keep what inspired a node: ``(kind, id)`` pairs, ``kind`` ``cognition`` or ``node``."""
-    rows = [{"node_id": node_id, "kind": kind, "ref_id": ref} for kind, ref in citations]
+    rows = [(node_id, kind, ref) for kind, ref in citations]
     if rows:
-        db.table("inspirations").insert_all(rows, replace=True)
+        with db.conn:
+            db.conn.executemany(
+                "insert or replace into inspirations (node_id, kind, ref_id) values (?, ?, ?)",
+                rows,
+            )
 
 
 class Counts(NamedTuple):
