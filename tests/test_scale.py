@@ -144,4 +144,3 @@ def test_a_resume_rebuilds_the_state_the_run_ended_with(tmp_path, bench):
     }
     assert rebuilt.new_id() == live.new_id()
     assert rebuilt.features.references == live.features.references
-
