@@ -54,7 +54,6 @@ from harness.db.runs import (
     recorded_section,
     researcher_calls,
     run_task,
-    save_sampler_state,
     start_session,
 )
 from harness.db.schema import datasette_metadata_path, migrate, migrations
@@ -98,7 +97,6 @@ __all__ = [
     "researcher_calls",
     "recorded_section",
     "run_task",
-    "save_sampler_state",
     "score_of",
     "selections",
     "start_session",

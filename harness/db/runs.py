@@ -48,16 +48,11 @@ def finish_session(db: sqlite_utils.Database, run_id: int, status: str, reason: 
     db.table("runs").update(run_id, {"status": status, "stop_reason": reason, "finished_at": now()})
 
 
-#: Store a sampler's JSON-encoded state (one small row per sampler): name, state, when.
+#: Store a sampler's JSON-encoded state (one small row per sampler): name, state, when;
+#: a node's commit carries it (:func:`harness.db.commit`).
 SAVE_SAMPLER_STATE = (
     "insert or replace into sampler_state (name, state, updated_at) values (?, ?, ?)"
 )
-
-
-def save_sampler_state(db: sqlite_utils.Database, name: str, state: str) -> None:
-    """Store a sampler's JSON-encoded state on its own (a node's commit can carry it)."""
-    with db.conn:
-        db.conn.execute(SAVE_SAMPLER_STATE, [name, state, now()])
 
 
 def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
