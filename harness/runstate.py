@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -84,7 +84,8 @@ class RunState:
 
     def restore(self) -> None:
         """Rebuild from the store: descriptors, the sampler (observations, replayed
-        selections, then its saved state), the back-end's outcomes and the tally."""
+        selections, its saved state, then its journal), the back-end's outcomes and the
+        tally."""
         seed, references = store.programs_for_features(self.db, REFERENCE_SIZE)
         if seed is not None:
             self.features.rebuild(seed, references)
@@ -114,6 +115,9 @@ class RunState:
             except ValueError as exc:
                 raise RunError(f"sampler {self.sampler.name}: {exc}") from exc
             self._saved_state = state
+        journal = store.sampler_journal(self.db, self.sampler.name)
+        if journal:
+            cast(Any, self.sampler).load_journal(journal)
         self._next_id = max(store.next_node_id(self.db), 1)
 
     def new_id(self) -> int:
@@ -132,15 +136,19 @@ class RunState:
             return Selection([0], selection.island)
         return selection
 
-    def sampler_state(self) -> tuple[str, str] | None:
-        """``(name, JSON state)`` of the sampler when its state changed since it was last
-        stored, for the next commit to store (``store.commit(..., sampler_state=...)``)."""
+    def sampler_state(self) -> store.SamplerRecord | None:
+        """What changed of the sampler since it was last stored (its state, new journal
+        entries), for the next commit to store with its node; None when nothing did."""
+        drain = getattr(self.sampler, "journal", None)
+        journal = [json.dumps(entry) for entry in drain()] if drain is not None else []
         state = self.sampler.state()
-        if state == self._saved_state:
+        text = None
+        if state != self._saved_state:
+            text = json.dumps(state)
+            self._saved_state = json.loads(text)
+        if text is None and not journal:
             return None
-        text = json.dumps(state)
-        self._saved_state = json.loads(text)
-        return self.sampler.name, text
+        return store.SamplerRecord(self.sampler.name, text, journal)
 
     def complete(self, node: Node) -> None:
         """Take in a completed node: its descriptors and the sampler; commit the node as

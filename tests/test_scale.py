@@ -103,6 +103,20 @@ def test_a_rounds_statements_do_not_grow_with_the_run(tmp_path, bench):
     assert late == early, "the same statements, as many of them, per round at 3,000 nodes"
 
 
+def _stored_state(run_dir: Path, name: str) -> str:
+    db = store.open_db(run_dir)
+    return db.execute("select state from sampler_state where name = ?", [name]).fetchone()[0]
+
+
+def test_the_stored_sampler_state_does_not_grow_with_the_run(tmp_path, bench):
+    sizes = {}
+    for nodes in (300, 3000):
+        args = _args(nodes, "sampler=island")
+        asyncio.run(Run(compose_config(*args), tmp_path / str(nodes), args).execute())
+        sizes[nodes] = len(_stored_state(tmp_path / str(nodes), "island"))
+    assert sizes[3000] < sizes[300] + 100, "the island migrations are journalled, row by row"
+
+
 def _views_match_the_store(state: RunState) -> None:
     views = state.views.cached()
     assert views, "the run holds views"
@@ -138,6 +152,7 @@ def test_a_resume_rebuilds_the_state_the_run_ended_with(tmp_path, bench):
     assert rebuilt.sampler.state() == live.sampler.state()
     assert rebuilt.sampler.scores == live.sampler.scores
     assert [i.members for i in rebuilt.sampler.islands] == [i.members for i in live.sampler.islands]
+    assert rebuilt.sampler.migrants == live.sampler.migrants and any(live.sampler.migrants)
     ignored = {"failures_in_row"}  # a streak, not a count: a resume starts it afresh
     assert {k: v for k, v in vars(rebuilt.tally).items() if k not in ignored} == {
         k: v for k, v in vars(live.tally).items() if k not in ignored

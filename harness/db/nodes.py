@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import sqlite_utils
 
 from harness.db.connection import now
-from harness.db.runs import SAVE_SAMPLER_STATE
+from harness.db.runs import APPEND_SAMPLER_JOURNAL, SAVE_SAMPLER_STATE, SamplerRecord
 from harness.nodes import COMPLETED, Node, clip, eligible
 from harness.task import EvalResult
 
@@ -106,11 +106,10 @@ def _edges(node: Node) -> list[tuple[int, int, str]]:
     ]
 
 
-def commit(db: sqlite_utils.Database, node: Node, sampler_state: tuple[str, str] | None = None
-           ) -> None:  # fmt: skip
+def commit(db: sqlite_utils.Database, node: Node, sampler: SamplerRecord | None = None) -> None:
     """Write ``node`` as it is now, inserted or in place, in one transaction: with its
     lineage edges on a round's first commit (pending, no program yet: ``parent_ids`` never
-    change after it), and with the sampler's ``(name, state)`` when given (the state that
+    change after it), and with what changed of the sampler when given (the sampler that
     chose or took in this node is stored with it, or neither is)."""
     with db.conn:
         db.conn.execute(_UPSERT, _encode(node))
@@ -119,8 +118,12 @@ def commit(db: sqlite_utils.Database, node: Node, sampler_state: tuple[str, str]
                 "insert or ignore into lineage (child, parent, role) values (?, ?, ?)",
                 _edges(node),
             )
-        if sampler_state is not None:
-            db.conn.execute(SAVE_SAMPLER_STATE, [*sampler_state, now()])
+        if sampler is not None:
+            if sampler.state is not None:
+                db.conn.execute(SAVE_SAMPLER_STATE, [sampler.name, sampler.state, now()])
+            db.conn.executemany(
+                APPEND_SAMPLER_JOURNAL, [(sampler.name, entry) for entry in sampler.journal]
+            )
 
 
 def next_node_id(db: sqlite_utils.Database) -> int:

@@ -49,7 +49,7 @@ def finish_session(db: sqlite_utils.Database, run_id: int, status: str, reason: 
 
 
 #: Store a sampler's JSON-encoded state (one small row per sampler): name, state, when;
-#: a node's commit carries it (:func:`harness.db.commit`).
+#: a node's commit carries it, with the journal (:class:`SamplerRecord`).
 SAVE_SAMPLER_STATE = (
     "insert or replace into sampler_state (name, state, updated_at) values (?, ?, ?)"
 )
@@ -58,6 +58,27 @@ SAVE_SAMPLER_STATE = (
 def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
     rows = list(db.table("sampler_state").rows_where("name = ?", [name]))
     return json.loads(rows[0]["state"]) if rows else None
+
+
+class SamplerRecord(NamedTuple):
+    """What a node's commit stores of its sampler: its JSON state when that changed, and
+    its new journal entries (JSON texts), appended."""
+
+    name: str
+    state: str | None
+    journal: list[str]
+
+
+#: Append one journal entry of a sampler: name, entry.
+APPEND_SAMPLER_JOURNAL = "insert into sampler_journal (name, entry) values (?, ?)"
+
+
+def sampler_journal(db: sqlite_utils.Database, name: str) -> list[Any]:
+    """A sampler's journal entries, decoded, in the order they were recorded."""
+    if not db.table("sampler_journal").exists():  # a store read without migrating
+        return []
+    rows = db.execute("select entry from sampler_journal where name = ? order by id", [name])
+    return [json.loads(entry) for (entry,) in rows.fetchall()]
 
 
 #: The ``llm_calls`` columns a call fills; statements built once, as sqlite-utils' inserts
