@@ -1,5 +1,6 @@
-"""Flat per-round cost: a round's SQL does not grow with the run, and the node views the
-run holds in memory equal the store, after a run and after a resume.
+"""Flat per-round cost: a round's SQL and the sampler's stored state do not grow with the
+run; the node views the run holds equal the store, after a run and after a resume; a
+resume rebuilds the in-memory state the run ended with.
 
 Runs use the benchmarks' ``bench`` task and ``llm=instant`` proposer (a trivial evaluation,
 no model), so thousands of rounds take seconds; the statements are SQLite's own trace.
@@ -69,6 +70,7 @@ class TracedRun(Run):
 
 
 def _args(nodes: int, *extra: str) -> list[str]:
+    """One worker and no buffer: one round at a time, so a window of rounds is exact."""
     return [
         "+task=bench",
         "llm=instant",
