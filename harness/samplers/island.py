@@ -108,11 +108,12 @@ class IslandSampler(SeededSampler):
         island = self.islands[source]
         target = (source + 1) % self.k
         count = max(1, math.floor(self.migration_rate * len(island.members)))
-        added = []
-        for node_id in island.ranking.top(count):
-            if self.islands[target].add(node_id, self.scores[node_id]):
-                self.migrants[target].append(node_id)
-                added.append(node_id)
+        there = self.islands[target]
+        # Most of the best are there already (memberships stay): filter them out first.
+        added = [node_id for node_id in island.ranking.top(count) if node_id not in there.index]
+        for node_id in added:
+            there.add(node_id, self.scores[node_id])
+        self.migrants[target] += added
         self.last_migration[source] = self.generations[source]
         if added:
             self._journal.append([target, added])
