@@ -135,7 +135,7 @@ class Run:
 
     # ----------------------------------------------------------------- stages
     def _context(self, ids: list[int]) -> list[NodeView]:
-        return [store.read_node(self.db, i).view() for i in ids]
+        return [self.state.views.get(i) for i in ids]
 
     def _record_calls(self, node_id: int, calls: list[LLMCall]) -> None:
         store.record_calls(self.db, node_id, calls)
@@ -195,6 +195,7 @@ class Run:
             result = await self._evaluate(node, attempt)
 
     async def _analyze(self, node: Node, reference: NodeView | None) -> None:
+        """Analyse the evaluated ``node``; the caller commits it (completing it, mostly)."""
         analysis = await self.researcher.analyze(node, reference)
         conf = self.settings.cognition
         if self.cognition is not None and analysis.lessons and conf.write_back:
@@ -208,15 +209,15 @@ class Run:
                 dedupe_threshold=conf.dedupe_threshold,
             )
         node.analysis = analysis.text
-        store.commit(self.db, node)
 
     def _settle(self, node: Node) -> None:
         """Complete a round that ends without an evaluation: it proposed nothing (new)."""
         self.state.tally.failures_in_row += 1
-        store.commit(self.db, node)
         self._complete(node)
 
     def _complete(self, node: Node) -> None:
+        """Commit the node completed (one transaction with its analysis and descriptors),
+        then let the rest of the run know."""
         self.state.complete(node)
         if self.novelty is not None:
             self.novelty.admit(node)
@@ -251,7 +252,7 @@ class Run:
 
     def _new_round(self) -> tuple[Node, list[NodeView]]:
         """Start a round: its context and knowledge chosen now, its pending node committed."""
-        node_id = store.next_node_id(self.db)
+        node_id = self.state.new_id()
         selection = self.state.select(self.settings.run.context_nodes)
         context = self._context(selection.ids)
         node = Node(
@@ -266,7 +267,7 @@ class Run:
             ),
             created_at=store.now(),
         )
-        store.commit(self.db, node)
+        store.commit(self.db, node, self.state.sampler_state())
         self.state.tally.rounds += 1
         return node, context
 
@@ -413,6 +414,8 @@ class Run:
             in_flight.add(asyncio.create_task(self._finish_confirmation(node)))
         for node in store.unanalysed(self.db):
             await self._analyze(node, _best(self._context(node.parent_ids)))
+            store.commit(self.db, node)
+            self.state.views.put(node)
         stopper = asyncio.create_task(stop.wait())
         capacity = self.settings.run.workers + self.settings.buffer
         try:

@@ -32,11 +32,12 @@ def fed(sampler, candidates):
 
 def restored(sampler, candidates, selections=(), seed=99):
     """A fresh sampler rebuilt the way a resume does: observe the completed nodes, replay
-    the selections, then load the saved state."""
+    the selections, then load the saved state and the journal (drained from ``sampler``)."""
     clone = fed(type(sampler)(sampler.config, seed), candidates)
     for selection in selections:
         clone.replay(selection)
     clone.load_state(json.loads(json.dumps(sampler.state())))
+    clone.load_journal(json.loads(json.dumps(sampler.journal())))
     return clone
 
 
@@ -226,20 +227,54 @@ def test_ring_migration_copies_each_islands_best_without_duplicates():
     assert sampler.migrants[2] == [2]
 
 
-def test_island_state_round_trips_with_migrants_and_counters():
-    pool = [Candidate(0, 0.0, True)] + [
-        Candidate(i, float(i), True, parent=0, island=i % 3) for i in range(1, 25)
-    ]
-    sampler = fed(island_sampler(), pool)
+#: Three islands of eight nodes each, and the seed on all of them.
+ISLAND_POOL = [Candidate(0, 0.0, True)] + [
+    Candidate(i, float(i), True, parent=0, island=i % 3) for i in range(1, 25)
+]
+
+
+def migrated_island():
+    """An island sampler over :data:`ISLAND_POOL` after 17 selections (migrations made)."""
+    sampler = fed(island_sampler(), ISLAND_POOL)
     for _ in range(17):
         sampler.select(3)
+    return sampler
+
+
+def test_island_state_round_trips_with_migrants_and_counters():
+    sampler = migrated_island()
     assert any(sampler.migrants)
-    clone = restored(sampler, pool)
+    clone = restored(sampler, ISLAND_POOL)
     assert [i.members for i in clone.islands] == [i.members for i in sampler.islands]
     assert (clone.current, clone.generations) == (sampler.current, sampler.generations)
     assert [clone.select(3) for _ in range(10)] == [sampler.select(3) for _ in range(10)]
     with pytest.raises(ValueError, match="keep sampler.islands"):
         IslandSampler({"islands": 4}, 0).load_state(sampler.state())
+
+
+def test_island_migrations_are_journalled_once_and_the_state_stays_small():
+    sampler = migrated_island()
+    journal = sampler.journal()
+    assert journal and sampler.journal() == [], "each entry is handed over once"
+    assert [sorted(sum((ids for t, ids in journal if t == n), [])) for n in range(3)] == [
+        sorted(ids) for ids in sampler.migrants
+    ]
+    assert set(sampler.state()) == {"rng", "current", "generations", "last_migration"}
+
+
+def test_an_island_state_saved_with_its_migrants_resumes_and_journals_them():
+    sampler = migrated_island()
+    sampler.journal()
+    saved = {**sampler.state(), "migrants": sampler.migrants}  # as stored before the journal
+    clone = fed(island_sampler(), ISLAND_POOL)
+    clone.load_state(json.loads(json.dumps(saved)))
+    assert [i.members for i in clone.islands] == [i.members for i in sampler.islands]
+    assert clone.migrants == sampler.migrants
+    again = fed(island_sampler(), ISLAND_POOL)
+    again.load_state(json.loads(json.dumps(clone.state())))
+    again.load_journal(clone.journal())
+    assert again.migrants == sampler.migrants
+    assert [again.select(3) for _ in range(10)] == [sampler.select(3) for _ in range(10)]
 
 
 # ------------------------------------------------------------------ MAP-Elites

@@ -46,6 +46,7 @@ from harness.db.report import (
 from harness.db.runs import (
     Counts,
     ResearcherCall,
+    SamplerRecord,
     add_inspirations,
     counts,
     finish_session,
@@ -54,7 +55,7 @@ from harness.db.runs import (
     recorded_section,
     researcher_calls,
     run_task,
-    save_sampler_state,
+    sampler_journal,
     start_session,
 )
 from harness.db.schema import datasette_metadata_path, migrate, migrations
@@ -64,6 +65,7 @@ __all__ = [
     "Completed",
     "Counts",
     "ResearcherCall",
+    "SamplerRecord",
     "StoreError",
     "add_inspirations",
     "best_node",
@@ -98,7 +100,7 @@ __all__ = [
     "researcher_calls",
     "recorded_section",
     "run_task",
-    "save_sampler_state",
+    "sampler_journal",
     "score_of",
     "selections",
     "start_session",

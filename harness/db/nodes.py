@@ -8,11 +8,13 @@ kill ``resume`` re-runs exactly the rounds in flight, with their numbers and pro
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any, NamedTuple
 
 import sqlite_utils
 
+from harness.db.connection import now
+from harness.db.runs import APPEND_SAMPLER_JOURNAL, SAVE_SAMPLER_STATE, SamplerRecord
 from harness.nodes import COMPLETED, Node, clip, eligible
 from harness.task import EvalResult
 
@@ -43,10 +45,21 @@ def decode_node(row: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _encode(node: Node) -> dict[str, Any]:
-    """The row of ``node``: JSON text for structured values; a pending node keeps NULL
-    results (no success, no metrics) and no features or stages are stored empty."""
-    row = asdict(node)
+#: The ``nodes`` columns, in :class:`harness.nodes.Node`'s field order.
+_COLUMNS = tuple(f.name for f in fields(Node))
+
+#: A commit's statement, built once (a commit runs several times per round).
+_UPSERT = (
+    f"insert or replace into nodes ({', '.join(f'[{name}]' for name in _COLUMNS)})"
+    f" values ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+
+def _encode(node: Node) -> list[Any]:
+    """The row of ``node`` in :data:`_COLUMNS` order: JSON text for structured values; a
+    pending node keeps NULL results (no success, no metrics) and no features or stages are
+    stored empty. Read field by field: ``asdict`` deep-copies every value."""
+    row = {name: getattr(node, name) for name in _COLUMNS}
     pending = node.status == "pending"
     row["parent_ids"] = json.dumps(node.parent_ids)
     row["cognition_ids"] = json.dumps(node.cognition_ids)
@@ -56,7 +69,7 @@ def _encode(node: Node) -> dict[str, Any]:
     row["stages"] = json.dumps(node.stages) if node.stages else None
     row["samples"] = json.dumps(node.samples) if node.samples else None
     row["confirmation"] = json.dumps(node.confirmation) if node.confirmation else None
-    return row
+    return list(row.values())
 
 
 def _rows(db: sqlite_utils.Database, where: str, params: list[Any]) -> list[Node]:
@@ -84,13 +97,6 @@ def read_node(db: sqlite_utils.Database, node_id: int) -> Node:
     return node
 
 
-def _upsert(node: Node) -> tuple[str, list[Any]]:
-    row = _encode(node)
-    columns = ", ".join(f"[{name}]" for name in row)
-    marks = ", ".join("?" for _ in row)
-    return f"insert or replace into nodes ({columns}) values ({marks})", list(row.values())
-
-
 def _edges(node: Node) -> list[tuple[int, int, str]]:
     """``node``'s ``lineage`` rows: its parent (the first of ``parent_ids``), then the
     reference nodes it was shown."""
@@ -100,15 +106,23 @@ def _edges(node: Node) -> list[tuple[int, int, str]]:
     ]
 
 
-def commit(db: sqlite_utils.Database, node: Node) -> None:
-    """Write ``node`` as it is now, inserted or in place, with its lineage edges, in one
-    transaction (``parent_ids`` never change, so later commits leave the edges as they are)."""
+def commit(db: sqlite_utils.Database, node: Node, sampler: SamplerRecord | None = None) -> None:
+    """Write ``node`` as it is now, inserted or in place, in one transaction: with its
+    lineage edges on a round's first commit (pending, no program yet: ``parent_ids`` never
+    change after it), and with what changed of the sampler when given (the sampler that
+    chose or took in this node is stored with it, or neither is)."""
     with db.conn:
-        db.conn.execute(*_upsert(node))
-        if node.parent_ids:
+        db.conn.execute(_UPSERT, _encode(node))
+        if node.parent_ids and node.status == "pending" and node.program is None:
             db.conn.executemany(
                 "insert or ignore into lineage (child, parent, role) values (?, ?, ?)",
                 _edges(node),
+            )
+        if sampler is not None:
+            if sampler.state is not None:
+                db.conn.execute(SAVE_SAMPLER_STATE, [sampler.name, sampler.state, now()])
+            db.conn.executemany(
+                APPEND_SAMPLER_JOURNAL, [(sampler.name, entry) for entry in sampler.journal]
             )
 
 
@@ -241,4 +255,4 @@ def commit_reevaluation(
                 when,
             ],
         )
-        db.conn.execute(*_upsert(node))
+        db.conn.execute(_UPSERT, _encode(node))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, NamedTuple, cast
 
 import sqlite_utils
@@ -48,13 +48,11 @@ def finish_session(db: sqlite_utils.Database, run_id: int, status: str, reason: 
     db.table("runs").update(run_id, {"status": status, "stop_reason": reason, "finished_at": now()})
 
 
-def save_sampler_state(db: sqlite_utils.Database, name: str, state: str) -> None:
-    """Store a sampler's JSON-encoded state (one small row per sampler)."""
-    with db.conn:
-        db.conn.execute(
-            "insert or replace into sampler_state (name, state, updated_at) values (?, ?, ?)",
-            [name, state, now()],
-        )
+#: Store a sampler's JSON-encoded state (one small row per sampler): name, state, when;
+#: a node's commit carries it, with the journal (:class:`SamplerRecord`).
+SAVE_SAMPLER_STATE = (
+    "insert or replace into sampler_state (name, state, updated_at) values (?, ?, ?)"
+)
 
 
 def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
@@ -62,13 +60,43 @@ def load_sampler_state(db: sqlite_utils.Database, name: str) -> dict[str, Any] |
     return json.loads(rows[0]["state"]) if rows else None
 
 
+class SamplerRecord(NamedTuple):
+    """What a node's commit stores of its sampler: its JSON state when that changed, and
+    its new journal entries (JSON texts), appended."""
+
+    name: str
+    state: str | None
+    journal: list[str]
+
+
+#: Append one journal entry of a sampler: name, entry.
+APPEND_SAMPLER_JOURNAL = "insert into sampler_journal (name, entry) values (?, ?)"
+
+
+def sampler_journal(db: sqlite_utils.Database, name: str) -> list[Any]:
+    """A sampler's journal entries, decoded, in the order they were recorded."""
+    if not db.table("sampler_journal").exists():  # a store read without migrating
+        return []
+    rows = db.execute("select entry from sampler_journal where name = ? order by id", [name])
+    return [json.loads(entry) for (entry,) in rows.fetchall()]
+
+
+#: The ``llm_calls`` columns a call fills; statements built once, as sqlite-utils' inserts
+#: read the schema again on every call (rounds store calls and citations often).
+_CALL_FIELDS = tuple(f.name for f in fields(LLMCall))
+_INSERT_CALL = (
+    f"insert into llm_calls (node_id, created_at, {', '.join(_CALL_FIELDS)})"
+    f" values (?, ?, {', '.join('?' for _ in _CALL_FIELDS)})"
+)
+
+
 def record_calls(db: sqlite_utils.Database, node_id: int, calls: list[LLMCall]) -> None:
     """Store a round's LLM exchanges with their tokens and cost."""
     if calls:
         stamp = now()
-        db.table("llm_calls").insert_all(
-            {"node_id": node_id, "created_at": stamp, **asdict(call)} for call in calls
-        )
+        rows = [[node_id, stamp, *(getattr(call, f) for f in _CALL_FIELDS)] for call in calls]
+        with db.conn:
+            db.conn.executemany(_INSERT_CALL, rows)
 
 
 class ResearcherCall(NamedTuple):
@@ -91,9 +119,13 @@ def add_inspirations(
     db: sqlite_utils.Database, node_id: int, citations: Iterable[tuple[str, int]]
 ) -> None:
     """Keep what inspired a node: ``(kind, id)`` pairs, ``kind`` ``cognition`` or ``node``."""
-    rows = [{"node_id": node_id, "kind": kind, "ref_id": ref} for kind, ref in citations]
+    rows = [(node_id, kind, ref) for kind, ref in citations]
     if rows:
-        db.table("inspirations").insert_all(rows, replace=True)
+        with db.conn:
+            db.conn.executemany(
+                "insert or replace into inspirations (node_id, kind, ref_id) values (?, ?, ?)",
+                rows,
+            )
 
 
 class Counts(NamedTuple):

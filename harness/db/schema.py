@@ -209,6 +209,14 @@ def m011_operators(db: sqlite_utils.Database) -> None:
     db.table("nodes").add_column("prompt_variant", str)
 
 
+@migrations()
+def m012_sampler_journal(db: sqlite_utils.Database) -> None:
+    """What a sampler records as it goes (island migrations...), one row per entry in
+    order (JSON): state that only grows, so its state row stays small and a round stores
+    what it added instead of the whole of it again."""
+    db.table("sampler_journal").create({"id": int, "name": str, "entry": str}, pk="id")
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Bring ``db`` to the current schema (a no-op when it is; any SQLite database works,
     an in-memory one included)."""

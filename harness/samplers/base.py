@@ -6,6 +6,9 @@ scans the whole database. On resume the loop rebuilds it from the database: ever
 completed node is observed again (in id order), every round already started is replayed
 (:meth:`Sampler.replay`), then :meth:`Sampler.load_state` restores the rest. Saved state
 therefore stays small (RNG, counters), and saving it costs the same at any database size.
+What the sampler decides and neither can rebuild, and which only grows (island migrations),
+goes in its journal instead (:meth:`SeededSampler.journal`, optional for other samplers):
+each entry is stored once, with the round that made it, and handed back on resume.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ class SeededSampler:
         self.rng = random.Random(seed)
         self.scores: dict[int, float] = {}
         self.ids: list[int] = []  # eligible ids in observation order, for uniform draws
+        self._journal: list[Any] = []  # entries not yet handed to the run
 
     def observe(self, node: Candidate) -> None:
         if node.eligible and node.id not in self.scores:
@@ -134,3 +138,12 @@ class SeededSampler:
     def load_state(self, state: dict[str, Any]) -> None:
         version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
+
+    def journal(self) -> list[Any]:
+        """The entries (JSON data) recorded since the last call, for the run to append to
+        the store in order."""
+        entries, self._journal = self._journal, []
+        return entries
+
+    def load_journal(self, entries: list[Any]) -> None:
+        """On resume, after :meth:`load_state`: every entry stored, in order."""

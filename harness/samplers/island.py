@@ -108,12 +108,15 @@ class IslandSampler(SeededSampler):
         island = self.islands[source]
         target = (source + 1) % self.k
         count = max(1, math.floor(self.migration_rate * len(island.members)))
-        added = []
-        for node_id in island.ranking.top(count):
-            if self.islands[target].add(node_id, self.scores[node_id]):
-                self.migrants[target].append(node_id)
-                added.append(node_id)
+        there = self.islands[target]
+        # Most of the best are there already (memberships stay): filter them out first.
+        added = [node_id for node_id in island.ranking.top(count) if node_id not in there.index]
+        for node_id in added:
+            there.add(node_id, self.scores[node_id])
+        self.migrants[target] += added
         self.last_migration[source] = self.generations[source]
+        if added:
+            self._journal.append([target, added])
         return added
 
     def select(self, n: int) -> Selection:
@@ -136,12 +139,13 @@ class IslandSampler(SeededSampler):
         return Selection([taken[0], *self.best_first(taken[1:])], number)
 
     def state(self) -> dict[str, Any]:
+        """The RNG and the counters; the migrants, which grow with the run, are journalled
+        (``[target island, [ids...]]`` per migration)."""
         return {
             **super().state(),
             "current": self.current,
             "generations": self.generations,
             "last_migration": self.last_migration,
-            "migrants": self.migrants,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -154,8 +158,15 @@ class IslandSampler(SeededSampler):
         self.current = int(state["current"])
         self.generations = [int(g) for g in state["generations"]]
         self.last_migration = [int(g) for g in state["last_migration"]]
-        self.migrants = [[int(i) for i in ids] for ids in state["migrants"]]
-        for number, ids in enumerate(self.migrants):
+        if "migrants" in state:  # saved before the journal: journalled from now on
+            old = [[target, [int(i) for i in ids]] for target, ids in enumerate(state["migrants"])]
+            self.load_journal([entry for entry in old if entry[1]])
+            self._journal += [entry for entry in old if entry[1]]
+
+    def load_journal(self, entries: list[Any]) -> None:
+        """The migrations stored, again: each ``[target, ids]`` back on its island."""
+        for target, ids in entries:
+            self.migrants[target] += ids
             for node_id in ids:
                 if node_id in self.scores:
-                    self.islands[number].add(node_id, self.scores[node_id])
+                    self.islands[target].add(node_id, self.scores[node_id])
