@@ -110,16 +110,19 @@ run: install  ## an offline circle-packing evolution (no LLM endpoint or key nee
 # The task plugins' files, the longest, are listed first so that none is left to run alone.
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+# One OpenMP/BLAS thread per worker: torch's default of a thread per core spins against the
+# other worker (arch's tiny-training test: 183 s beside a busy core, 34 s with one thread).
+XDIST_ENV = $(if $(filter 0,$(TEST_WORKERS)),,OMP_NUM_THREADS=1 MKL_NUM_THREADS=1)
 
 test: $(EVERYTHING)  ## the whole test suite
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(XDIST) \
+	$(XDIST_ENV) HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(XDIST) \
 	  plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
 	  plugins/tasks/data_curation/tests plugins/tasks/biomed/tests \
 	  plugins/backends/local_llm/tests plugins/backends/minilm/tests plugins/loggers/mlflow/tests \
 	  tests plugins/tasks/circle_packing/tests $(ARGS)
 
 test-sandbox: install install-arch install-rl install-data install-biomed  ## the sandbox-sensitive tests alone
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(XDIST) -m isolation $(SANDBOX_TESTS) $(ARGS)
+	$(XDIST_ENV) HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(XDIST) -m isolation $(SANDBOX_TESTS) $(ARGS)
 
 lint: install  ## ruff check, ruff format --check and mypy on the core; all must be clean
 	$(BIN)/ruff check harness hydra_plugins tests plugins benchmarks

@@ -59,12 +59,17 @@ def wait_dead(pids, timeout=15.0) -> list[int]:
 
 
 def children() -> set[int]:
-    """This process's descendants, less multiprocessing's long-lived resource tracker."""
-    return {
-        c.pid
-        for c in psutil.Process().children(recursive=True)
-        if not any("resource_tracker" in part for part in c.cmdline())
-    }
+    """This process's live descendants, less multiprocessing's long-lived resource tracker.
+    A child that has exited but is not reaped yet (a zombie: in an xdist worker, an earlier
+    test's) has no command line and is no worker."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if not any("resource_tracker" in part for part in child.cmdline()):
+                found.add(child.pid)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return found
 
 
 def ignored_signals(pid: int) -> int:
