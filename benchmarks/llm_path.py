@@ -2,12 +2,13 @@
 
 One real run (SQLite store, sampler, worker processes, the ``openai`` back-end over HTTP)
 of the trivial ``bench`` task, whose endpoint is a minimal OpenAI-compatible stub in its
-own process, so the figures are the orchestrator's cost of the LLM path. The stub is a raw
-asyncio HTTP/1.1 keep-alive server (not ``harness.testing.llm_server``, whose threads and
-JSON handling would be the bottleneck): it answers every request at once with response
-bytes built in advance, only a counter spliced in, so every proposal is a new program
-(none is a duplicate, every one is evaluated). One answer serves both roles: the
-researcher reads its ``<code>``, the analyzer its ``<analysis>``.
+own process, so the figures are the orchestrator's cost of the LLM path. The stub
+(``stub_llm.py``, shared with ``vs_openevolve.py``) is a raw asyncio HTTP/1.1 keep-alive
+server (not ``harness.testing.llm_server``, whose threads and JSON handling would be the
+bottleneck): it answers every request at once with response bytes built in advance, only
+a counter spliced in, so every proposal is a new program (none is a duplicate, every one
+is evaluated). One answer serves both roles: the researcher reads its program fence, the
+analyzer its ``<analysis>``.
 
 Figures: rounds/s from the first round's evaluation to the last (start-up excluded; the
 total wall time is printed too), LLM calls/s, the orchestrator's CPU seconds (the whole
@@ -26,12 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,96 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from bench_env import use_bench_plugin
+from stub_llm import Stub
 
 ACCEPTANCE_ROUNDS_PER_S = 200.0
 
 
-# --- the stub (runs in its own process: ``llm_path.py --serve``) -------------------------
-
-
-def _response_parts() -> tuple[bytes, bytes]:
-    """The JSON body around the counter: what precedes it and what follows it."""
-    marker = "@@N@@"
-    content = (
-        f"<name>r{marker}</name>\n<analysis>ok</analysis>\n"
-        f"<code>\ndef f():\n    return 1.0\n\n\nROUND = {marker}\n</code>"
-    )
-    body = {
-        "id": "chatcmpl-stub",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "stub",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-    }
-    head, middle, tail = json.dumps(body).encode().split(marker.encode())
-    return head, middle + b"%d" + tail  # the counter appears twice: name and program
-
-
-class _Stub(asyncio.Protocol):
-    """HTTP/1.1 keep-alive: reads a request's headers and ``Content-Length`` body, answers."""
-
-    head, rest = _response_parts()
-    counter = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            headers = self.buffer[: end + 2].lower()  # each header line ends in CRLF
-            at = headers.find(b"content-length:")
-            length = int(headers[at + 15 : headers.find(b"\r\n", at)]) if at >= 0 else 0
-            if len(self.buffer) < end + 4 + length:
-                return
-            self.buffer = self.buffer[end + 4 + length :]
-            _Stub.counter += 1
-            n = _Stub.counter
-            body = self.head + b"%d" % n + self.rest % n
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-
-
-async def _serve() -> None:
-    server = await asyncio.get_running_loop().create_server(_Stub, "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-
-
 # --- the benchmark -------------------------------------------------------------------------
-
-
-def start_stub() -> tuple[subprocess.Popen[str], str]:
-    """The stub in its own process, and its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    port = int(proc.stdout.readline())
-    return proc, f"http://127.0.0.1:{port}/v1"
-
-
-def stop_stub(proc: subprocess.Popen[str]) -> float:
-    """Stop the stub; its CPU seconds (user + system)."""
-    proc.send_signal(signal.SIGTERM)
-    _, _, usage = os.wait4(proc.pid, 0)
-    proc.returncode = 0
-    return usage.ru_utime + usage.ru_stime
 
 
 class CpuClock:
@@ -171,7 +84,8 @@ def measure(
     from harness.loop import Run
 
     register_schemas()
-    stub, base_url = start_stub() if llm == "openai" else (None, "")
+    stub = Stub.start() if llm == "openai" else None
+    base_url = stub.base_url if stub else ""
     overrides = [
         "+task=bench",
         f"llm={llm}",
@@ -195,7 +109,9 @@ def measure(
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu_before
         clock.close()
-        stub_cpu = stop_stub(stub) if stub else 0.0
+        if stub:
+            stub.stop()
+        stub_cpu = stub.cpu_s if stub else 0.0
     workers_cpu = children_cpu() - workers_before - stub_cpu
     try:
         return read_figures(run_dir, clock, wall, cpu, stub_cpu, workers_cpu)
@@ -242,7 +158,6 @@ def read_figures(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="200 rounds")
     parser.add_argument("--analyzer", choices=("auto", "none", "both"), default="both")
@@ -253,9 +168,6 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
-    if args.serve:
-        asyncio.run(_serve())
-        return
     use_bench_plugin()
     rounds = 200 if args.quick else args.rounds
     analyzers = ("auto", "none") if args.analyzer == "both" else (args.analyzer,)

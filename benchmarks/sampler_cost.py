@@ -16,6 +16,8 @@ import random
 import statistics
 import time
 
+from bench_env import add_json_option, write_json
+
 from harness.samplers.base import Candidate
 from harness.samplers.island import IslandSampler
 from harness.samplers.map_elites import MapElitesSampler
@@ -72,17 +74,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--window", type=int, default=1000)
+    add_json_option(parser)
     args = parser.parse_args()
     sizes = sorted(args.sizes)
     header = " | ".join(f"{size:,} nodes: mean / p99 / max ms".rjust(32) for size in sizes)
     print(f"| sampler    | {header} |")
     print("|" + "-" * 12 + "|" + "|".join("-" * 34 for _ in sizes) + "|")
+    means: dict[str, float] = {}
     for cls in SAMPLERS:
         figures = drive(cls, sizes, args.window)
         cells = " | ".join(
             " / ".join(f"{value:.3f}" for value in figures[s]).rjust(32) for s in sizes
         )
         print(f"| {cls.name:<10} | {cells} |", flush=True)
+        means.update({f"select_ms_{cls.name}_n{s}": figures[s][0] for s in sizes})
+    write_json(args.json, "sampler_cost", means, {"sizes": sizes, "window": args.window})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ Install it into a venv of its own first::
 
 It exits with code 2, saying so, when OpenEvolve cannot be imported by that interpreter.
 
-The same work on both sides. The stub (``--serve``, a raw asyncio HTTP/1.1 keep-alive
+The same work on both sides. The stub (``stub_llm.py``, a raw asyncio HTTP/1.1 keep-alive
 server in its own process, answering at once from bytes built in advance) answers every
 chat completion with the trivial program ``def f(): return 1.0`` plus ``ROUND = <n>``, n
 counting its requests, as the only ```python fence: OpenEvolve's full-rewrite parser
@@ -51,11 +51,9 @@ Figures, per system, all from the one run:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -67,110 +65,13 @@ from datetime import datetime
 from pathlib import Path
 
 from bench_env import use_bench_plugin
+from stub_llm import Stub
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "vs_openevolve"
 DEFAULT_OE_PYTHON = "/var/tmp/oe-venv/bin/python"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-# --- the stub (its own process: ``vs_openevolve.py --serve``) ------------------------------
-
-
-def stub_answer(n: int) -> str:
-    """The assistant's answer to request ``n``: one ```python fence holding the whole
-    program (both systems' full-rewrite parsers take it), and an ``<analysis>``."""
-    return (
-        f"<name>round {n}</name>\n<analysis>ok</analysis>\n"
-        f"```python\ndef f():\n    return 1.0\n\n\nROUND = {n}\n```\n"
-    )
-
-
-def _response_parts() -> tuple[bytes, bytes]:
-    """The chat-completion body before and after the counter, which occurs twice."""
-    marker = "4242424242"
-    body = {
-        "id": "chatcmpl-stub",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "stub",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": stub_answer(int(marker))},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-    }
-    head, middle, tail = json.dumps(body).encode().split(marker.encode())
-    return head, middle.replace(b"%", b"%%") + b"%d" + tail.replace(b"%", b"%%")
-
-
-class _Stub(asyncio.Protocol):
-    """HTTP/1.1 keep-alive: read the headers and the ``Content-Length`` body, answer."""
-
-    head, rest = _response_parts()
-    served = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            headers = self.buffer[: end + 2].lower()  # each header line ends in CRLF
-            at = headers.find(b"content-length:")
-            length = int(headers[at + 15 : headers.find(b"\r\n", at)]) if at >= 0 else 0
-            if len(self.buffer) < end + 4 + length:
-                return
-            self.buffer = self.buffer[end + 4 + length :]
-            _Stub.served += 1
-            n = _Stub.served
-            body = self.head + b"%d" % n + self.rest % n
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-
-
-async def _serve() -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Stub, "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    print(_Stub.served, flush=True)
-
-
-@dataclass
-class Stub:
-    """A stub process for one phase: its URL, then its CPU seconds and requests served."""
-
-    proc: subprocess.Popen[str]
-    base_url: str
-    cpu_s: float = 0.0
-    requests: int = 0
-
-    @classmethod
-    def start(cls) -> Stub:
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
-        )
-        assert proc.stdout is not None
-        return cls(proc, f"http://127.0.0.1:{int(proc.stdout.readline())}/v1")
-
-    def stop(self) -> None:
-        assert self.proc.stdout is not None
-        self.proc.send_signal(signal.SIGTERM)
-        self.requests = int(self.proc.stdout.readline() or 0)
-        self.proc.stdout.close()
-        _, _, usage = os.wait4(self.proc.pid, 0)
-        self.proc.returncode = 0
-        self.cpu_s = usage.ru_utime + usage.ru_stime
 
 
 # --- measuring a process tree ----------------------------------------------------------------
@@ -498,11 +399,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="per system, seconds")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the runs' folders")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        asyncio.run(_serve())
-        return
     if args.quick:
         args.rounds = 100
     oe_version = openevolve_version(args.openevolve_python)
