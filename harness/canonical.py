@@ -7,6 +7,8 @@ import ast
 import hashlib
 import re
 
+from harness.tree import Tree, is_tree, language_of
+
 #: A C comment, or a string or char literal (kept whole: ``"//"`` in one is no comment).
 _C_COMMENT_OR_LITERAL = re.compile(
     r"//[^\n]*|/\*.*?(?:\*/|\Z)|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S
@@ -76,4 +78,10 @@ def canonical_form(program: str, language: str = "python") -> str:
 
 
 def canonical_hash(program: str, language: str = "python") -> str:
+    """The hash of ``program``'s canonical form; a multi-file program's (:mod:`harness.tree`)
+    is that of its paths and each file's canonical form in its own language."""
+    if is_tree(program):
+        tree = Tree.parse(program)
+        form = "\0".join(f"{p}\0{canonical_form(tree[p], language_of(p))}" for p in tree)
+        return hashlib.sha256(form.encode()).hexdigest()
     return hashlib.sha256(canonical_form(program, language).encode()).hexdigest()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from importlib.resources import files
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from harness.tree import FileRule, Tree
 
 if TYPE_CHECKING:
     from harness.sandbox import Limits
@@ -106,6 +108,10 @@ class TaskSpec:
     ``str(Path(__file__).parent / "prompts")``; a run's ``llm.prompts_dir`` wins over it.
     ``noise`` declares a stochastic evaluation (:class:`Noise`); ``None`` means one
     evaluation gives the true score (a deterministic validator).
+
+    Multi-file programs (a seed that is a directory, :mod:`harness.tree`): ``files`` gives
+    each file's policy by its first matching rule (unmatched files are ``evolve``), and
+    ``new_files`` are the path globs where the researcher may add files (none by default).
     """
 
     name: str
@@ -122,6 +128,8 @@ class TaskSpec:
     version: str = "1"
     prompts_dir: str | None = None
     noise: Noise | None = None
+    files: tuple[FileRule, ...] = ()
+    new_files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -192,10 +200,15 @@ class Task:
 
     def seed(self, config: dict[str, Any], name: str) -> str | None:
         """The source of the seed program ``name`` (one of ``spec(config).seeds``), or
-        ``None`` when the name is unknown; by default ``<package>/seeds/<name>.py``."""
+        ``None`` when the name is unknown; by default ``<package>/seeds/<name>.py``, or the
+        tree of the directory ``<package>/seeds/<name>/`` (its :meth:`Tree.text`)."""
         if self.package is None or name not in self.spec(config).seeds:
             return None
-        return (files(self.package) / "seeds" / f"{name}.py").read_text(encoding="utf-8")
+        seeds = files(self.package) / "seeds"
+        if (seeds / name).is_dir():
+            with as_file(seeds / name) as root:
+                return Tree.read(root).text()
+        return (seeds / f"{name}.py").read_text(encoding="utf-8")
 
     def evaluate(
         self,
