@@ -11,6 +11,7 @@ import openai
 import pytest
 from helpers import PARENT_PROGRAM, TASK, parent, proposal_request
 
+from harness.llm import http
 from harness.llm.answers import parse_analyzer_answer
 from harness.llm.base import (
     Analysis,
@@ -288,37 +289,42 @@ def test_fake_server_models_and_default_callable():
         assert fake.pending == 0 and len(fake.requests) == 1
 
 
-def test_concurrent_proposals_share_one_client(monkeypatch):
-    """Six concurrent proposals go through the one AsyncOpenAI client the proposer built:
-    every client constructed is counted, and so are the requests each one sends."""
-    built: list[openai.AsyncOpenAI] = []
+def test_concurrent_proposals_share_one_endpoint_and_its_connections(monkeypatch):
+    """Six concurrent proposals go through the one chat endpoint the proposer built (every
+    endpoint constructed is counted, and so are the requests each one sends), and a second
+    batch reuses the first batch's kept-alive connections instead of opening new ones."""
+    built: list[http.Endpoint] = []
     sent: dict[int, int] = {}
 
-    class CountingClient(openai.AsyncOpenAI):
+    class CountingEndpoint(http.Endpoint):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             built.append(self)
 
-        async def request(self, *args: Any, **kwargs: Any) -> Any:
+        async def post(self, *args: Any, **kwargs: Any) -> http.Answer:
             sent[id(self)] = sent.get(id(self), 0) + 1
-            return await super().request(*args, **kwargs)
+            return await super().post(*args, **kwargs)
 
-    monkeypatch.setattr(openai, "AsyncOpenAI", CountingClient)
+    monkeypatch.setattr(http, "Endpoint", CountingEndpoint)
     with FakeLLMServer(default=DIFF_ANSWER) as fake:
         proposer = make(fake)
 
-        async def run() -> list[Proposal]:
+        async def run() -> tuple[list[Proposal], int]:
             try:
-                requests = [proposal_request(node_id=i) for i in range(6)]
-                return list(await asyncio.gather(*(proposer.propose(r) for r in requests)))
+                batch = [proposal_request(node_id=i) for i in range(6)]
+                first = await asyncio.gather(*(proposer.propose(r) for r in batch))
+                opened = fake.connections
+                second = await asyncio.gather(*(proposer.propose(r) for r in batch))
+                return [*first, *second], opened
             finally:
                 await proposer.aclose()
 
-        results = asyncio.run(run())
-    assert all(r.program and r.error is None for r in results)
-    assert len(fake.requests) == 6
-    assert built == [proposer.client], f"{len(built)} clients built, not one"
-    assert sent == {id(proposer.client): 6}
+        results, opened = asyncio.run(run())
+        assert all(r.program and r.error is None for r in results)
+        assert len(fake.requests) == 12
+        assert 1 <= opened <= 6 and fake.connections == opened
+    assert built == [proposer.endpoint], f"{len(built)} endpoints built, not one"
+    assert sent == {id(proposer.endpoint): 12}
 
 
 def test_roles_and_ensemble_members_on_one_endpoint_share_its_client(monkeypatch):
@@ -339,6 +345,8 @@ def test_roles_and_ensemble_members_on_one_endpoint_share_its_client(monkeypatch
     assert isinstance(ensemble, EnsembleProposer)
     shared = [proposer.by_role["analyzer"], *(member.proposer for member in ensemble.members)]
     assert all(other.client is proposer.client for other in shared)
+    assert all(other.endpoint is proposer.endpoint for other in shared)
     assert proposer.by_role["repair"].client is not proposer.client
+    assert proposer.by_role["repair"].endpoint is not proposer.endpoint
     assert built == [proposer.client, proposer.by_role["repair"].client]
     asyncio.run(proposer.aclose())

@@ -16,12 +16,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from enum import Enum
-from typing import Any, cast
+from typing import Any
 
 import openai
-from openai import _base_client
 
-from harness.llm import operators
+from harness.llm import http, operators
 from harness.llm.base import LLMCall
 from harness.llm.chat import ChatProposer, Reply
 from harness.llm.ensemble import EnsembleProposer, Member
@@ -73,6 +72,7 @@ class OpenAIProposer(ChatProposer):
         usd_per_mtok_out: float | None = None,
         prompts_dir: str | None = None,
         client: openai.AsyncOpenAI | None = None,
+        endpoint: http.Endpoint | None = None,
     ) -> None:
         super().__init__(
             model=model,
@@ -100,11 +100,21 @@ class OpenAIProposer(ChatProposer):
         self._client = client or openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
         )
+        # The URL and key as the SDK resolved them (OPENAI_BASE_URL when base_url is None).
+        self._endpoint = endpoint or http.Endpoint(
+            str(self._client.base_url), self._client.api_key, timeout_s
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP clients' connections."""
         await super().aclose()
+        await self._endpoint.close()
         await self._client.close()
+
+    @property
+    def endpoint(self) -> http.Endpoint:
+        """The chat POST's connections, shared by back-ends on the same endpoint."""
+        return self._endpoint
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -168,15 +178,14 @@ class OpenAIProposer(ChatProposer):
         """The completion's JSON object, retried by :func:`harness.llm.retry.policy`. On
         failure: ``None``, with ``call.error`` and ``call.retryable`` set.
 
-        The request goes through the SDK's client (its headers, auth, timeout and error
-        classes) as a plain ``post`` whose JSON answer is read as a dict: the typed
-        ``chat.completions.create`` walked every message through its TypedDict transform and
-        built pydantic models of the answer, most of a call's cost against a fast server.
+        The request is a plain POST (:mod:`harness.llm.http`) whose JSON answer is read as a
+        dict: the SDK's typed ``chat.completions.create`` walked every message through its
+        TypedDict transform and built pydantic models of the answer, and even its plain
+        ``post`` cost most of a call against a fast server.
         """
         options = self.request_options()
-        extra_body = options.pop("extra_body", None)  # merged by the SDK, over the body
+        extra_body = options.pop("extra_body", None)  # merged over the body
         body = {"model": self.model, "messages": messages, **options}
-        sdk_options: Any = {"extra_json": extra_body} if extra_body else {}
         retrying = policy(self.max_retries, self.backoff_s, self.max_backoff_s, self.max_call_s)
         state = None
         try:
@@ -185,12 +194,7 @@ class OpenAIProposer(ChatProposer):
                     state = attempt.retry_state
                     call.attempts = state.attempt_number
                     try:
-                        raw: Any = await self._client.post(
-                            "/chat/completions",
-                            body=body,
-                            cast_to=HTTP_RESPONSE,
-                            options=sdk_options,
-                        )
+                        raw = await self._endpoint.post("/chat/completions", body, extra_body)
                         reason = not_json_reason(raw.status_code, raw.headers, raw.text)
                         answer = None if reason else json.loads(raw.content)
                     except Exception as exc:
@@ -220,11 +224,11 @@ class OpenAIProposer(ChatProposer):
     def _describe(self, exc: Exception, attempt: int) -> str:
         """A one-line reason fit for a failed node's feedback."""
         attempts = f"{attempt} attempt(s)"
-        if isinstance(exc, openai.APIStatusError):
+        if isinstance(exc, openai.APIStatusError | http.StatusError):
             return f"LLM request failed: HTTP {exc.status_code} after {attempts}: {_short(exc)}"
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, openai.APITimeoutError | http.EndpointTimeout):
             return f"LLM request timed out after {self.timeout_s:g} s ({attempts})"
-        if isinstance(exc, openai.APIConnectionError):
+        if isinstance(exc, openai.APIConnectionError | http.Unreachable):
             where = self.base_url or "the default OpenAI endpoint"
             return f"LLM request failed: cannot connect to {where} ({attempts}): {_short(exc)}"
         if isinstance(exc, ValueError):  # includes json.JSONDecodeError
@@ -265,16 +269,6 @@ def not_json_reason(status: int, headers: Mapping[str, str], body: str) -> str |
         f"content-type {content_type or 'not set'}), not an OpenAI-compatible JSON answer"
         f"{shown}: check llm.base_url (it should end in /v1)"
     )
-
-
-def _response_class() -> type:
-    """The HTTP response class of the SDK's transport (``httpx``; ``httpx2`` in newer SDKs):
-    as ``cast_to`` of a request, the SDK hands the response back as it came."""
-    module = getattr(_base_client, "httpx2", None) or getattr(_base_client, "httpx")  # noqa: B009
-    return cast(type, module.Response)
-
-
-HTTP_RESPONSE = _response_class()
 
 
 def _count(value: Any) -> int:
@@ -350,9 +344,9 @@ def _member(
     return Member(float(weight), priced=proposer.prices != (None, None), proposer=proposer)
 
 
-_Clients = dict[tuple[str | None, str, float], openai.AsyncOpenAI]
-"""The SDK clients of one back-end by endpoint, key and timeout: roles and ensemble members
-on the same endpoint share one client and its pool of kept-alive connections."""
+_Clients = dict[tuple[str | None, str, float], tuple[openai.AsyncOpenAI, http.Endpoint]]
+"""The SDK clients and chat endpoints of one back-end by URL, key and timeout: roles and
+ensemble members on the same endpoint share them and their kept-alive connections."""
 
 
 def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> OpenAIProposer:
@@ -410,7 +404,8 @@ def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> O
         usd_per_mtok_in=settings["usd_per_mtok_in"],
         usd_per_mtok_out=settings["usd_per_mtok_out"],
         prompts_dir=settings["prompts_dir"],
-        client=clients.get(endpoint),
+        client=clients[endpoint][0] if endpoint in clients else None,
+        endpoint=clients[endpoint][1] if endpoint in clients else None,
     )
-    clients.setdefault(endpoint, proposer.client)
+    clients.setdefault(endpoint, (proposer.client, proposer.endpoint))
     return proposer

@@ -21,18 +21,21 @@ from tenacity import (
     wait_exponential,
 )
 
+from harness.llm import http
+
 
 def retryable(exc: BaseException) -> bool:
     """Whether the endpoint, not the request, failed: worth trying again later."""
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, openai.APIStatusError | http.StatusError):
         return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return isinstance(exc, openai.APIConnectionError)  # timeouts included
+    # Timeouts included: the SDK's APITimeoutError is an APIConnectionError.
+    return isinstance(exc, openai.APIConnectionError | http.EndpointTimeout | http.Unreachable)
 
 
 def retry_after(exc: BaseException | None) -> float | None:
     """Seconds the server asked us to wait (``retry-after-ms`` or ``retry-after``)."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
+    response = getattr(exc, "response", None)  # the SDK's errors carry the response
+    headers = getattr(exc, "headers", None) or getattr(response, "headers", None)
     if headers is None:
         return None
     with contextlib.suppress(TypeError, ValueError):
