@@ -22,11 +22,12 @@ import openai
 from openai import _base_client
 
 from harness.llm import operators
+from harness.llm.agent import Agent, Turn, assistant_message
 from harness.llm.base import LLMCall
 from harness.llm.chat import ChatProposer, Reply
 from harness.llm.ensemble import EnsembleProposer, Member
 from harness.llm.retry import policy, retryable, stopped_early
-from harness.llm.schemas import EnsemblePolicy, OpenAILLMConf
+from harness.llm.schemas import EnsemblePolicy, LLMMode, OpenAILLMConf
 
 DEFAULTS: dict[str, Any] = {
     key: value for key, value in asdict(OpenAILLMConf()).items() if key != "name"
@@ -72,6 +73,8 @@ class OpenAIProposer(ChatProposer):
         usd_per_mtok_in: float | None = None,
         usd_per_mtok_out: float | None = None,
         prompts_dir: str | None = None,
+        mode: str = "chat",
+        agent: Mapping[str, Any] | None = None,
         client: openai.AsyncOpenAI | None = None,
     ) -> None:
         super().__init__(
@@ -100,6 +103,13 @@ class OpenAIProposer(ChatProposer):
         self._client = client or openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
         )
+        if mode == "agent":
+            self.agent = Agent(
+                self._chat_tools,
+                max_code_chars=max_code_chars,
+                prompt_budget_chars=prompt_budget_chars,
+                **dict(agent or {}),
+            )
 
     async def aclose(self) -> None:
         """Close the HTTP clients' connections."""
@@ -164,7 +174,41 @@ class OpenAIProposer(ChatProposer):
         call.response = reply.text = content
         return reply
 
-    async def _create(self, call: LLMCall, messages: list[dict[str, str]]) -> dict[str, Any] | None:
+    async def _chat_tools(
+        self, role: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> Turn:
+        """One function-calling exchange (``llm.mode=agent``), recorded: the request is the
+        conversation, the response the assistant message (its tool calls included) as JSON."""
+        call = LLMCall(
+            role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
+        )
+        started = time.monotonic()
+        try:
+            answer = await self._create(call, messages, {"tools": tools})
+        finally:
+            call.latency_s = time.monotonic() - started
+        if answer is None:
+            return Turn(call)
+        usage = answer.get("usage")
+        if isinstance(usage, dict):
+            call.tokens_in = _count(usage.get("prompt_tokens"))
+            call.tokens_out = _count(usage.get("completion_tokens"))
+            call.cost_usd = self.cost(call.tokens_in, call.tokens_out)
+        choices = answer.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(first, dict) or not isinstance(first.get("message"), dict):
+            call.error = "LLM response has no choices"
+            return Turn(call)
+        message = assistant_message(first["message"], len(messages))
+        call.response = json.dumps(message, ensure_ascii=False)
+        return Turn(call, message)
+
+    async def _create(
+        self,
+        call: LLMCall,
+        messages: list[dict[str, Any]],
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
         """The completion's JSON object, retried by :func:`harness.llm.retry.policy`. On
         failure: ``None``, with ``call.error`` and ``call.retryable`` set.
 
@@ -175,7 +219,7 @@ class OpenAIProposer(ChatProposer):
         """
         options = self.request_options()
         extra_body = options.pop("extra_body", None)  # merged by the SDK, over the body
-        body = {"model": self.model, "messages": messages, **options}
+        body = {"model": self.model, "messages": messages, **options, **(extra or {})}
         sdk_options: Any = {"extra_json": extra_body} if extra_body else {}
         retrying = policy(self.max_retries, self.backoff_s, self.max_backoff_s, self.max_call_s)
         state = None
@@ -379,6 +423,11 @@ def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> O
         )
     if settings["edit_mode"] not in ("diff", "full"):
         raise ValueError(f"edit_mode must be 'diff' or 'full', not {settings['edit_mode']!r}")
+    if _plain(settings["mode"]) not in tuple(mode.value for mode in LLMMode):
+        raise ValueError(f"mode must be 'chat' or 'agent', not {settings['mode']!r}")
+    unknown = sorted(set(settings["agent"] or {}) - set(DEFAULTS["agent"]))
+    if unknown:
+        raise ValueError(f"unknown agent option(s) {unknown}; known: {sorted(DEFAULTS['agent'])}")
     for key in ("max_code_chars", "prompt_budget_chars", "timeout_s"):
         if not isinstance(settings[key], int | float) or settings[key] <= 0:
             raise ValueError(f"{key} must be a positive number, not {settings[key]!r}")
@@ -410,6 +459,8 @@ def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> O
         usd_per_mtok_in=settings["usd_per_mtok_in"],
         usd_per_mtok_out=settings["usd_per_mtok_out"],
         prompts_dir=settings["prompts_dir"],
+        mode=_plain(settings["mode"]),
+        agent=settings["agent"],
         client=clients.get(endpoint),
     )
     clients.setdefault(endpoint, proposer.client)
