@@ -49,13 +49,14 @@ def _tool(name: str, doc: str, /, **params: tuple[str, str, bool]) -> dict[str, 
     }
 
 
+_PATH = ("string", "the file's path", True)
 #: The tools offered to the model, in the OpenAI function-calling format.
 TOOLS: list[dict[str, Any]] = [
     _tool("list_files", "List the program's files with their policy and size."),
     _tool(
         "read_file",
         "Read a file (or lines start..end of it, counted from 1).",
-        path=("string", "the file's path", True),
+        path=_PATH,
         start=("integer", "first line to read (default 1)", False),
         end=("integer", "last line to read (default: the last)", False),
     ),
@@ -68,13 +69,13 @@ TOOLS: list[dict[str, Any]] = [
     _tool(
         "write_file",
         "Replace a file's whole text (or create a file where the task allows new ones).",
-        path=("string", "the file's path", True),
+        path=_PATH,
         text=("string", "the file's new text", True),
     ),
     _tool(
         "replace_in_file",
         "Replace the one occurrence of `search` in a file by `replace`.",
-        path=("string", "the file's path", True),
+        path=_PATH,
         search=("string", "exact text that occurs exactly once in the file", True),
         replace=("string", "the text to put in its place", True),
     ),

@@ -144,26 +144,10 @@ class OpenAIProposer(ChatProposer):
 
     async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
         """One chat-completions call, recorded; errors end up in ``call.error``, not raised."""
-        call = LLMCall(
-            role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
-        )
-        started = time.monotonic()
-        reply = Reply(call)
-        try:
-            answer = await self._create(call, messages)
-        finally:
-            call.latency_s = time.monotonic() - started
-        if answer is None:
-            return reply
-        usage = answer.get("usage")
-        if isinstance(usage, dict):
-            call.tokens_in = _count(usage.get("prompt_tokens"))
-            call.tokens_out = _count(usage.get("completion_tokens"))
-            call.cost_usd = self.cost(call.tokens_in, call.tokens_out)
-        choices = answer.get("choices")
-        first = choices[0] if isinstance(choices, list) and choices else None
-        if not isinstance(first, dict):
-            call.error = "LLM response has no choices"
+        reply = Reply(LLMCall(role, self.model, json.dumps(messages, ensure_ascii=False)))
+        call = reply.call
+        first = await self._first_choice(call, messages)
+        if first is None:
             return reply
         reply.finish_reason = first.get("finish_reason")
         message = first.get("message")
@@ -179,16 +163,29 @@ class OpenAIProposer(ChatProposer):
     ) -> Turn:
         """One function-calling exchange (``llm.mode=agent``), recorded: the request is the
         conversation, the response the assistant message (its tool calls included) as JSON."""
-        call = LLMCall(
-            role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
-        )
+        call = LLMCall(role, self.model, json.dumps(messages, ensure_ascii=False))
+        first = await self._first_choice(call, messages, {"tools": tools})
+        if first is None:
+            return Turn(call)
+        if not isinstance(first.get("message"), dict):
+            call.error = "LLM response has no message"
+            return Turn(call)
+        message = assistant_message(first["message"], len(messages))
+        call.response = json.dumps(message, ensure_ascii=False)
+        return Turn(call, message)
+
+    async def _first_choice(
+        self, call: LLMCall, messages: list[dict[str, Any]], extra: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """The answer's first choice, its usage, cost and latency recorded in ``call``; None
+        when there is none (``call.error`` says why)."""
         started = time.monotonic()
         try:
-            answer = await self._create(call, messages, {"tools": tools})
+            answer = await self._create(call, messages, extra)
         finally:
             call.latency_s = time.monotonic() - started
         if answer is None:
-            return Turn(call)
+            return None
         usage = answer.get("usage")
         if isinstance(usage, dict):
             call.tokens_in = _count(usage.get("prompt_tokens"))
@@ -196,12 +193,10 @@ class OpenAIProposer(ChatProposer):
             call.cost_usd = self.cost(call.tokens_in, call.tokens_out)
         choices = answer.get("choices")
         first = choices[0] if isinstance(choices, list) and choices else None
-        if not isinstance(first, dict) or not isinstance(first.get("message"), dict):
+        if not isinstance(first, dict):
             call.error = "LLM response has no choices"
-            return Turn(call)
-        message = assistant_message(first["message"], len(messages))
-        call.response = json.dumps(message, ensure_ascii=False)
-        return Turn(call, message)
+            return None
+        return first
 
     async def _create(
         self,
