@@ -55,11 +55,25 @@ def check_samples(noise: Noise, config: dict[str, Any], result: EvalResult) -> E
     return result
 
 
+#: A task config key (removed before the task sees its config) that asks for the first
+#: cascade stage only: the cheap evaluation an ``llm.mode=agent`` researcher asks for.
+FIRST_STAGE = "_harness_first_stage"
+
+
+def first_stage(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` marked for an evaluation of its task's first cascade stage only (the
+    whole evaluation for a task without stages)."""
+    return {**config, FIRST_STAGE: True}
+
+
 def _cascade(config: dict[str, Any], program: str, limits: Limits) -> EvalResult:
     """Run the task's stages in order; stop at the first that fails or misses its threshold."""
+    only_first = bool(config.get(FIRST_STAGE))
+    config = {key: value for key, value in config.items() if key != FIRST_STAGE}
     task = plugins.get_task(config["name"])
     spec = task.spec(config)
-    result = _stages(task, spec.stages, config, program, limits)
+    stages = spec.stages[:1] if only_first else spec.stages
+    result = _stages(task, stages, config, program, limits)
     return result if spec.noise is None else check_samples(spec.noise, config, result)
 
 

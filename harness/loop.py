@@ -32,6 +32,7 @@ from harness import db as store
 from harness.budget import Budget, Outage
 from harness.confirmation import Confirmation
 from harness.confirming import Confirmer
+from harness.evaluation import first_stage
 from harness.executors import Executor, ExecutorError, make_executor
 from harness.filters import Filter, make_filter
 from harness.lifetime import make_undumpable
@@ -87,6 +88,7 @@ class Run:
             outage=self.outage,
             pause_s=self.settings.run.llm_pause_s,
             record=self._record_calls,
+            trial=self._trial,
         )
         self.progress = Progress(self.spec.best_known, self.budget)
         policy = Confirmation.for_run(self.settings.run.confirm, self.spec)
@@ -174,6 +176,14 @@ class Run:
         broken = result.error_class in EVALUATOR_FAILURES
         tally.failures_in_row = tally.failures_in_row + 1 if broken else 0
         return result
+
+    async def _trial(self, program: str) -> EvalResult:
+        """A researcher's cheap evaluation of a draft (``llm.mode=agent``): the task's first
+        cascade stage in a free slot; no node, not counted against ``run.max_evaluations``."""
+        async with self.slots:
+            return await self.executor.evaluate(
+                first_stage(self.settings.task), program, self.limits
+            )
 
     async def _repair(self, node: Node, result: EvalResult) -> None:
         """Hand a failure the debug agent may fix to it (``run.repair_attempts`` times at

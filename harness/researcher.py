@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 from harness.analyzer import deterministic_analysis, raw_evaluation
@@ -32,7 +32,7 @@ from harness.llm.base import (
 )
 from harness.meta import deterministic_summary
 from harness.nodes import Node
-from harness.task import TaskSpec
+from harness.task import EvalResult, TaskSpec
 
 log = logging.getLogger("harness")
 
@@ -51,6 +51,7 @@ class Researcher:
         outage: Outage,
         pause_s: float,
         record: Callable[[int, list[LLMCall]], None],
+        trial: Callable[[str], Awaitable[EvalResult]] | None = None,
     ) -> None:
         self.proposer = proposer
         self.spec = spec
@@ -60,6 +61,8 @@ class Researcher:
         self.outage = outage
         self.pause_s = pause_s
         self.record = record
+        #: the cheap evaluation a proposer may ask for (``ProposalRequest.evaluate``)
+        self.trial = trial
         #: The run's meta-recommendations in force (``run.meta``), shown in every proposal.
         self.recommendations = ""
 
@@ -101,6 +104,7 @@ class Researcher:
             node_id=node.id,
             seed=self.round_seed(node.id),
             recommendations=self.recommendations,
+            evaluate=self.trial,
         )
         try:
             proposal = await self.proposer.propose(request)

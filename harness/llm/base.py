@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from harness.task import CognitionItem, TaskSpec
+from harness.task import CognitionItem, EvalResult, TaskSpec
 
 if TYPE_CHECKING:
     from harness.llm.operators import Operator, PromptVariant
@@ -76,7 +77,9 @@ class ProposalRequest:
     other sampled nodes; ``seed`` is a per-round seed so offline proposers are
     deterministic. ``operator`` and ``variant`` are the round's search operator and
     system-prompt variant (``llm.operators``, ``llm.system_variants``; None: the fixed
-    ``edit_mode``, no variant).
+    ``edit_mode``, no variant). ``evaluate`` is the run's cheap evaluation of a program
+    (its first cascade stage, in an evaluation worker), for researchers that try their
+    edits before proposing (``llm.mode=agent``); None outside a run.
     """
 
     task: TaskSpec
@@ -89,6 +92,7 @@ class ProposalRequest:
     variant: PromptVariant | None = None
     #: The run's latest meta-recommendations (``run.meta``, docs/meta.md); "" when off.
     recommendations: str = ""
+    evaluate: Callable[[str], Awaitable[EvalResult]] | None = None
 
 
 @dataclass

@@ -42,6 +42,7 @@ from harness.llm.prompts import (
 from harness.redact import redact_data
 
 if TYPE_CHECKING:
+    from harness.llm.agent import Agent
     from harness.llm.operators import Operators
 
 _RECOMMENDATIONS_RE = re.compile(r"<recommendations>(.*?)(?:</recommendations>|\Z)", re.DOTALL)
@@ -124,6 +125,8 @@ class ChatProposer:
         #: the run's search operators and prompt variants (``llm.operators``), drawn per
         #: round by the back-end the loop holds; None: ``edit_mode`` every round
         self.operators: Operators | None = None
+        #: the tool-using researcher (``llm.mode=agent``), None in chat mode
+        self.agent: Agent | None = None
 
     async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
         """One recorded exchange for ``role``; errors in ``call.error``, never raised."""
@@ -146,6 +149,9 @@ class ChatProposer:
             request = self.operators.assign(request)
         if "researcher" in self.by_role:
             return await self.by_role["researcher"].propose(request)
+        if self.agent is not None:
+            with _in_exchange(request.node_id, request.seed):
+                return await self.agent.propose(request)
         messages = researcher_prompt(
             request,
             self.edit_mode,

@@ -21,11 +21,12 @@ from typing import Any
 import openai
 
 from harness.llm import http, operators
+from harness.llm.agent import Agent, Turn, assistant_message
 from harness.llm.base import LLMCall
 from harness.llm.chat import ChatProposer, Reply
 from harness.llm.ensemble import EnsembleProposer, Member
 from harness.llm.retry import policy, retryable, stopped_early
-from harness.llm.schemas import EnsemblePolicy, OpenAILLMConf
+from harness.llm.schemas import EnsemblePolicy, LLMMode, OpenAILLMConf
 
 DEFAULTS: dict[str, Any] = {
     key: value for key, value in asdict(OpenAILLMConf()).items() if key != "name"
@@ -71,6 +72,8 @@ class OpenAIProposer(ChatProposer):
         usd_per_mtok_in: float | None = None,
         usd_per_mtok_out: float | None = None,
         prompts_dir: str | None = None,
+        mode: str = "chat",
+        agent: Mapping[str, Any] | None = None,
         client: openai.AsyncOpenAI | None = None,
         endpoint: http.Endpoint | None = None,
     ) -> None:
@@ -104,6 +107,13 @@ class OpenAIProposer(ChatProposer):
         self._endpoint = endpoint or http.Endpoint(
             str(self._client.base_url), self._client.api_key, timeout_s
         )
+        if mode == "agent":
+            self.agent = Agent(
+                self._chat_tools,
+                max_code_chars=max_code_chars,
+                prompt_budget_chars=prompt_budget_chars,
+                **dict(agent or {}),
+            )
 
     async def aclose(self) -> None:
         """Close the HTTP clients' connections."""
@@ -144,26 +154,10 @@ class OpenAIProposer(ChatProposer):
 
     async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
         """One chat-completions call, recorded; errors end up in ``call.error``, not raised."""
-        call = LLMCall(
-            role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
-        )
-        started = time.monotonic()
-        reply = Reply(call)
-        try:
-            answer = await self._create(call, messages)
-        finally:
-            call.latency_s = time.monotonic() - started
-        if answer is None:
-            return reply
-        usage = answer.get("usage")
-        if isinstance(usage, dict):
-            call.tokens_in = _count(usage.get("prompt_tokens"))
-            call.tokens_out = _count(usage.get("completion_tokens"))
-            call.cost_usd = self.cost(call.tokens_in, call.tokens_out)
-        choices = answer.get("choices")
-        first = choices[0] if isinstance(choices, list) and choices else None
-        if not isinstance(first, dict):
-            call.error = "LLM response has no choices"
+        reply = Reply(LLMCall(role, self.model, json.dumps(messages, ensure_ascii=False)))
+        call = reply.call
+        first = await self._first_choice(call, messages)
+        if first is None:
             return reply
         reply.finish_reason = first.get("finish_reason")
         message = first.get("message")
@@ -174,7 +168,52 @@ class OpenAIProposer(ChatProposer):
         call.response = reply.text = content
         return reply
 
-    async def _create(self, call: LLMCall, messages: list[dict[str, str]]) -> dict[str, Any] | None:
+    async def _chat_tools(
+        self, role: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> Turn:
+        """One function-calling exchange (``llm.mode=agent``), recorded: the request is the
+        conversation, the response the assistant message (its tool calls included) as JSON."""
+        call = LLMCall(role, self.model, json.dumps(messages, ensure_ascii=False))
+        first = await self._first_choice(call, messages, {"tools": tools})
+        if first is None:
+            return Turn(call)
+        if not isinstance(first.get("message"), dict):
+            call.error = "LLM response has no message"
+            return Turn(call)
+        message = assistant_message(first["message"], len(messages))
+        call.response = json.dumps(message, ensure_ascii=False)
+        return Turn(call, message)
+
+    async def _first_choice(
+        self, call: LLMCall, messages: list[dict[str, Any]], extra: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """The answer's first choice, its usage, cost and latency recorded in ``call``; None
+        when there is none (``call.error`` says why)."""
+        started = time.monotonic()
+        try:
+            answer = await self._create(call, messages, extra)
+        finally:
+            call.latency_s = time.monotonic() - started
+        if answer is None:
+            return None
+        usage = answer.get("usage")
+        if isinstance(usage, dict):
+            call.tokens_in = _count(usage.get("prompt_tokens"))
+            call.tokens_out = _count(usage.get("completion_tokens"))
+            call.cost_usd = self.cost(call.tokens_in, call.tokens_out)
+        choices = answer.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(first, dict):
+            call.error = "LLM response has no choices"
+            return None
+        return first
+
+    async def _create(
+        self,
+        call: LLMCall,
+        messages: list[dict[str, Any]],
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
         """The completion's JSON object, retried by :func:`harness.llm.retry.policy`. On
         failure: ``None``, with ``call.error`` and ``call.retryable`` set.
 
@@ -185,7 +224,7 @@ class OpenAIProposer(ChatProposer):
         """
         options = self.request_options()
         extra_body = options.pop("extra_body", None)  # merged over the body
-        body = {"model": self.model, "messages": messages, **options}
+        body = {"model": self.model, "messages": messages, **options, **(extra or {})}
         retrying = policy(self.max_retries, self.backoff_s, self.max_backoff_s, self.max_call_s)
         state = None
         try:
@@ -373,6 +412,11 @@ def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> O
         )
     if settings["edit_mode"] not in ("diff", "full"):
         raise ValueError(f"edit_mode must be 'diff' or 'full', not {settings['edit_mode']!r}")
+    if _plain(settings["mode"]) not in tuple(mode.value for mode in LLMMode):
+        raise ValueError(f"mode must be 'chat' or 'agent', not {settings['mode']!r}")
+    unknown = sorted(set(settings["agent"] or {}) - set(DEFAULTS["agent"]))
+    if unknown:
+        raise ValueError(f"unknown agent option(s) {unknown}; known: {sorted(DEFAULTS['agent'])}")
     for key in ("max_code_chars", "prompt_budget_chars", "timeout_s"):
         if not isinstance(settings[key], int | float) or settings[key] <= 0:
             raise ValueError(f"{key} must be a positive number, not {settings[key]!r}")
@@ -404,6 +448,8 @@ def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> O
         usd_per_mtok_in=settings["usd_per_mtok_in"],
         usd_per_mtok_out=settings["usd_per_mtok_out"],
         prompts_dir=settings["prompts_dir"],
+        mode=_plain(settings["mode"]),
+        agent=settings["agent"],
         client=clients[endpoint][0] if endpoint in clients else None,
         endpoint=clients[endpoint][1] if endpoint in clients else None,
     )

@@ -33,6 +33,7 @@ from typing import Any
 
 from harness import db as store
 from harness.llm import operators
+from harness.llm.agent import Agent, Turn
 from harness.llm.base import (
     Analysis,
     AnalysisRequest,
@@ -59,7 +60,15 @@ _COPIED = tuple(
 # The back-ends whose runs can be replayed, and the settings that shape their prompts and
 # how answers become programs (their transport settings do not matter here).
 RECORDED = ("openai", "local")
-_SHAPING = ("max_tokens", "edit_mode", "max_code_chars", "prompt_budget_chars", "prompts_dir")
+_SHAPING = (
+    "max_tokens",
+    "edit_mode",
+    "max_code_chars",
+    "prompt_budget_chars",
+    "prompts_dir",
+    "mode",
+    "agent",
+)
 
 
 def _key(role: str, request: str) -> tuple[str, str]:
@@ -84,6 +93,8 @@ class ReplayProposer(ChatProposer):
         self._answers: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         for row in calls:
             self._answers.setdefault(_key(row["role"], row["request"] or ""), deque()).append(row)
+        self._calls = calls
+        self._tool_results: dict[tuple[int, int, str], str] | None = None
 
     async def propose(self, request: ProposalRequest) -> Proposal:
         request = dataclasses.replace(
@@ -117,36 +128,77 @@ class ReplayProposer(ChatProposer):
         metrics = json.loads(row["metrics"]) if row["metrics"] else {}
         return dataclasses.replace(node, metrics=metrics, feedback=row["feedback"] or "")
 
-    async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
-        """The recorded answer to this exact request; never the network."""
-        started = time.monotonic()
-        request = json.dumps(messages, ensure_ascii=False)
-        call = LLMCall(role=role, model=self.model, request=request)
-        reply = Reply(call)
-        queue = self._answers.get(_key(role, request))
+    def _answer(self, call: LLMCall) -> dict[str, Any] | None:
+        """Fill ``call`` from the recorded answer to its exact request (the row), or say in
+        ``call.error`` that there is none."""
+        queue = self._answers.get(_key(call.role, call.request))
         if not queue:
             exchange = current_exchange()
             where = "this request" if exchange is None else f"node {exchange.node_id}"
             call.error = (
-                f"replay: no recorded answer for this {role} request; the run diverged from "
-                f"the recording at {where} (replay needs the recorded run's task, seed, "
+                f"replay: no recorded answer for this {call.role} request; the run diverged "
+                f"from the recording at {where} (replay needs the recorded run's task, seed, "
                 f"sampler and settings, and run.workers=1); recording: {self.source}"
             )
-        else:
-            row = queue.popleft()
-            for name in _COPIED:
-                if row.get(name) is not None:
-                    setattr(call, name, row[name])
-            call.model = row["model"] or self.model
-            call.response = row["response"] or ""
-            call.error = row["error"]
-            if call.error is None:
-                reply.text = call.response
-                feedback = self._nodes.get(row["node_id"], {}).get("feedback") or ""
-                if role != "analyzer" and _CUT_OFF in feedback:
-                    reply.finish_reason = "length"
+            return None
+        row = queue.popleft()
+        for name in _COPIED:
+            if row.get(name) is not None:
+                setattr(call, name, row[name])
+        call.model = row["model"] or self.model
+        call.response = row["response"] or ""
+        call.error = row["error"]
+        return row
+
+    async def _chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
+        """The recorded answer to this exact request; never the network."""
+        started = time.monotonic()
+        call = LLMCall(
+            role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
+        )
+        reply = Reply(call)
+        row = self._answer(call)
+        if row is not None and call.error is None:
+            reply.text = call.response
+            feedback = self._nodes.get(row["node_id"], {}).get("feedback") or ""
+            if role != "analyzer" and _CUT_OFF in feedback:
+                reply.finish_reason = "length"
         call.latency_s = time.monotonic() - started
         return reply
+
+    async def _chat_tools(
+        self, role: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> Turn:
+        """The recorded assistant message (tool calls included) answering this exact
+        conversation (``llm.mode=agent``)."""
+        started = time.monotonic()
+        call = LLMCall(
+            role=role, model=self.model, request=json.dumps(messages, ensure_ascii=False)
+        )
+        row = self._answer(call)
+        message = json.loads(call.response) if row is not None and call.error is None else None
+        call.latency_s = time.monotonic() - started
+        return Turn(call, message)
+
+    async def _recorded_evaluation(
+        self, request: ProposalRequest, position: int, call_id: str, program: str
+    ) -> str:
+        """The ``evaluate`` tool's recorded result (nothing is evaluated: a fresh evaluation's
+        timings would make the next request differ from the recording): the tool message at
+        ``position`` answering ``call_id`` in a later request of the node's episode."""
+        if self._tool_results is None:
+            self._tool_results = {}
+            for row in self._calls:
+                if row["role"] != "researcher" or not (row["request"] or "").startswith("["):
+                    continue
+                for index, message in enumerate(json.loads(row["request"])):
+                    if isinstance(message, dict) and message.get("role") == "tool":
+                        key = (row["node_id"], index, str(message.get("tool_call_id")))
+                        self._tool_results.setdefault(key, str(message.get("content")))
+        result = self._tool_results.get((request.node_id, position, call_id))
+        if result is None:
+            return "replay: no recorded result for this evaluation"
+        return result
 
 
 def create(config: Mapping[str, Any]) -> ReplayProposer:
@@ -209,7 +261,7 @@ def _build(
 ) -> ReplayProposer:
     """A replayer with the recorded settings that shape prompts and answers."""
     settings = {key: llm.get(key, DEFAULTS[key]) for key in _SHAPING}
-    return ReplayProposer(
+    proposer = ReplayProposer(
         source,
         calls,
         nodes,
@@ -220,3 +272,12 @@ def _build(
         prompt_budget_chars=int(settings["prompt_budget_chars"]),
         prompts_dir=settings["prompts_dir"],
     )
+    if str(getattr(settings["mode"], "value", settings["mode"])) == "agent":
+        proposer.agent = Agent(
+            proposer._chat_tools,
+            max_code_chars=proposer.max_code_chars,
+            prompt_budget_chars=proposer.prompt_budget_chars,
+            evaluation=proposer._recorded_evaluation,
+            **dict(settings["agent"] or {}),
+        )
+    return proposer

@@ -43,6 +43,23 @@ class EditMode(str, Enum):
     full = "full"
 
 
+class LLMMode(str, Enum):
+    """How the researcher works: one answer per round (``chat``), or a tool-using episode
+    over the candidate's files (``agent``, harness/llm/agent.py)."""
+
+    chat = "chat"
+    agent = "agent"
+
+
+@dataclass
+class AgentConf:
+    """``llm.agent``: the budget of one ``llm.mode=agent`` episode. ``max_steps``: requests
+    (tool-call rounds); ``max_tokens``: their usage summed (prompt and completion)."""
+
+    max_steps: int = 20
+    max_tokens: int = 200_000
+
+
 @dataclass
 class OpenAILLMConf:
     name: str = "openai"
@@ -62,6 +79,8 @@ class OpenAILLMConf:
     max_backoff_s: float = 60.0
     max_call_s: float = 600.0
     edit_mode: EditMode = EditMode.diff
+    mode: LLMMode = LLMMode.chat
+    agent: AgentConf = field(default_factory=AgentConf)
     max_code_chars: int = 100_000
     prompt_budget_chars: int = 60_000
     extra_body: dict[str, Any] = field(default_factory=dict)

@@ -12,6 +12,10 @@ a real HTTP client, retries and timeouts included, without network access or a m
         assert len(server.requests) == 2
 
 Replies are served in order from the queue; when it is empty the ``default`` answers.
+A :class:`ToolCalls` reply answers with function calls, for tool-using back-ends::
+
+    server.enqueue(ToolCalls([("read_file", {"path": "model.py"})]))
+
 Standard library only, so plugin test suites can use it as-is.
 """
 
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-__all__ = ["LOGIN_PAGE", "FakeLLMServer", "Fault", "Reply"]
+__all__ = ["LOGIN_PAGE", "FakeLLMServer", "Fault", "Reply", "ToolCalls"]
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,21 @@ class Fault:
     message: str = "injected fault"
 
 
-Reply = str | Fault
-"""A queued reply: the assistant's content, or a :class:`Fault`."""
+@dataclass(frozen=True)
+class ToolCalls:
+    """A scripted answer that calls tools (``finish_reason="tool_calls"``).
+
+    ``calls`` are ``(name, arguments)`` pairs: a dict is sent as its JSON text, a string as
+    it is (so a test can send arguments that are not JSON). Call ids are
+    ``call_<request number, from 1>_<index>``, the same in every run of one script.
+    """
+
+    calls: Sequence[tuple[str, dict[str, Any] | str]]
+    content: str | None = None
+
+
+Reply = str | Fault | ToolCalls
+"""A queued reply: the assistant's content, a :class:`Fault` or :class:`ToolCalls`."""
 
 LOGIN_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n"
@@ -152,8 +169,10 @@ class FakeLLMServer:
     def enqueue(self, *replies: Reply) -> None:
         """Script the next replies, served first in, first out."""
         for reply in replies:
-            if not isinstance(reply, str | Fault):
-                raise TypeError(f"a reply must be a str or a Fault, not {type(reply).__name__}")
+            if not isinstance(reply, str | Fault | ToolCalls):
+                raise TypeError(
+                    f"a reply must be a str, a Fault or ToolCalls, not {type(reply).__name__}"
+                )
         with self._lock:
             self._queue.extend(replies)
 
@@ -205,6 +224,29 @@ class FakeLLMServer:
         if default is None:
             return Fault(status=500, message="FakeLLMServer: no reply queued and no default")
         return default
+
+    def _tool_completion(self, body: dict[str, Any], reply: ToolCalls) -> dict[str, Any]:
+        """A chat-completion object whose message calls ``reply.calls``."""
+        with self._lock:
+            number = len(self._requests)
+        calls = [
+            {
+                "id": f"call_{number}_{index}",
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
+            }
+            for index, (name, args) in enumerate(reply.calls)
+        ]
+        completion = self._completion(body, reply.content or "", "tool_calls")
+        message = completion["choices"][0]["message"]
+        message["content"], message["tool_calls"] = reply.content, calls
+        completion["usage"]["completion_tokens"] = max(1, len(json.dumps(calls)) // 4)
+        usage = completion["usage"]
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return completion
 
     def _completion(
         self, body: dict[str, Any], content: str, finish_reason: str = "stop"
@@ -310,6 +352,8 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         def _answer(self, body: dict[str, Any], reply: Reply) -> None:
             if isinstance(reply, str):
                 self._send_json(200, server._completion(body, reply))
+            elif isinstance(reply, ToolCalls):
+                self._send_json(200, server._tool_completion(body, reply))
             elif reply.kind == "status":
                 extra = {} if reply.retry_after is None else {"Retry-After": f"{reply.retry_after}"}
                 self._send_json(reply.status, _error(reply.message, "server_error"), extra)
