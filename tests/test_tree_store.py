@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import compose_config, registered
 from starlette.testclient import TestClient
 from test_scale import BENCHMARKS, _Bench, bench, harness_bench  # noqa: F401 - bench: a fixture
@@ -279,3 +280,13 @@ def test_file_changes_name_added_removed_and_changed_files():
     assert [(f["path"], f["status"]) for f in one_file] == [
         ("a.py", "added"), ("c.py", "added"), ("d.py", "added"), ("program.py", "removed")
     ]  # fmt: skip
+
+
+def test_the_datasette_query_node_files_lists_a_trees_files(tree_runs):
+    sql = yaml.safe_load(store.datasette_metadata_path().read_text())["databases"]["harness"]
+    query = sql["queries"]["node_files"]["sql"]
+    db = store.open_db(tree_runs / "trees", migrate=False)
+    for node_id in (0, 7, 150, 199):
+        rows = db.execute(query, {"node": node_id}).fetchall()
+        assert rows == list(Tree.parse(store.program_of(db, node_id)).files), node_id
+    assert db.execute(query, {"node": 10_000}).fetchall() == []
