@@ -290,3 +290,18 @@ def test_the_datasette_query_node_files_lists_a_trees_files(tree_runs):
         rows = db.execute(query, {"node": node_id}).fetchall()
         assert rows == list(Tree.parse(store.program_of(db, node_id)).files), node_id
     assert db.execute(query, {"node": 10_000}).fetchall() == []
+
+
+def test_export_hands_out_a_trees_text_and_its_parents(tree_runs):
+    from harness import export
+
+    found = export.runs([tree_runs / "trees"])
+    rows = {r["node_id"]: r for r in export.records(found, all_nodes=True)}
+    db = store.open_db(tree_runs / "trees", migrate=False)
+    assert len(rows) == 200
+    for node_id in (0, 9, 199):
+        node = store.read_node(db, node_id)
+        assert rows[node_id]["program"] == node.program and node.program.startswith(HEADER)
+        parent = node.parent_ids[0] if node.parent_ids else None
+        expected = store.program_of(db, parent) if parent is not None else None
+        assert rows[node_id]["parent_program"] == expected
