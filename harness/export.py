@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from harness.compare import find_run_dirs
+from harness.db.programs import resolve
 from harness.web.stores import reading
 
 #: Every record's fields, in order, with their types (``messages``: a list of
@@ -99,9 +100,12 @@ def _query(db: sqlite_utils.Database, all_nodes: bool, only_success: bool) -> st
     """One row per node and its last call of the role (``?``); a store made before
     ``llm_calls.cost_usd`` exports null costs. Pending rounds have no outcome yet."""
     cost = "c.cost_usd" if "cost_usd" in _columns(db, "llm_calls") else "null"
+    trees = "tree_id" in _columns(db, "nodes")  # a multi-file program's (harness.db.programs)
+    tree, parent_tree = ("n.tree_id", "p.tree_id") if trees else ("null", "null")
     return (
         "select n.id, n.parent_ids, n.name, c.role, c.request, c.response, c.model,"
-        f" c.tokens_in, c.tokens_out, {cost}, n.program, p.program, n.score, p.score,"
+        f" c.tokens_in, c.tokens_out, {cost}, n.program, {tree}, p.program, {parent_tree},"
+        " n.score, p.score,"
         " n.success, p.success, n.status, n.error_class, n.motivation, n.created_at"
         f" from nodes n {'left ' if all_nodes else ''}join llm_calls c on c.id ="
         " (select max(id) from llm_calls where node_id = n.id and role = ?)"
@@ -119,8 +123,9 @@ def _records(
     task = found[0] if found else None
     for row in db.execute(_query(db, all_nodes, only_success), [role]):
         (node_id, parents, name, call_role, request, answer, model, tokens_in, tokens_out,
-         cost, program, parent_program, score, parent_score, success, parent_success,
-         status, error_class, motivation, created_at) = row  # fmt: skip
+         cost, program, tree, parent_program, parent_tree, score, parent_score, success,
+         parent_success, status, error_class, motivation, created_at) = row  # fmt: skip
+        program, parent_program = resolve(db, [(program, tree), (parent_program, parent_tree)])
         ids = [int(i) for i in json.loads(parents or "[]")]
         score, parent_score = _finite(score), _finite(parent_score)
         improved = success and parent_success and None not in (score, parent_score)

@@ -3,9 +3,9 @@
 The orchestrator is the only writer (it holds a lock on the run directory). Each write is
 its own transaction, so a killed run loses at most the rounds in flight. The core's SQL
 lives in this package (the cognition base's, in :mod:`harness.cognition.store`): the schema
-(:mod:`.schema`), opening the file (:mod:`.connection`), nodes (:mod:`.nodes`), the run's
-other rows (:mod:`.runs`) and the figures reported (:mod:`.report`). Importers use
-``from harness import db``.
+(:mod:`.schema`), opening the file (:mod:`.connection`), nodes (:mod:`.nodes`) and their
+programs (:mod:`.programs`), the run's other rows (:mod:`.runs`) and the figures reported
+(:mod:`.report`). Importers use ``from harness import db``.
 """
 
 from harness.db.connection import (
@@ -34,7 +34,9 @@ from harness.db.nodes import (
     score_of,
     selections,
     unanalysed,
+    with_programs,
 )
+from harness.db.programs import node_programs, program_of, tree_texts
 from harness.db.report import (
     best_node,
     estimates,
@@ -90,10 +92,12 @@ __all__ = [
     "migrations",
     "models",
     "next_node_id",
+    "node_programs",
     "now",
     "open_db",
     "original_of",
     "pending_rounds",
+    "program_of",
     "programs_for_features",
     "read_node",
     "record_calls",
@@ -105,5 +109,7 @@ __all__ = [
     "selections",
     "start_session",
     "summary",
+    "tree_texts",
     "unanalysed",
+    "with_programs",
 ]

@@ -3,6 +3,8 @@
 A node is inserted ``pending`` when its round starts (with its context), committed again
 when its proposal arrives, and completed in place when its evaluation commits, so after a
 kill ``resume`` re-runs exactly the rounds in flight, with their numbers and programs.
+A multi-file program is stored content-addressed (:mod:`harness.db.programs`); a node read
+back holds its text all the same.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
+from harness.db import programs
 from harness.db.connection import now
 from harness.db.runs import APPEND_SAMPLER_JOURNAL, SAVE_SAMPLER_STATE, SamplerRecord
 from harness.nodes import COMPLETED, Node, clip, eligible
@@ -48,18 +51,22 @@ def decode_node(row: dict[str, Any]) -> dict[str, Any]:
 #: The ``nodes`` columns, in :class:`harness.nodes.Node`'s field order.
 _COLUMNS = tuple(f.name for f in fields(Node))
 
-#: A commit's statement, built once (a commit runs several times per round).
+#: A commit's statement, built once (a commit runs several times per round): the node's
+#: fields, then where its tree is stored (:mod:`harness.db.programs`).
 _UPSERT = (
-    f"insert or replace into nodes ({', '.join(f'[{name}]' for name in _COLUMNS)})"
-    f" values ({', '.join('?' for _ in _COLUMNS)})"
+    f"insert or replace into nodes ({', '.join(f'[{name}]' for name in _COLUMNS)}, tree_id)"
+    f" values ({', '.join('?' for _ in _COLUMNS)}, ?)"
 )
 
 
-def _encode(node: Node) -> list[Any]:
-    """The row of ``node`` in :data:`_COLUMNS` order: JSON text for structured values; a
+def _encode(conn: Any, node: Node) -> list[Any]:
+    """The row of ``node`` in :data:`_UPSERT`'s order: JSON text for structured values; a
     pending node keeps NULL results (no success, no metrics) and no features or stages are
-    stored empty. Read field by field: ``asdict`` deep-copies every value."""
+    stored empty; a tree's files are stored on ``conn`` (in the commit's transaction).
+    Read field by field: ``asdict`` deep-copies every value."""
     row = {name: getattr(node, name) for name in _COLUMNS}
+    parent = node.parent_ids[0] if node.parent_ids else None
+    row["program"], tree_id = programs.encode(conn, node.program, parent)
     pending = node.status == "pending"
     row["parent_ids"] = json.dumps(node.parent_ids)
     row["cognition_ids"] = json.dumps(node.cognition_ids)
@@ -69,13 +76,23 @@ def _encode(node: Node) -> list[Any]:
     row["stages"] = json.dumps(node.stages) if node.stages else None
     row["samples"] = json.dumps(node.samples) if node.samples else None
     row["confirmation"] = json.dumps(node.confirmation) if node.confirmation else None
-    return list(row.values())
+    return [*row.values(), tree_id]
+
+
+def with_programs(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``nodes`` rows with each tree's text in ``program`` (and no ``tree_id``)."""
+    texts = programs.resolve(db, [(row.get("program"), row.get("tree_id")) for row in rows])
+    for row, text in zip(rows, texts, strict=True):
+        row.pop("tree_id", None)
+        row["program"] = text
+    return rows
 
 
 def _rows(db: sqlite_utils.Database, where: str, params: list[Any]) -> list[Node]:
     cursor = db.execute(f"select * from nodes where {where}", params)
     columns = [c[0] for c in cursor.description]
-    return [Node(**decode_node(dict(zip(columns, row, strict=True)))) for row in cursor]
+    rows = with_programs(db, [dict(zip(columns, row, strict=True)) for row in cursor])
+    return [Node(**decode_node(row)) for row in rows]
 
 
 def get_node(db: sqlite_utils.Database, node_id: int) -> dict[str, Any]:
@@ -112,7 +129,7 @@ def commit(db: sqlite_utils.Database, node: Node, sampler: SamplerRecord | None 
     change after it), and with what changed of the sampler when given (the sampler that
     chose or took in this node is stored with it, or neither is)."""
     with db.conn:
-        db.conn.execute(_UPSERT, _encode(node))
+        db.conn.execute(_UPSERT, _encode(db.conn, node))
         if node.parent_ids and node.status == "pending" and node.program is None:
             db.conn.executemany(
                 "insert or ignore into lineage (child, parent, role) values (?, ?, ?)",
@@ -216,12 +233,11 @@ def selections(db: sqlite_utils.Database) -> list[tuple[list[int], int | None]]:
 def programs_for_features(db: sqlite_utils.Database, limit: int) -> tuple[str | None, list[str]]:
     """The seed's program and the first ``limit`` successful ones after it (by evaluation
     time): the reference set that behaviour descriptors are measured against."""
-    seed = db.execute("select program from nodes where id = 0").fetchone()
-    programs = db.execute(
-        "select program from nodes where id > 0 and success = 1 order by evaluated_at, id limit ?",
-        [limit],
-    ).fetchall()
-    return (seed[0] if seed else None), [row[0] for row in programs]
+    seed = programs.program_of(db, 0)
+    found = programs.node_programs(
+        db, "id > 0 and success = 1", order="evaluated_at, id", limit=limit
+    )
+    return seed, [program for _, program in found]
 
 
 def score_of(db: sqlite_utils.Database, node_id: int) -> float | None:
@@ -255,4 +271,4 @@ def commit_reevaluation(
                 when,
             ],
         )
-        db.conn.execute(_UPSERT, _encode(node))
+        db.conn.execute(_UPSERT, _encode(db.conn, node))

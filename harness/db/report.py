@@ -8,6 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from harness.db.nodes import find_node
+from harness.db.programs import has_trees
 from harness.estimate import LEVEL, paired
 from harness.nodes import scored_samples
 from harness.sandbox import pid_alive
@@ -171,10 +172,13 @@ def meta_version(db: sqlite_utils.Database) -> dict[str, int]:
     return {} if latest is None else {"meta_version": latest}
 
 
-_PROPOSED = (
-    " from nodes where id > 0 and program is not null and exists ("
-    " select 1 from llm_calls l where l.node_id = nodes.id and l.role = 'researcher')"
-)
+def _proposed(db: sqlite_utils.Database) -> str:
+    """The nodes with a program (one-file or tree) that a researcher proposed."""
+    tree = " or tree_id is not null" if has_trees(db) else ""
+    return (
+        f" from nodes where id > 0 and (program is not null{tree}) and exists ("
+        " select 1 from llm_calls l where l.node_id = nodes.id and l.role = 'researcher')"
+    )
 
 
 def inspired_by(db: sqlite_utils.Database) -> dict[str, int]:
@@ -183,14 +187,14 @@ def inspired_by(db: sqlite_utils.Database) -> dict[str, int]:
     paper's provenance analysis, counted from the stored citations instead of estimated.
     A run stored before citations existed (read without migrating) counts as neither."""
     if not db.table("inspirations").exists():
-        proposed = db.execute("select count(*)" + _PROPOSED).fetchone()[0]
+        proposed = db.execute("select count(*)" + _proposed(db)).fetchone()[0]
         return {"cognition": 0, "experience": 0, "neither": proposed}
     row = db.execute(
         "select count(*), sum(c > 0), sum(c = 0 and n > 0) from (select"
         " (select count(*) from inspirations i where i.node_id = nodes.id"
         "  and i.kind = 'cognition') as c,"
         " (select count(*) from inspirations i where i.node_id = nodes.id"
-        "  and i.kind = 'node') as n" + _PROPOSED + ")"
+        "  and i.kind = 'node') as n" + _proposed(db) + ")"
     ).fetchone()
     proposed, cognition, experience = row[0], row[1] or 0, row[2] or 0
     return {

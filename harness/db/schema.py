@@ -217,6 +217,24 @@ def m012_sampler_journal(db: sqlite_utils.Database) -> None:
     db.table("sampler_journal").create({"id": int, "name": str, "entry": str}, pk="id")
 
 
+@migrations()
+def m013_program_trees(db: sqlite_utils.Database) -> None:
+    """Multi-file programs, content-addressed (:mod:`harness.db.programs`): ``blobs``
+    (each distinct file text once), ``trees`` (each distinct tree once, as path to blob
+    id, or as its difference from a ``base`` tree) and ``nodes.tree_id``. One-file
+    programs stay in ``nodes.program``, so a store made before this migrates in an instant
+    and its runs resume unchanged."""
+    db.table("blobs").create({"id": int, "hash": bytes, "text": str}, pk="id")
+    db.table("blobs").create_index(["hash"], unique=True)
+    db.table("trees").create(
+        {"id": int, "hash": bytes, "base": int, "entries": str},
+        pk="id",
+        foreign_keys=[("base", "trees", "id")],
+    )
+    db.table("trees").create_index(["hash"], unique=True)
+    db.table("nodes").add_column("tree_id", int)
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Bring ``db`` to the current schema (a no-op when it is; any SQLite database works,
     an in-memory one included)."""

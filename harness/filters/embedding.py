@@ -67,10 +67,7 @@ class EmbeddingFilter:
         self.db = db
         self.ids, self.rows = [], {}
         self.matrix = np.zeros((0, 0), dtype=np.float32)
-        rows = db.execute(
-            "select id, program from nodes where status = 'evaluated' and program is not null"
-            " order by id"
-        ).fetchall()
+        rows = store.node_programs(db, "status = 'evaluated'")
         for start in range(0, len(rows), REBUILD_BATCH):
             batch = rows[start : start + REBUILD_BATCH]
             self._append([i for i, _ in batch], self.embedder.embed([p for _, p in batch]))

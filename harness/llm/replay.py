@@ -226,6 +226,8 @@ def create(config: Mapping[str, Any]) -> ReplayProposer:
                 row["id"]: row
                 for row in db.query("select id, program, score, metrics, feedback from nodes")
             }
+            for node_id, program in store.node_programs(db):  # trees' texts included
+                nodes[node_id]["program"] = program
         finally:
             db.conn.close()
     except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: say so, cleanly

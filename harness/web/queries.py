@@ -21,6 +21,7 @@ import sqlite_utils
 from harness import db as store
 from harness.compare import CompareError, load_run
 from harness.compare.stats import best_so_far, group_runs
+from harness.tree import Tree, is_tree
 from harness.web.layout import layout
 
 
@@ -151,6 +152,31 @@ def diff_lines(before: str | None, after: str | None) -> list[tuple[str, str]]:
     return lines
 
 
+def file_changes(before: str | None, after: str) -> list[dict[str, Any]]:
+    """Per file of the tree ``after`` (a multi-file program's text) against its parent's
+    program ``before`` (a tree, a one-file program read as one file, or None for the seed):
+    path, status (``added``, ``removed``, ``changed``, ``unchanged``; ``seed`` with no
+    parent), the file's text and its diff lines (:func:`diff_lines`; none when unchanged),
+    in path order."""
+    tree = Tree.parse(after)
+    if before is None:
+        return [
+            {"path": path, "status": "seed", "text": text, "diff": []} for path, text in tree.files
+        ]
+    parent = Tree.parse(before)
+    mine, theirs = dict(tree.files), dict(parent.files)
+    files = []
+    for path in sorted(mine.keys() | theirs.keys()):
+        old, new = theirs.get(path), mine.get(path)
+        status = (
+            "added" if old is None else "removed" if new is None
+            else "unchanged" if old == new else "changed"
+        )  # fmt: skip
+        lines = [] if status == "unchanged" else diff_lines(old or "", new or "")
+        files.append({"path": path, "status": status, "text": new or "", "diff": lines})
+    return files
+
+
 def _messages(request: str | None) -> list[dict[str, str]]:
     """The request's messages (role, content); the raw text when it is not that JSON."""
     try:
@@ -193,18 +219,18 @@ def cited_cognition(db: sqlite_utils.Database, node_id: int) -> list[dict[str, A
 def node_detail(
     db: sqlite_utils.Database, node_id: int, children: list[int] | None = None
 ) -> dict[str, Any] | None:
-    """One node decoded, with its parent's program (for the diff), children (read from the
-    store unless given: the report knows them from the tree), citations and LLM exchanges;
-    None when the store has no such node."""
+    """One node decoded, with its change against its parent (``diff``; for a multi-file
+    program ``files``, per file, and ``patch``, the whole change as ``git apply`` takes
+    it), children (read from the store unless given: the report knows them from the tree),
+    citations and LLM exchanges; None when the store has no such node."""
     row = next(iter(db.table("nodes").rows_where("id = ?", [node_id])), None)
     if row is None:
         return None
-    node = store.decode_node(row)
+    node = store.decode_node(store.with_programs(db, [row])[0])
     parent = node["parent_ids"][0] if node["parent_ids"] else None
-    before = None
-    if parent is not None:
-        found = db.execute("select program from nodes where id = ?", [parent]).fetchone()
-        before = found[0] if found else None
+    before = store.program_of(db, parent) if parent is not None else None
+    program = node.get("program")
+    multi = program is not None and is_tree(program)
     if children is None:
         children = [
             r[0]
@@ -217,7 +243,11 @@ def node_detail(
         "node": node,
         "parent": parent,
         "children": children,
-        "diff": diff_lines(before, node.get("program")),
+        "diff": [] if multi else diff_lines(before, program),
+        "files": file_changes(before, program) if multi and program else None,
+        "patch": Tree.parse(program).diff(Tree.parse(before))
+        if multi and program and before
+        else "",
         "cognition": cited_cognition(db, node_id),
         "llm": llm_calls(db, node_id),
     }
