@@ -4,6 +4,7 @@ hash the same, so a duplicate proposal is recognised before it is evaluated agai
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
 
@@ -81,7 +82,14 @@ def canonical_hash(program: str, language: str = "python") -> str:
     """The hash of ``program``'s canonical form; a multi-file program's (:mod:`harness.tree`)
     is that of its paths and each file's canonical form in its own language."""
     if is_tree(program):
-        tree = Tree.parse(program)
-        form = "\0".join(f"{p}\0{canonical_form(tree[p], language_of(p))}" for p in tree)
+        files = Tree.parse(program).files
+        form = "\0".join(f"{path}\0{_file_hash(text, language_of(path))}" for path, text in files)
         return hashlib.sha256(form.encode()).hexdigest()
     return hashlib.sha256(canonical_form(program, language).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=8192)
+def _file_hash(text: str, language: str) -> str:
+    """One file's canonical hash, remembered: a child tree repeats its parent's files but
+    one, and parsing all of a 50-file tree's every round was most of a round's cost."""
+    return hashlib.sha256(canonical_form(text, language).encode()).hexdigest()

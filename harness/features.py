@@ -14,12 +14,14 @@ Raw values are stored with the node (``nodes.features``); samplers see them scal
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.task import Descriptor, TaskSpec
+from harness.tree import Tree, is_tree
 
 GENERIC = (
     Descriptor("program_length", 0.5, 2.0, "program length relative to the seed program"),
@@ -30,7 +32,17 @@ _TOKEN = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|[^\s\w]")
 
 
 def tokens(program: str) -> frozenset[str]:
-    return frozenset(_TOKEN.findall(program))
+    """The program's token set; a multi-file program's is its paths' and files' (each
+    file's remembered: a child tree repeats all its parent's files but a few)."""
+    if not is_tree(program):
+        return frozenset(_TOKEN.findall(program))
+    files = Tree.parse(program).files
+    return frozenset().union(*(_file_tokens(path) | _file_tokens(text) for path, text in files))
+
+
+@functools.lru_cache(maxsize=8192)
+def _file_tokens(text: str) -> frozenset[str]:
+    return frozenset(_TOKEN.findall(text))
 
 
 def jaccard_distance(a: frozenset[str], b: frozenset[str]) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ def is_tree(program: str) -> bool:
     return program.startswith(HEADER)
 
 
+@functools.lru_cache(maxsize=8192)
 def check_path(path: str) -> str:
     """``path`` as a tree stores it (relative, ``/``-separated, normalised), or
     :class:`TreeError` when it is empty, absolute, leaves the tree or names a hidden file."""
