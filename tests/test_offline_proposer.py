@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from harness.llm.base import NodeView, ProposalRequest
+from harness.llm.base import NodeView, NoveltyRequest, ProposalRequest
 from harness.llm.offline import OfflineProposer, find_literals
 from harness.task import TaskSpec
 from harness.tree import FileRule, Tree
@@ -113,3 +113,19 @@ def test_a_tree_with_nothing_to_change_is_a_failed_proposal():
     request = ProposalRequest(spec, NodeView(0, "p", TREE.text(), 1.0, True), [], [], 5, 1)
     proposal = asyncio.run(OfflineProposer({}).propose(request))
     assert proposal.program is None and "files that may change" in proposal.error
+
+
+def test_the_novelty_judge_compares_trees_file_by_file():
+    proposer = OfflineProposer({})
+    nearest = NodeView(0, "n", TREE.text())
+    literal = TREE.with_file("pkg/data.py", "SIZE = 64\nNOISE = 0.1\n")
+    code = TREE.with_file("pkg/model.py", "WIDTH = 4\nDEPTH = WIDTH\n")
+    verdicts = [
+        asyncio.run(
+            proposer.judge_novelty(
+                NoveltyRequest(TREE_SPEC, NodeView(1, "c", t.text()), nearest, 0.9)
+            )
+        ).different
+        for t in (literal, code)
+    ]
+    assert verdicts == [False, True]

@@ -136,3 +136,12 @@ def test_over_long_file_is_rejected_naming_it() -> None:
 def test_one_file_programs_ignore_file_headers() -> None:
     answer = "### FILE: whatever.py\n" + block("x = 1", "x = 2")
     assert build_program("x = 1\n", parse_answer(answer), "diff", 100) == ("x = 2\n", "diff")
+
+
+def test_a_file_tag_inside_a_one_file_programs_code_stays_code() -> None:
+    program = "HTML = '<file path=\"a.txt\">x</file>'\n"
+    parsed = parse_answer(f"<code>\n{program}</code>")
+    assert (
+        parsed.files == []
+        and build_program("HTML = ''\n", parsed, "full", 100)[0] == program.rstrip()
+    )

@@ -110,16 +110,17 @@ def _extract_code(text: str) -> tuple[str | None, str]:
 
 
 def parse_answer(text: str) -> ParsedAnswer:
-    """Split a researcher answer into name, motivation, ``<code>`` and SEARCH/REPLACE blocks.
+    """Split a researcher answer into name, motivation, ``<code>``, SEARCH/REPLACE blocks
+    (with the file each names) and whole files (``<file path=...>``, outside ``<code>``).
 
     Diff blocks are looked for outside the tags (inside ``<code>`` only when that holds
     nothing else), and may sit inside a fenced block.
     SEARCH and REPLACE parts lose the newline that precedes the marker line, nothing else.
     """
     text = strip_thinking(text.replace("\r\n", "\n"))
-    files = [(path.strip(), _file_text(body)) for path, body in _FILE_BLOCK_RE.findall(text)]
-    text = _FILE_BLOCK_RE.sub("", text)
     code, rest = _extract_code(text)
+    files = [(path.strip(), _file_text(body)) for path, body in _FILE_BLOCK_RE.findall(rest)]
+    rest = _FILE_BLOCK_RE.sub("", rest)
     fields: dict[str, str] = {}
     for tag, regex in _TAG_RE.items():
         match = regex.search(rest)
