@@ -51,7 +51,8 @@ def test_a_path_addressed_edit_from_the_endpoint_becomes_the_nodes_tree(tmp_path
         prompts = [json.dumps(r["messages"]) for r in server.requests]
     researcher = [p for p in prompts if "<analysis>" not in p]
     assert "### FILE: pkg/model.py" in researcher[0] and "read-only context" in researcher[0]
-    nodes = {n["id"]: n for n in store.open_db(run_dir)["nodes"].rows}
+    db = store.open_db(run_dir)
+    nodes = {n["id"]: n for n in store.with_programs(db, list(db["nodes"].rows))}
     assert nodes[0]["program"] == SEED.text()
     expected = SEED.with_file("pkg/model.py", SEED["pkg/model.py"].replace("4", "8"))
     expected = expected.with_file("pkg/train.py", SEED["pkg/train.py"].replace("0.1", "0.5"))
@@ -73,7 +74,8 @@ def test_the_offline_proposer_improves_a_tree_and_never_touches_read_only_files(
         f"hydra.run.dir={run_dir}", env=PLUGINS,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    nodes = list(store.open_db(run_dir)["nodes"].rows)
+    db = store.open_db(run_dir)
+    nodes = store.with_programs(db, list(db["nodes"].rows))
     programs = [Tree.parse(n["program"]) for n in nodes if n["program"]]
     assert len(programs) >= 40
     assert all(tree["pkg/data.py"] == SEED["pkg/data.py"] for tree in programs)
