@@ -18,8 +18,17 @@ _TAG_RE = {
 }
 _CITATION_RE = re.compile(r"\b([KN])(\d+)\b", re.IGNORECASE)
 _DIFF_RE = re.compile(
-    r"^<<<<<<< SEARCH[ \t]*\n(.*?)^=======[ \t]*\n(.*?)^>>>>>>> REPLACE[ \t]*$",
+    r"^<<<<<<< SEARCH(?:[ \t]+([^\s<>]+))?[ \t]*\n(.*?)"
+    r"^=======[ \t]*\n(.*?)^>>>>>>> REPLACE[ \t]*$",
     re.DOTALL | re.MULTILINE,
+)
+#: The line naming the file that the SEARCH/REPLACE blocks after it edit (multi-file programs);
+#: Markdown emphasis or backticks around the path are forgiven.
+_FILE_HEADER_RE = re.compile(
+    r"^[ \t]*#{1,6}[ \t]*FILE:[ \t]*[`*]*([^\s`*]+)[`*]*[ \t]*$", re.IGNORECASE | re.MULTILINE
+)
+_FILE_BLOCK_RE = re.compile(
+    r"""<file[ \t]+path=["']([^"'\n]+)["'][ \t]*>[ \t]*\n?(.*?)</file>""", re.DOTALL
 )
 _FENCE_RE = re.compile(r"^\s*```[\w+.-]*[ \t]*$")
 _OPEN_FENCE_RE = re.compile(r"^\s*(`{3,})[ \t]*([\w+.-]*)[ \t]*$")
@@ -39,6 +48,17 @@ class ParsedAnswer:
     #: Markdown-fenced code blocks (Python or no language) outside the tags, read only
     #: when there is neither ``<code>`` nor a diff: open models often answer that way
     fenced: list[str] = field(default_factory=list)
+    #: the file each of ``diffs`` is addressed to (``### FILE: path`` before it, or
+    #: ``<<<<<<< SEARCH path``), ``None`` when unnamed; shorter than ``diffs`` means unnamed
+    paths: list[str | None] = field(default_factory=list)
+    #: whole-file rewrites of a multi-file program, ``(path, text)`` from ``<file path=...>``
+    files: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def addressed(self) -> list[tuple[str | None, str, str]]:
+        """``(path or None, search, replace)`` for each SEARCH/REPLACE block, in order."""
+        paths = [*self.paths, *[None] * (len(self.diffs) - len(self.paths))]
+        return [(path, s, r) for path, (s, r) in zip(paths, self.diffs, strict=False)]
 
     @property
     def citations(self) -> list[tuple[str, int]]:
@@ -90,7 +110,8 @@ def _extract_code(text: str) -> tuple[str | None, str]:
 
 
 def parse_answer(text: str) -> ParsedAnswer:
-    """Split a researcher answer into name, motivation, ``<code>`` and SEARCH/REPLACE blocks.
+    """Split a researcher answer into name, motivation, ``<code>``, SEARCH/REPLACE blocks
+    (with the file each names) and whole files (``<file path=...>``, outside ``<code>``).
 
     Diff blocks are looked for outside the tags (inside ``<code>`` only when that holds
     nothing else), and may sit inside a fenced block.
@@ -98,21 +119,36 @@ def parse_answer(text: str) -> ParsedAnswer:
     """
     text = strip_thinking(text.replace("\r\n", "\n"))
     code, rest = _extract_code(text)
+    files = [(path.strip(), _file_text(body)) for path, body in _FILE_BLOCK_RE.findall(rest)]
+    rest = _FILE_BLOCK_RE.sub("", rest)
     fields: dict[str, str] = {}
     for tag, regex in _TAG_RE.items():
         match = regex.search(rest)
         fields[tag] = match.group(1).strip() if match else ""
         rest = regex.sub("", rest)
-    diffs = _find_diffs(rest)
+    diffs, paths = _find_diffs(rest)
     if not diffs and code is not None:
         # Diff blocks wrapped in <code> by mistake: they are clearly not a program.
-        wrapped = _find_diffs(code)
+        wrapped, wrapped_paths = _find_diffs(code)
         if wrapped:
-            code, diffs = None, wrapped
-    fenced = _fenced_blocks(rest) if code is None and not diffs else []
+            code, diffs, paths = None, wrapped, wrapped_paths
+    fenced = _fenced_blocks(rest) if code is None and not diffs and not files else []
     return ParsedAnswer(
-        fields["name"], fields["motivation"], code, diffs, fields["inspired_by"], fenced
+        fields["name"],
+        fields["motivation"],
+        code,
+        diffs,
+        fields["inspired_by"],
+        fenced,
+        paths if any(paths) else [],
+        files,
     )
+
+
+def _file_text(body: str) -> str:
+    """A ``<file>`` block's text: fences stripped, ending with one newline as files do."""
+    text = strip_fences(body)
+    return f"{text}\n" if text.strip() else ""
 
 
 def _fenced_blocks(text: str) -> list[str]:
@@ -141,11 +177,23 @@ def _closes(line: str, ticks: str) -> bool:
     return len(text) >= len(ticks) and set(text) == {"`"}
 
 
-def _find_diffs(text: str) -> list[tuple[str, str]]:
-    return [
-        (_drop_last_newline(m.group(1)), _drop_last_newline(m.group(2)))
-        for m in _DIFF_RE.finditer(text)
+def _find_diffs(text: str) -> tuple[list[tuple[str, str]], list[str | None]]:
+    """The SEARCH/REPLACE blocks and the file each names: its own ``SEARCH path``, else the
+    last ``### FILE:`` header above it outside any block (``None`` when there is neither)."""
+    blocks = list(_DIFF_RE.finditer(text))
+    inside = [(m.start(), m.end()) for m in blocks]
+    headers = [
+        (h.start(), h.group(1))
+        for h in _FILE_HEADER_RE.finditer(text)
+        if not any(start <= h.start() < end for start, end in inside)
     ]
+    diffs: list[tuple[str, str]] = []
+    paths: list[str | None] = []
+    for m in blocks:
+        above = [path for at, path in headers if at < m.start()]
+        paths.append(m.group(1) or (above[-1] if above else None))
+        diffs.append((_drop_last_newline(m.group(2)), _drop_last_newline(m.group(3))))
+    return diffs, paths
 
 
 def _drop_last_newline(part: str) -> str:

@@ -40,6 +40,7 @@ from harness.llm.prompts import (
     researcher_prompt,
 )
 from harness.redact import redact_data
+from harness.task import TaskSpec
 
 if TYPE_CHECKING:
     from harness.llm.agent import Agent
@@ -166,7 +167,7 @@ class ChatProposer:
             reply,
             request.parent.program,
             f"node-{request.node_id}",
-            request.task.language,
+            request.task,
             None if operator is None else operator.edit_mode,
         )
         proposal.operator = None if operator is None else operator.name
@@ -182,9 +183,7 @@ class ChatProposer:
         )
         with _in_exchange(request.node.id, request.seed + request.attempt):
             reply = await self._ask("repair", messages)
-        return self._proposal(
-            reply, request.node.program, f"{request.node.name}-fix", request.task.language
-        )
+        return self._proposal(reply, request.node.program, f"{request.node.name}-fix", request.task)
 
     async def analyze(self, request: AnalysisRequest) -> Analysis:
         """Ask for an analysis of the evaluated node against its reference."""
@@ -259,7 +258,7 @@ class ChatProposer:
         reply: Reply,
         base: str,
         fallback_name: str,
-        language: str,
+        task: TaskSpec,
         edit_mode: str | None = None,
     ) -> Proposal:
         """Turn an answer into a program edited from ``base`` (or the reason it is not one),
@@ -278,7 +277,13 @@ class ChatProposer:
         name = " ".join(parsed.name.split())[:100] or fallback_name
         try:
             program, kind = build_program(
-                base, parsed, mode, self.max_code_chars, language=language
+                base,
+                parsed,
+                mode,
+                self.max_code_chars,
+                language=task.language,
+                files=task.files,
+                new_files=task.new_files,
             )
         except EditError as exc:
             error = str(exc)

@@ -9,9 +9,11 @@ when a diff failed. Here an answer that cannot be applied exactly is rejected wi
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import fnmatch
+from collections.abc import Callable, Iterable
 
 from harness.llm.answers import ParsedAnswer
+from harness.tree import FileRule, Tree, TreeError, check_path, is_tree, language_of, policy_of
 
 EVOLVE_START = "EVOLVE-BLOCK-START"
 EVOLVE_END = "EVOLVE-BLOCK-END"
@@ -31,6 +33,19 @@ the lines that replace them
 ```python
 ...the complete program...
 ```"""
+
+TREE_FORMATS = """The program is several files; answer in one or both of these formats:
+- SEARCH/REPLACE blocks under a line naming the file they edit:
+### FILE: path/to/file.py
+<<<<<<< SEARCH
+lines copied exactly from that file
+=======
+the lines that replace them
+>>>>>>> REPLACE
+- or whole files, each in a <file> block:
+<file path="path/to/file.py">
+...the complete new file...
+</file>"""
 
 
 class EditError(ValueError):
@@ -128,26 +143,31 @@ def apply_diffs(base: str, diffs: list[tuple[str, str]]) -> str:
     text = base
     total = len(diffs)
     for number, (search, replace) in enumerate(diffs, start=1):
-        where = f"diff block {number} of {total}"
-        if not search.strip():
-            raise EditError(f"{where} has an empty SEARCH part; quote the lines to replace")
-        hits = _occurrences(text, search)
-        if not hits:
-            raise EditError(
-                f"{where} did not apply: SEARCH text not found in the program "
-                f"(it must match exactly, whitespace included); {_not_found_hint(text, search)}"
-            )
-        if len(hits) > 1:
-            whole = [pos for pos in hits if _is_whole_lines(text, pos, len(search))]
-            if len(whole) != 1:
-                raise EditError(
-                    f"{where} is ambiguous: its SEARCH text occurs {len(hits)} times in the "
-                    f"program; include more surrounding lines so it matches once"
-                )
-            hits = whole
-        pos = hits[0]
-        text = text[:pos] + replace + text[pos + len(search) :]
+        text = apply_block(text, search, replace, f"diff block {number} of {total}")
     return text
+
+
+def apply_block(text: str, search: str, replace: str, where: str, what: str = "program") -> str:
+    """``text`` with the one occurrence of ``search`` replaced (see :func:`apply_diffs`);
+    errors start with ``where`` (which block) and call ``text`` the ``what``."""
+    if not search.strip():
+        raise EditError(f"{where} has an empty SEARCH part; quote the lines to replace")
+    hits = _occurrences(text, search)
+    if not hits:
+        raise EditError(
+            f"{where} did not apply: SEARCH text not found in the {what} "
+            f"(it must match exactly, whitespace included); {_not_found_hint(text, search)}"
+        )
+    if len(hits) > 1:
+        whole = [pos for pos in hits if _is_whole_lines(text, pos, len(search))]
+        if len(whole) != 1:
+            raise EditError(
+                f"{where} is ambiguous: its SEARCH text occurs {len(hits)} times in the "
+                f"{what}; include more surrounding lines so it matches once"
+            )
+        hits = whole
+    pos = hits[0]
+    return text[:pos] + replace + text[pos + len(search) :]
 
 
 _BODY = "\0evolve-block\0"
@@ -281,8 +301,13 @@ def build_program(
     max_code_chars: int,
     *,
     language: str = "python",
+    files: Iterable[FileRule] = (),
+    new_files: Iterable[str] = (),
 ) -> tuple[str, str]:
     """Build and check the child program; return ``(program, edit_kind)``.
+
+    A multi-file parent (:func:`harness.tree.is_tree`) is edited by :func:`build_tree`
+    under the task's ``files`` policies and ``new_files`` globs (``TaskSpec``).
 
     ``edit_mode`` only sets the preference: a "diff" answer that gives ``<code>`` instead is
     taken as a full rewrite, and a "full" answer with only diffs is applied as a diff. An
@@ -291,6 +316,8 @@ def build_program(
     """
     if edit_mode not in ("diff", "full"):
         raise ValueError(f"edit_mode must be 'diff' or 'full', not {edit_mode!r}")
+    if is_tree(parent_program):
+        return build_tree(parent_program, parsed, max_code_chars, files=files, new_files=new_files)
     code = parsed.code
     if code is None and not parsed.diffs:
         code = _fenced_program(parent_program, parsed.fenced)
@@ -307,3 +334,143 @@ def build_program(
         syntax_check(program)
     check_length(program, max_code_chars)
     return program, kind
+
+
+def build_tree(
+    parent_program: str,
+    parsed: ParsedAnswer,
+    max_code_chars: int,
+    *,
+    files: Iterable[FileRule] = (),
+    new_files: Iterable[str] = (),
+) -> tuple[str, str]:
+    """The child of a multi-file parent and its edit kind (``diff`` when any SEARCH/REPLACE
+    block applied, else ``full``), checked by :func:`check_tree`.
+
+    Whole files (``<file path=...>``) replace or add files; SEARCH/REPLACE blocks apply in
+    order to the file they name, or to the one file whose text holds their SEARCH part.
+    A ``<code>`` block (when there is nothing else) is the whole tree's text, or the new
+    text of the program's only file that may change.
+    """
+    rules = tuple(files)
+    parent = Tree.parse(parent_program)
+    texts = dict(parent)
+    rewritten: list[str] = []
+    for path, text in parsed.files:
+        path = _tree_path(path, "a <file> block")
+        if path in rewritten:
+            raise EditError(f"file {path!r} is given twice in <file> blocks; give it once")
+        rewritten.append(path)
+        texts[path] = text
+    if parsed.code is not None and not parsed.files and not parsed.diffs:
+        texts, rewritten = _code_block(parent, parsed.code, rules)
+    blocks = parsed.addressed
+    edited = False
+    for number, (named, search, replace) in enumerate(blocks, start=1):
+        where = f"diff block {number} of {len(blocks)}"
+        path = _tree_path(named, where) if named else _holder(texts, search, where)
+        if path in rewritten:
+            raise EditError(
+                f"file {path!r} has both a <file> block and SEARCH/REPLACE blocks; give one"
+            )
+        if path not in texts:
+            raise EditError(
+                f"{where} edits file {path!r}, which is not in the program (its files: "
+                f"{', '.join(parent)}); to add a file, give it whole in <file path=...>"
+            )
+        where = f"{where} (file {path!r})"
+        texts[path] = apply_block(texts[path], search, replace, where, f"file {path!r}")
+        edited = True
+    if not rewritten and not edited:
+        raise EditError(f"the answer changes no file of the program. {TREE_FORMATS}")
+    child = Tree.of(texts)
+    check_tree(parent, child, max_code_chars, files=rules, new_files=new_files)
+    return child.text(), "diff" if edited else "full"
+
+
+def _tree_path(path: str, where: str) -> str:
+    try:
+        return check_path(path)
+    except TreeError as exc:
+        raise EditError(f"{where}: {exc}") from None
+
+
+def _holder(texts: dict[str, str], search: str, where: str) -> str:
+    """The one file whose text holds ``search``, for a block that names none."""
+    holders = [path for path, text in texts.items() if search and search in text]
+    if len(holders) == 1:
+        return holders[0]
+    found = "none of the files" if not holders else f"{len(holders)} files ({', '.join(holders)})"
+    raise EditError(
+        f"{where} names no file and its SEARCH text is in {found}; put a line "
+        "'### FILE: path/to/file.py' before the blocks of each file"
+    )
+
+
+def _code_block(
+    parent: Tree, code: str, rules: tuple[FileRule, ...]
+) -> tuple[dict[str, str], list[str]]:
+    """The files after a ``<code>`` answer: a whole tree's text, or the new text of the only
+    file that may change."""
+    if is_tree(code):
+        try:
+            tree = Tree.parse(code)
+        except TreeError as exc:
+            raise EditError(f"the <code> block is not a well-formed program tree: {exc}") from None
+        return dict(tree), tree.changed(parent)
+    open_files = [path for path in parent if policy_of(path, rules) != "read_only"]
+    if len(open_files) != 1:
+        raise EditError(
+            "the answer's <code> block does not say which file it replaces (the program has "
+            f"{len(open_files)} files that may change). {TREE_FORMATS}"
+        )
+    return {**dict(parent), open_files[0]: code}, open_files
+
+
+def check_tree(
+    parent: Tree,
+    child: Tree,
+    max_code_chars: int,
+    *,
+    files: Iterable[FileRule] = (),
+    new_files: Iterable[str] = (),
+) -> None:
+    """Reject a child tree that breaks the task's rules, naming the first file at fault:
+    a removed file, a new file outside ``new_files``, a change to a ``read_only`` file or
+    outside a ``blocks`` file's EVOLVE-BLOCKs, a syntax error, a file over ``max_code_chars``."""
+    rules, globs = tuple(files), tuple(new_files)
+    for path in child.changed(parent):
+        if path not in child:
+            raise EditError(f"file {path!r} is missing from the new program; keep every file")
+        text = child[path]
+        policy = policy_of(path, rules)
+        if path not in parent and not any(fnmatch.fnmatchcase(path, g) for g in globs):
+            allowed = f"only at paths matching {', '.join(globs)}" if globs else "no new files"
+            raise EditError(
+                f"file {path!r} is new, and this task allows {allowed}; edit existing files"
+            )
+        if policy == "read_only":
+            may = [p for p in parent if policy_of(p, rules) != "read_only"]
+            raise EditError(
+                f"file {path!r} is read-only context for this task and must stay exactly as "
+                f"it is; only these files may change: {', '.join(may) or '(none)'}"
+            )
+        if policy == "blocks" and path in parent:
+            if _outside_evolve_blocks(parent[path]) is None:
+                raise EditError(
+                    f"file {path!r} may change only between EVOLVE-BLOCK markers, and it has "
+                    "none; leave it unchanged"
+                )
+            _in_file(path, check_evolve_blocks, parent[path], text)
+        syntax_check = SYNTAX_CHECKS.get(language_of(path))
+        if syntax_check is not None:
+            _in_file(path, syntax_check, text)
+        _in_file(path, check_length, text, max_code_chars)
+
+
+def _in_file(path: str, check: Callable[..., None], *args: object) -> None:
+    """Run ``check``; its :class:`EditError` names ``path``."""
+    try:
+        check(*args)
+    except EditError as exc:
+        raise EditError(f"file {path!r}: {exc}") from None

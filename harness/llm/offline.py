@@ -33,6 +33,8 @@ from harness.llm.base import (
 )
 from harness.llm.operators import from_config, second_parent
 from harness.meta import deterministic_summary
+from harness.task import TaskSpec
+from harness.tree import Tree, is_tree, language_of, policy_of
 
 START, END = "EVOLVE-BLOCK-START", "EVOLVE-BLOCK-END"
 
@@ -137,6 +139,69 @@ def _apart(program: str, changes: dict[Literal, str]) -> dict[Literal, str]:
     }
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One file whose literals may change: ``path`` is ``None`` for a one-file program."""
+
+    path: str | None
+    text: str
+    language: str
+    literals: tuple[Literal, ...]
+
+    @property
+    def where(self) -> str:
+        """How the file is named in a motivation (``""`` for a one-file program)."""
+        return "" if self.path is None else f"{self.path} "
+
+
+def units(program: str, task: TaskSpec, *, every_file: bool = False) -> list[Unit]:
+    """The files of ``program`` whose literals may change, in path order: the program itself
+    for a one-file program; in a tree, its Python and C files that the task's policies
+    (``TaskSpec.files``) let evolve, a ``blocks`` file only inside its EVOLVE-BLOCKs
+    (``every_file``: all Python and C files, whatever their policy)."""
+    if not is_tree(program):
+        return [Unit(None, program, task.language, tuple(find_literals(program, task.language)))]
+    found = []
+    for path, text in Tree.parse(program).items():
+        language = language_of(path)
+        policy = policy_of(path, task.files)
+        if language == "text" or (policy == "read_only" and not every_file):
+            continue
+        if policy == "blocks" and not every_file and _evolvable_rows(text.splitlines()) is None:
+            continue
+        found.append(Unit(path, text, language, tuple(find_literals(text, language))))
+    return found
+
+
+def _pairs(mine: list[Unit], theirs: list[Unit]) -> list[tuple[tuple[int, Literal], Literal]]:
+    """The literals of ``mine`` paired with a donor's, file by file, for the files where
+    both have as many literals."""
+    by_path = {unit.path: unit for unit in theirs}
+    pairs = []
+    for i, unit in enumerate(mine):
+        other = by_path.get(unit.path)
+        if other is not None and len(other.literals) == len(unit.literals):
+            pairs += [((i, a), b) for a, b in zip(unit.literals, other.literals, strict=True)]
+    return pairs
+
+
+def _apply(program: str, found: list[Unit], changes: dict[tuple[int, Literal], str]) -> str:
+    """``program`` with the literal ``changes``, file by file (a tree stays a tree)."""
+    texts: dict[str | None, str] = {}
+    for i, unit in enumerate(found):
+        mine = {lit: new for (j, lit), new in changes.items() if j == i}
+        if mine:
+            if unit.language != "python":
+                mine = _apart(unit.text, mine)
+            texts[unit.path] = _replace(unit.text, mine)
+    if not is_tree(program):
+        return texts.get(None, program)
+    tree = Tree.parse(program)
+    for path, text in texts.items():
+        tree = tree.with_file(str(path), text)
+    return tree.text()
+
+
 def _format_float(value: float) -> str:
     text = repr(round(value, 6))
     return text if any(ch in text for ch in ".e") else text + ".0"
@@ -164,9 +229,9 @@ class OfflineProposer:
         return str(max(value + step, 0) if value >= 0 else value + step)
 
     def _recombine(
-        self, rng: random.Random, mine: list[Literal], theirs: list[Literal]
-    ) -> dict[Literal, str]:
-        pairs = [(a, b) for a, b in zip(mine, theirs, strict=True) if a.text != b.text]
+        self, rng: random.Random, pairs: list[tuple[tuple[int, Literal], Literal]]
+    ) -> dict[tuple[int, Literal], str]:
+        pairs = [(a, b) for a, b in pairs if a[1].text != b.text]
         return {a: b.text for a, b in pairs if rng.random() < 0.5} or (
             {pairs[0][0]: pairs[0][1].text} if pairs else {}
         )
@@ -187,55 +252,57 @@ class OfflineProposer:
     async def _propose(self, request: ProposalRequest) -> Proposal:
         """Mutate the parent's literals, or recombine them with a reference's: at random
         (``recombine_prob``) without operators; with them, ``crossover`` recombines with
-        the second parent and every other operator mutates."""
+        the second parent and every other operator mutates. In a multi-file program only
+        the files that may change are touched (:func:`units`), and recombination is file
+        by file, with the reference's file of the same path."""
         rng = random.Random(request.seed)
         parent = request.parent
-        language = request.task.language
-        literals = find_literals(parent.program, language)
+        task = request.task
+        mine = units(parent.program, task)
+        literals = [(i, lit) for i, unit in enumerate(mine) for lit in unit.literals]
         if not literals:
+            where = (
+                "the parent's files that may change" if is_tree(parent.program) else "the parent"
+            )
             return Proposal(
                 name=f"offline-{request.node_id}",
                 motivation="",
                 program=None,
-                error="the offline proposer found no numeric literals to mutate in the parent",
+                error=f"the offline proposer found no numeric literals to mutate in {where}",
                 edit="mutation",
             )
-        changes: dict[Literal, str] = {}
+        changes: dict[tuple[int, Literal], str] = {}
         kind = "mutation"
-        donors = [
-            ref
-            for ref in request.references
-            if len(find_literals(ref.program, language)) == len(literals)
-        ]
+        donors = [ref for ref in request.references if _pairs(mine, units(ref.program, task))]
         operator = request.operator
         if operator is not None:
             second = second_parent(request) if operator.parents > 1 else None
             donors = [second] if second is not None and second in donors else []
         if donors and (operator is not None or rng.random() < self.recombine_prob):
             donor = rng.choice(donors)
-            changes = self._recombine(rng, literals, find_literals(donor.program, language))
+            changes = self._recombine(rng, _pairs(mine, units(donor.program, task)))
             kind = f"recombination with node {donor.id}"
         if not changes:
             kind = "mutation"
-            weights = [1.0 if lit.is_float else self.int_weight for lit in literals]
+            weights = [1.0 if lit.is_float else self.int_weight for _, lit in literals]
             count = rng.randint(1, min(self.max_changes, len(literals)))
-            for lit in rng.choices(literals, weights=weights, k=count):
-                changes[lit] = self._mutate(rng, lit)
-        changes = {lit: new for lit, new in changes.items() if new != lit.text}
+            for key in rng.choices(literals, weights=weights, k=count):
+                changes[key] = self._mutate(rng, key[1])
+        changes = {key: new for key, new in changes.items() if new != key[1].text}
         if not changes:
-            lit = literals[0]
-            bumped = self._mutate(rng, lit) if lit.is_float else str(int(lit.text, 0) + 1)
-            changes = {lit: bumped}
-        if language != "python":
-            changes = _apart(parent.program, changes)
+            key = literals[0]
+            lit = key[1]
+            changes = {key: self._mutate(rng, lit) if lit.is_float else str(int(lit.text, 0) + 1)}
         described = "; ".join(
-            f"line {lit.row}: {lit.text} -> {new}"
-            for lit, new in sorted(changes.items(), key=lambda item: (item[0].row, item[0].col))
+            f"{mine[i].where}line {lit.row}: {lit.text} -> {new}"
+            for (i, lit), new in sorted(
+                changes.items(), key=lambda c: (c[0][0], c[0][1].row, c[0][1].col)
+            )
         )
         return Proposal(
             name=f"offline-{request.node_id}",
             motivation=f"{kind.capitalize()} of node {parent.id}'s literals ({described}).",
-            program=_replace(parent.program, changes),
+            program=_apply(parent.program, mine, changes),
             edit="mutation",
         )
 
@@ -249,10 +316,12 @@ class OfflineProposer:
     async def judge_novelty(self, request: NoveltyRequest) -> Judgement:
         """Deterministic: a candidate that differs from the nearest program in numeric
         literals only (what this proposer writes) is not meaningfully different."""
-        language = request.task.language
+        task = request.task
 
         def skeleton(program: str) -> str:
-            return _replace(program, {lit: "0" for lit in find_literals(program, language)})
+            found = units(program, task, every_file=True)
+            zeros = {(i, lit): "0" for i, unit in enumerate(found) for lit in unit.literals}
+            return _apply(program, found, zeros)
 
         different = skeleton(request.candidate.program) != skeleton(request.nearest.program)
         reason = (

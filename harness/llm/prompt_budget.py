@@ -3,7 +3,8 @@
 Trimming is measured on the rendered text, not on the variables, so the budget holds
 whatever a template shows, however often it shows a variable (or whether it shows it at
 all). Each trimmable variable is a :class:`Field` with a level; lower levels go first, and
-within a level large parts give up more than small ones.
+within a level large parts give up more than small ones. A field with a ``short`` form (a
+read-only file's outline) is swapped for it before anything at its level is cut.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ Render = Callable[[], tuple[str, str]]
 @dataclass
 class Field:
     """A trimmable variable, ``owner[name]``; lower ``level``s are trimmed first, keeping
-    the ``head`` or the ``tail`` of the text."""
+    the ``head`` or the ``tail`` of the text, after the text is replaced by its ``short``
+    form when it has one; a field that must not be ``cut`` is only ever shortened so."""
 
     owner: dict[str, Any]
     name: str
     level: int
     keep: str = "head"
+    short: str | None = None
+    cut: bool = True
 
     @property
     def text(self) -> str:
@@ -89,6 +93,15 @@ def fit(render: Render, fields: list[Field], budget_chars: int) -> tuple[str, st
         shown = [(f, n) for f, n in zip(fields, counts, strict=True) if f.level == level and n]
         if not shown:
             continue
+        shorter = [f for f, _ in shown if f.short is not None and len(f.short) < len(f.text)]
+        if shorter:
+            for field in shorter:
+                field.text = field.short or ""
+            messages = render()
+            over = sum(map(len, messages)) - budget_chars
+            if over <= 0:
+                break
+        shown = [(field, count) for field, count in shown if field.cut]
         sizes = [len(field.text) * count for field, count in shown]
         for (field, count), share in zip(
             shown, _shares(max(0, sum(sizes) - over), sizes), strict=True

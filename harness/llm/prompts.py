@@ -38,7 +38,9 @@ from harness.llm.base import (
 from harness.llm.edits import EVOLVE_END, EVOLVE_START
 from harness.llm.operators import CROSSOVER, PromptVariant, second_parent
 from harness.llm.prompt_budget import Field, fit
+from harness.llm.tree_view import file_views
 from harness.task import CognitionItem, TaskSpec
+from harness.tree import FileRule, Tree, is_tree
 
 VARIABLES: dict[str, tuple[str, ...]] = {
     "researcher": (
@@ -53,9 +55,10 @@ VARIABLES: dict[str, tuple[str, ...]] = {
         "output_template",
         "second_parent",
         "variant",
+        "tree",
     ),
     "analyzer": ("task", "node", "reference", "diff"),
-    "repair": ("task", "node", "attempt", "edit_mode"),
+    "repair": ("task", "node", "attempt", "edit_mode", "tree"),
     "meta": ("task", "previous", "best", "recent", "version"),
 }
 """The variables each role's two templates (system and user) receive: a public contract."""
@@ -134,13 +137,26 @@ def _task(task: TaskSpec, fields: list[Field], level: int) -> SimpleNamespace:
         description=task.description.strip(),
         entry=task.entry,
         language=task.language,
+        new_files=list(task.new_files),
     )
     fields.append(Field(vars(view), "description", level))
     return view
 
 
-def _node(node: NodeView, fields: list[Field], levels: Mapping[str, int]) -> SimpleNamespace:
-    """A node as templates see it; ``levels`` names its trimmable fields (absent: never cut)."""
+def _node(
+    node: NodeView,
+    fields: list[Field],
+    levels: Mapping[str, int],
+    *,
+    rules: tuple[FileRule, ...] = (),
+    base: NodeView | None = None,
+) -> SimpleNamespace:
+    """A node as templates see it; ``levels`` names its trimmable fields (absent: never cut).
+
+    A multi-file program also has ``files`` (its files by policy, :mod:`harness.llm.tree_view`)
+    and, when ``base`` is given, ``diff``: its changes from ``base``'s program, shown instead
+    of its files (references against the parent), trimmed as ``program`` is.
+    """
     view = SimpleNamespace(
         id=node.id,
         name=node.name,
@@ -153,10 +169,48 @@ def _node(node: NodeView, fields: list[Field], levels: Mapping[str, int]) -> Sim
         analysis=node.analysis.strip(),
         feedback=node.feedback.strip(),
         program=node.program.rstrip("\n"),
+        files=[],
+        diff=None,
+        diff_from=None,
     )
     for name, level in levels.items():
         fields.append(Field(vars(view), name, level, "tail" if name == "feedback" else "head"))
+    if is_tree(node.program):
+        _tree(view, node, fields, levels, rules, base)
     return view
+
+
+def _tree(
+    view: SimpleNamespace,
+    node: NodeView,
+    fields: list[Field],
+    levels: Mapping[str, int],
+    rules: tuple[FileRule, ...],
+    base: NodeView | None,
+) -> None:
+    """Add a tree node's ``files`` (and ``diff`` against ``base``) to its view: the files that
+    may change are cut only as ``program`` is (never, for the program being edited); a
+    ``blocks`` file gives way to its EVOLVE-BLOCKs, and a read-only file to its outline
+    before anything else is cut."""
+    program = levels.get("program")
+    view.files = [SimpleNamespace(**vars(f)) for f in file_views(node.program, rules)]
+    if base is not None:
+        view.diff = Tree.parse(node.program).diff(Tree.parse(base.program)).rstrip("\n")
+        view.diff_from = f"node {base.id}"
+        for file in view.files:
+            file.text = ""
+        if program is not None:  # a diff is evidence: it outlasts read-only context
+            fields.append(Field(vars(view), "diff", program + 1))
+        return
+    for file in view.files:
+        if file.policy == "read_only":
+            level: int | None = 0
+        else:
+            level = program if file.policy == "evolve" or program is None else min(2, program)
+        if level is not None:
+            fields.append(Field(vars(file), "text", level, short=file.short))
+        elif file.policy == "blocks":  # its EVOLVE-BLOCKs are what the edits apply to
+            fields.append(Field(vars(file), "text", 2, short=file.short, cut=False))
 
 
 def _cognition(item: CognitionItem, fields: list[Field], level: int) -> SimpleNamespace:
@@ -222,11 +276,18 @@ def _researcher(
     # A two-parent operator's second parent is shown whole, not among the references.
     second = second_parent(request) if operator is not None and operator.parents > 1 else None
     references = [node for node in request.references if node is not second]
+    rules, parent = request.task.files, request.parent
     context = {
         "task": _task(request.task, fields, 4),
-        "parent": _node(request.parent, fields, dict.fromkeys(notes, 2)),
-        "references": [_node(node, fields, {**notes, "program": 0}) for node in references],
-        "second_parent": None if second is None else _node(second, fields, notes),
+        "parent": _node(parent, fields, dict.fromkeys(notes, 2), rules=rules),
+        "references": [
+            _node(node, fields, {**notes, "program": 0}, rules=rules, base=_base(node, parent))
+            for node in references
+        ],
+        "second_parent": None
+        if second is None
+        else _node(second, fields, notes, rules=rules, base=_base(second, parent)),
+        "tree": is_tree(parent.program),
         "operator": None if operator is None else operator.name,
         "output_template": (
             f"output.{_edit_mode(edit_mode)}.j2" if operator is None else operator.output
@@ -241,12 +302,19 @@ def _researcher(
     return context, fields
 
 
+def _base(node: NodeView, parent: NodeView) -> NodeView | None:
+    """The node a reference is shown against: the parent, when both are trees."""
+    return parent if is_tree(node.program) and is_tree(parent.program) else None
+
+
 def _analyzer(request: AnalysisRequest) -> tuple[dict[str, Any], list[Field]]:
     task, node, reference = request.task, request.node, request.reference
     fields: list[Field] = []
     notes = {"metrics": 1, "motivation": 1, "analysis": 1, "feedback": 1}
     diff = ""
-    if reference is not None:
+    if reference is not None and _base(node, reference) is not None:
+        diff = Tree.parse(node.program).diff(Tree.parse(reference.program))
+    elif reference is not None:
         diff = "".join(
             difflib.unified_diff(
                 reference.program.splitlines(keepends=True),
@@ -257,10 +325,16 @@ def _analyzer(request: AnalysisRequest) -> tuple[dict[str, Any], list[Field]]:
         )
     context = {
         "task": _task(task, fields, 3),
-        "node": _node(node, fields, {**dict.fromkeys(notes, 2), "program": 4}),
+        "node": _node(node, fields, {**dict.fromkeys(notes, 2), "program": 4}, rules=task.files),
         "reference": None
         if reference is None
-        else _node(reference, fields, {**notes, "program": 0}),
+        else _node(
+            reference,
+            fields,
+            {**notes, "program": 0},
+            rules=task.files,
+            base=_base(reference, node),
+        ),
         "diff": diff.rstrip("\n"),
     }
     fields.append(Field(context, "diff", 2))
@@ -272,9 +346,10 @@ def _repair(request: RepairRequest, edit_mode: str) -> tuple[dict[str, Any], lis
     levels = {"metrics": 0, "motivation": 0, "analysis": 0, "feedback": 1}
     context = {
         "task": _task(request.task, fields, 2),
-        "node": _node(request.node, fields, levels),
+        "node": _node(request.node, fields, levels, rules=request.task.files),
         "attempt": request.attempt,
         "edit_mode": _edit_mode(edit_mode),
+        "tree": is_tree(request.node.program),
     }
     return context, fields
 
@@ -337,6 +412,33 @@ def _check(environment: jinja2.Environment) -> None:
     for reference in (failed, None):
         context, fields = _analyzer(AnalysisRequest(task, node, reference))
         _messages(environment, "analyzer", context, fields, roomy)
+    _check_trees(environment, node, failed)
+
+
+def _check_trees(environment: jinja2.Environment, node: NodeView, failed: NodeView) -> None:
+    """:func:`_check` for multi-file programs: every policy, references as diffs."""
+    task = TaskSpec(
+        name="check",
+        description="A sample task.",
+        entry="solve",
+        files=(FileRule("ro.py", "read_only"), FileRule("blocks.py", "blocks")),
+        new_files=("extra/*.py",),
+    )
+    files = {"ro.py": "def helper():\n    return 2\n", "blocks.py": "X = 1\n"}
+    tree = replace(node, program=Tree.of({**files, "main.py": node.program}).text())
+    other = replace(failed, program=Tree.of({**files, "main.py": failed.program}).text())
+    roomy = 1_000_000
+    for request in (
+        ProposalRequest(task, tree, [other], [], node_id=3, seed=0),
+        ProposalRequest(task, tree, [other], [], node_id=3, seed=0, operator=CROSSOVER),
+    ):
+        for edit_mode in ("diff", "full"):
+            context, fields = _researcher(request, edit_mode, 1000)
+            _messages(environment, "researcher", context, fields, roomy)
+    context, fields = _repair(RepairRequest(task, other, attempt=1, seed=0), "diff")
+    _messages(environment, "repair", context, fields, roomy)
+    context, fields = _analyzer(AnalysisRequest(task, tree, other))
+    _messages(environment, "analyzer", context, fields, roomy)
     for previous, recent in (("an earlier summary", [node, failed]), ("", [])):
         deltas: list[float | None] = [0.5, None][: len(recent)]
         meta = MetaRequest(task, previous, [node], recent, deltas, version=2, after_node=2)
