@@ -167,7 +167,11 @@ def openai(server: FakeLLMServer) -> tuple[str, ...]:
 
 
 def rows(run_dir: Path, table: str) -> list[dict]:
-    return list(store.open_db(run_dir, migrate=False)[table].rows_where(order_by="id"))
+    """A table's rows; ``nodes`` with each tree's text in ``program`` (trees are stored
+    content-addressed)."""
+    db = store.open_db(run_dir, migrate=False)
+    found = list(db[table].rows_where(order_by="id"))
+    return store.with_programs(db, found) if table == "nodes" else found
 
 
 NODE_FIELDS = ("id", "parent_ids", "name", "motivation", "program", "score", "status", "edit")

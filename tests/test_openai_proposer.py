@@ -309,20 +309,21 @@ def test_concurrent_proposals_share_one_endpoint_and_its_connections(monkeypatch
     with FakeLLMServer(default=DIFF_ANSWER) as fake:
         proposer = make(fake)
 
-        async def run() -> tuple[list[Proposal], int]:
+        async def run() -> list[Proposal]:
             try:
                 batch = [proposal_request(node_id=i) for i in range(6)]
                 first = await asyncio.gather(*(proposer.propose(r) for r in batch))
-                opened = fake.connections
                 second = await asyncio.gather(*(proposer.propose(r) for r in batch))
-                return [*first, *second], opened
+                return [*first, *second]
             finally:
                 await proposer.aclose()
 
-        results, opened = asyncio.run(run())
+        results = asyncio.run(run())
         assert all(r.program and r.error is None for r in results)
         assert len(fake.requests) == 12
-        assert 1 <= opened <= 6 and fake.connections == opened
+        # At most six at once, so six connections kept alive serve all twelve (a connection
+        # per request would be twelve).
+        assert 1 <= fake.connections <= 6
     assert built == [proposer.endpoint], f"{len(built)} endpoints built, not one"
     assert sent == {id(proposer.endpoint): 12}
 
