@@ -90,6 +90,20 @@ def test_a_broken_module_fails_naming_its_file(mode: str, tmp_path: Path) -> Non
     assert str(tmp_path) not in r.traceback + (r.error or "")
 
 
+def test_a_broken_module_imported_inside_the_entry_is_a_syntax_error_too(tmp_path: Path) -> None:
+    files = {
+        "main.py": "def run():\n    import late\n    return late.X\n",
+        "late.py": "X = (\n",
+    }
+    r = run(tree(files).text(), tmp_path, "main:run")
+    assert not r.ok and r.error_class == "syntax"
+    assert 'File "late.py", line 1' in r.traceback, r.traceback
+    evaluated = run(
+        tree({"main.py": "def run():\n    exec('x = (')\n"}).text(), tmp_path, "main:run"
+    )
+    assert evaluated.error_class == "exception"  # a syntax error in a string, not in a file
+
+
 def test_an_exception_in_a_module_has_its_traceback_by_tree_path(tmp_path: Path) -> None:
     files = {**PACKAGE, "pkg/ops.py": "def twice(x):\n    raise ValueError('no ' + str(x))\n"}
     r = run(tree(files).text(), tmp_path, "pipeline:run", 5)

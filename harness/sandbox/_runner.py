@@ -39,17 +39,19 @@ def jsonable(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def _kind(exc: BaseException) -> str:
+def _is_candidate(filename: str, candidate: str) -> bool:
+    """Whether a frame's file is the candidate's: the file itself, or one under its tree."""
+    return filename == candidate or filename.startswith(candidate + os.sep)
+
+
+def _kind(exc: BaseException, candidate: str) -> str:
+    if isinstance(exc, SyntaxError) and _is_candidate(exc.filename or "", candidate):
+        return "syntax"  # a module of the tree imported late, from inside the entry
     if isinstance(exc, MemoryError):
         return "memory"
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         return "file_size"
     return "exception"
-
-
-def _is_candidate(filename: str, candidate: str) -> bool:
-    """Whether a frame's file is the candidate's: the file itself, or one under its tree."""
-    return filename == candidate or filename.startswith(candidate + os.sep)
 
 
 def _candidate_frames(exc: BaseException, candidate: str) -> TracebackType | None:
@@ -116,7 +118,7 @@ def run(
     except SyntaxError as exc:
         return False, _failure("syntax", exc, candidate)
     except BaseException as exc:  # everything the candidate raises is reported, even SystemExit
-        return False, _failure(_kind(exc), exc, candidate)
+        return False, _failure(_kind(exc, candidate), exc, candidate)
     fn = getattr(module, entry, None)
     if not callable(fn):
         found = ", ".join(_defined_functions(module)[:20]) or "none"
@@ -126,7 +128,7 @@ def run(
     try:
         value = fn(*args, **kwargs)
     except BaseException as exc:
-        return False, _failure(_kind(exc), exc, candidate)
+        return False, _failure(_kind(exc, candidate), exc, candidate)
     try:
         return True, json.dumps({"ok": True, "value": value}, default=jsonable)
     except MemoryError as exc:
