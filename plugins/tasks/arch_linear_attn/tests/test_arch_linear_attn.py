@@ -695,14 +695,23 @@ def test_the_tree_seed_trains_exactly_as_the_one_file_deltanet(tmp_path) -> None
 
 @pytest.mark.slow
 def test_offline_run_of_the_tree_layout_completes(tmp_path) -> None:
+    """The offline proposer mutates layer.py only (ops.py and config.py are read-only): each
+    candidate trains from the tree materialised in the sandbox."""
+    from harness import db as store
+    from harness.tree import Tree
+
     run_dir = tmp_path / "run"
     proc = harness_cli(
-        "run", "+task=arch_linear_attn", "task.layout=tree", "run.max_evaluations=4",
+        "run", "+task=arch_linear_attn", "task.layout=tree", "run.max_evaluations=3",
         *TINY_OVERRIDES, f"hydra.run.dir={run_dir}", home=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(harness_cli("status", str(run_dir), "--json", home=tmp_path).stdout)
-    assert summary["evaluated"] == 4 and summary["status"] == "finished"
-    with sqlite3.connect(run_dir / "harness.db") as db:
-        (seed,) = db.execute("select program, score from nodes where id = 0")
-    assert seed[0] == TASK.tree_seed("deltanet") and seed[1] == 0.0
+    assert summary["evaluated"] == 3 and summary["status"] == "finished"
+    db = store.open_db(run_dir)
+    seed = Tree.parse(TASK.tree_seed("deltanet"))
+    assert store.program_of(db, 0) == seed.text() and summary["seed_score"] == 0.0
+    children = [Tree.parse(store.program_of(db, node) or "") for node in (1, 2)]
+    assert all(child.changed(seed) == ["layer.py"] for child in children)
+    scored = [row["score"] for row in db["nodes"].rows_where("id > 0 and score is not null")]
+    assert scored, "no mutated layer trained to a score"

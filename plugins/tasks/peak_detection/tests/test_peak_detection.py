@@ -173,3 +173,31 @@ def test_harness_eval_of_a_directory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["success"] and payload["score"] > 0.9, payload
+
+
+def test_an_offline_run_of_50_evaluations_improves_on_the_seed(tmp_path: Path) -> None:
+    """The acceptance run: `llm=offline` mutates the numeric literals of the evolvable files
+    (detect.py, smooth.py, and features.py's EVOLVE-BLOCK), never pipeline.py."""
+    from harness import db as store
+
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [str(HARNESS), "run", "+task=peak_detection", "run.max_evaluations=50",
+         f"hydra.run.dir={run_dir}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    status = subprocess.run(
+        [str(HARNESS), "status", str(run_dir), "--json"], capture_output=True, text=True
+    )
+    summary = json.loads(status.stdout)
+    assert summary["evaluated"] == 50
+    assert summary["seed_score"] == pytest.approx(0.4215148188803512)
+    assert summary["best_score"] > summary["seed_score"] + 0.2, summary
+    db = store.open_db(run_dir)
+    seed = seed_tree()
+    for node, program in store.node_programs(db, "id > 0"):
+        child = Tree.parse(program)
+        assert child["pipeline.py"] == seed["pipeline.py"], node
+        outside = child["features.py"].split("# EVOLVE-BLOCK-END")[1]
+        assert outside == seed["features.py"].split("# EVOLVE-BLOCK-END")[1], node
