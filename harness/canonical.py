@@ -8,7 +8,7 @@ import functools
 import hashlib
 import re
 
-from harness.tree import Tree, is_tree, language_of
+from harness.tree import Tree, TreeError, is_tree, language_of
 
 #: A C comment, or a string or char literal (kept whole: ``"//"`` in one is no comment).
 _C_COMMENT_OR_LITERAL = re.compile(
@@ -80,9 +80,13 @@ def canonical_form(program: str, language: str = "python") -> str:
 
 def canonical_hash(program: str, language: str = "python") -> str:
     """The hash of ``program``'s canonical form; a multi-file program's (:mod:`harness.tree`)
-    is that of its paths and each file's canonical form in its own language."""
+    is that of its paths and each file's canonical form in its own language. A malformed
+    tree text (an untrusted proposal) is hashed as its plain text; its evaluation fails."""
     if is_tree(program):
-        files = Tree.parse(program).files
+        try:
+            files = Tree.parse(program).files
+        except TreeError:
+            return hashlib.sha256(program.encode()).hexdigest()
         form = "\0".join(f"{path}\0{_file_hash(text, language_of(path))}" for path, text in files)
         return hashlib.sha256(form.encode()).hexdigest()
     return hashlib.sha256(canonical_form(program, language).encode()).hexdigest()

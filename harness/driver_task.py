@@ -38,6 +38,7 @@ from harness.task import (
     TaskConf,
     TaskSpec,
 )
+from harness.tree import Tree, is_tree
 
 #: Config keys that set a candidate's limits. The core passes on ``timeout_s`` and
 #: ``memory_mb``; ``file_size_mb`` (trained weights can be gigabytes) only a driver task reads.
@@ -49,7 +50,8 @@ STDOUT_TAIL = 800
 #: Appended to the candidate: executes the trusted sources as the modules ``<package>.<name>``
 #: of a fresh stand-in package (the real one may be hidden in the sandbox, and a module may
 #: import its sibling as ``from <package> import <name>``), so no name of the candidate is
-#: shadowed; then the last module runs the stage with the candidate's globals.
+#: shadowed; then the last module runs the stage with the candidate's globals (for a
+#: multi-file candidate, the stub is a module of its own and passes its main module's).
 _STUB = """
 
 def {entry}(sources, stage, settings):
@@ -64,8 +66,10 @@ def {entry}(sources, stage, settings):
         sys.modules[module.__name__] = module
         setattr(package, name, module)
         exec(compile(source, package.__name__ + "/" + name + ".py", "exec"), module.__dict__)
-    return module.evaluate(stage, settings, globals())
+    return module.evaluate(stage, settings, {namespace})
 """
+#: The stub's module in a multi-file candidate (:mod:`harness.tree`).
+STUB_MODULE = "_harness_driver"
 
 
 @dataclass
@@ -143,6 +147,8 @@ class DriverTask(Task):
     #: A stochastic score (:class:`Noise`): the last stage returns one sample per seed of
     #: the config's ``seeds``.
     noise: Noise | None = None
+    #: In a multi-file candidate, the module whose globals the driver gets.
+    tree_main: str = "main"
 
     @property
     def entry(self) -> str:
@@ -246,9 +252,19 @@ class DriverTask(Task):
         return (files(self.package) / path).read_text(encoding="utf-8")
 
     def compose(self, program: str) -> str:
-        """The candidate, unchanged (its line numbers stay right), then the entry stub."""
-        stub = _STUB.format(entry=self.entry, package=self.package)
-        return program.rstrip("\n") + "\n" + stub
+        """The candidate, unchanged (its line numbers stay right), then the entry stub; a
+        multi-file candidate gets the stub as the module :data:`STUB_MODULE`, handing the
+        driver the globals of its :attr:`tree_main` module."""
+        if not is_tree(program):
+            stub = _STUB.format(entry=self.entry, package=self.package, namespace="globals()")
+            return program.rstrip("\n") + "\n" + stub
+        main = f"vars(__import__('importlib').import_module({self.tree_main!r}))"
+        stub = _STUB.format(entry=self.entry, package=self.package, namespace=main)
+        return Tree.parse(program).with_file(f"{STUB_MODULE}.py", stub.lstrip()).text()
+
+    def driver_entry(self, program: str) -> str:
+        """The entry :meth:`compose`'s program is run by: ``module:function`` for a tree."""
+        return f"{STUB_MODULE}:{self.entry}" if is_tree(program) else self.entry
 
     def limits(self, config: dict[str, Any], limits: Limits) -> Limits:
         """``limits`` with the config's ``timeout_s``, ``memory_mb`` and ``file_size_mb`` where
@@ -271,7 +287,7 @@ class DriverTask(Task):
         sources = {name: self.trusted_source(name) for name in self.trusted}
         run = run_candidate(
             self.compose(program),
-            self.entry,
+            self.driver_entry(program),
             args=(sources, stage, settings),
             limits=limits,
             workdir=workdir,

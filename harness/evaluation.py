@@ -6,6 +6,7 @@ further sandboxed child started by the task's evaluator (see :mod:`harness.sandb
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 import tempfile
 import time
@@ -17,6 +18,7 @@ from harness import plugins
 from harness.redact import redact_data
 from harness.sandbox import Limits
 from harness.task import EvalResult, Noise, Stage, Task, finite
+from harness.tree import IGNORED, Tree
 
 
 def _run_stage(
@@ -127,6 +129,23 @@ def undecodable(data: bytes) -> EvalResult | None:
         )
         return EvalResult(success=False, feedback=feedback, error_class="encoding")
     return None
+
+
+def read_program(path: Path) -> str | EvalResult:
+    """The program at ``path``: a file's text, or a directory's tree (:meth:`Tree.read`) as
+    its canonical text; a failed result when a file is not UTF-8, naming it. A directory
+    with no program file raises :class:`harness.tree.TreeError`."""
+    if not path.is_dir():
+        return undecodable(path.read_bytes()) or path.read_text(encoding="utf-8")
+    for file in sorted(path.rglob("*")):
+        parts = file.relative_to(path).parts
+        if any(fnmatch.fnmatch(part, pattern) for part in parts for pattern in IGNORED):
+            continue
+        failed = undecodable(file.read_bytes()) if file.is_file() else None
+        if failed is not None:
+            failed.feedback = f"{file.relative_to(path).as_posix()}: {failed.feedback}"
+            return failed
+    return Tree.read(path).text()
 
 
 def evaluate_program(config: dict[str, Any], program: str, limits: Limits) -> EvalResult:

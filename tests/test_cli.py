@@ -111,6 +111,28 @@ def test_eval_of_a_file_that_is_not_utf8_is_a_failed_result(tmp_path, cli):
     assert f"byte offset {offset} (line 2" in text.stdout
 
 
+def test_eval_of_a_directory_reads_it_as_a_tree(tmp_path, cli):
+    """A directory is a multi-file program: a file in it that is not UTF-8 is named, an
+    empty one is a usage error, and a task whose entry names no module says so."""
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "main.py").write_text("def f():\n    return 4.0\n")
+    (tree / "pkg" / "data.py").write_bytes("X = 'café'\n".encode("latin-1"))
+    (tree / ".git").mkdir()
+    (tree / ".git" / "index").write_bytes(b"\xff\xfe")  # ignored, as Tree.read ignores it
+    payload = json.loads(cli("eval", "+task=toy", "--program", str(tree), "--json").stdout)
+    assert payload["error_class"] == "encoding"
+    assert payload["feedback"].startswith("pkg/data.py: the program is not valid UTF-8")
+    (tree / "pkg" / "data.py").write_text("X = 1\n")
+    payload = json.loads(cli("eval", "+task=toy", "--program", str(tree), "--json").stdout)
+    assert payload["success"] is False and payload["error_class"] == "missing_entry"
+    assert "needs an entry naming its module, 'module:function'" in payload["feedback"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("eval", "+task=toy", "--program", str(empty))
+    assert result.returncode == 2 and f"no files under {empty}" in result.stderr
+
+
 def test_status_of_a_non_run_directory_is_an_error(tmp_path, cli):
     assert cli("status", str(tmp_path)).returncode == 2
 

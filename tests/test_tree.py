@@ -99,6 +99,15 @@ def test_canonical_hash_of_a_tree_ignores_comments_per_file_but_not_paths() -> N
     assert canonical_hash(retexted.text()) != canonical_hash(tree.text())
 
 
+def test_canonical_hash_of_a_malformed_tree_is_that_of_its_text() -> None:
+    """A proposal that starts with the header but breaks a length prefix must not stop the
+    run at dedupe: it is hashed as text, and fails its evaluation."""
+    text = Tree.of({"a.py": "x = 1\n"}).text().replace("x = 1", "x = 1.25")
+    other = text.replace("1.25", "1.5")
+    assert canonical_hash(text) != canonical_hash(other)
+    assert canonical_hash(text) == canonical_hash(text)
+
+
 def test_policy_is_the_first_matching_rule() -> None:
     rules = (FileRule("model/layer.py"), FileRule("model/*", "read_only"), FileRule("*.yaml"))
     assert policy_of("model/layer.py", rules) == "evolve"

@@ -37,6 +37,10 @@ DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must c
         "harness_circle_packing/seeds/naive.py",
         "harness_circle_packing/conf/task/circle_packing_c.yaml",
         "harness_circle_packing/seeds/naive.c"]),
+    "plugins/tasks/peak_detection": ("harness_peak_detection", [
+        "harness_peak_detection/conf/task/peak_detection.yaml",
+        "harness_peak_detection/seeds/baseline/pipeline.py",
+        "harness_peak_detection/seeds/baseline/detect.py"]),
     "plugins/tasks/arch_linear_attn": ("harness_arch_linear_attn", [
         "harness_arch_linear_attn/conf/task/arch_linear_attn.yaml",
         "harness_arch_linear_attn/seeds/deltanet.py"]),
@@ -53,8 +57,9 @@ DISTRIBUTIONS = {  # source folder -> (wheel name prefix, files the wheel must c
     "plugins/backends/minilm": ("harness_minilm", ["harness_minilm/conf/cognition/minilm.yaml"]),
     "plugins/loggers/mlflow": ("harness_mlflow", ["harness_mlflow/conf/logger/mlflow.yaml"]),
 }  # fmt: skip
-#: task -> its seed program inside the installed wheel
+#: task -> its seed program inside the installed wheel (a directory for a multi-file seed)
 SEEDS = {
+    "peak_detection": "harness_peak_detection/seeds/baseline",
     "circle_packing": "harness_circle_packing/seeds/naive.py",
     "circle_packing_c": "harness_circle_packing/seeds/naive.c",
     "arch_linear_attn": "harness_arch_linear_attn/seeds/deltanet.py",
@@ -192,7 +197,7 @@ def test_harness_plugins_lists_every_installed_plugin(installed: Installed) -> N
     assert set(listed) == {
         "harness-circle-packing", "harness-arch-linear-attn", "harness-rl-algo",
         "harness-local-llm", "harness-minilm", "harness-data-curation", "harness-biomed",
-        "harness-mlflow",
+        "harness-mlflow", "harness-peak-detection",
     }  # fmt: skip
     tasks = sorted(task for entry in listed.values() for task in entry["tasks"])
     assert tasks == sorted(SEEDS)

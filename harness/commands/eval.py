@@ -33,11 +33,13 @@ def _evaluate(
     import asyncio
 
     from harness.composition import check_overrides, compose, section
-    from harness.evaluation import undecodable
+    from harness.evaluation import read_program
     from harness.executors.local import LocalExecutor
     from harness.plugins import did_you_mean
     from harness.sandbox import MODES
+    from harness.task import EvalResult
     from harness.tasks import RunError, task_limits, task_spec
+    from harness.tree import TreeError
 
     with usage_errors():
         check_overrides(overrides)
@@ -61,16 +63,19 @@ def _evaluate(
             )
         task = {**task, spec.noise.key: seeds}
     # A file that is not UTF-8 is a failed candidate like any other, not a crash.
-    result = undecodable(program_path.read_bytes())
-    if result is None:
-        program = program_path.read_text(encoding="utf-8")
-        # The sandbox mode travels with the limits to the worker, as in a run.
-        limits = dataclasses.replace(task_limits(task, spec), sandbox=sandbox)
-        executor = LocalExecutor(1)
-        try:
-            result = asyncio.run(executor.evaluate(task, program, limits))
-        finally:
-            executor.shutdown()
+    try:
+        read = read_program(program_path)
+    except TreeError as exc:
+        raise click.UsageError(f"--program {program_path}: {exc}") from exc
+    if isinstance(read, EvalResult):
+        return spec.name, read
+    # The sandbox mode travels with the limits to the worker, as in a run.
+    limits = dataclasses.replace(task_limits(task, spec), sandbox=sandbox)
+    executor = LocalExecutor(1)
+    try:
+        result = asyncio.run(executor.evaluate(task, read, limits))
+    finally:
+        executor.shutdown()
     return spec.name, result
 
 
@@ -79,8 +84,8 @@ def _evaluate(
     "--program",
     "program_path",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The candidate program to evaluate.",
+    type=click.Path(exists=True, path_type=Path),
+    help="The candidate program to evaluate: a file, or a directory (a multi-file program).",
 )
 @click.option(
     "--seeds",
@@ -97,6 +102,7 @@ def eval_command(
     \b
     harness eval +task=circle_packing --program my_packing.py --json
     harness eval +task=rl_algo --program my_loss.py --seeds 0,1,2,3
+    harness eval +task=peak_detection --program my_pipeline/
     """
     from harness.estimate import LEVEL, estimate
 

@@ -9,7 +9,9 @@ what to fix:
    (seeds named in ``failing_seeds`` must instead come back as failed results);
 3. **bad candidates**: a program that raises, one that never returns (run under a 2 s
    ``Limits.timeout_s``) and one whose entry function returns a string all come back as
-   failed results (``success=False`` with ``feedback``), never as exceptions;
+   failed results (``success=False`` with ``feedback``), never as exceptions; for a seed
+   that is a tree (a directory seed), that tree with a syntax error in its changeable files
+   fails too, its feedback naming one;
 4. **descriptors**: every ``Descriptor`` of the spec is reported as a number in the seeds'
    metrics and lies in its ``[low, high]``;
 5. **a short run**: a real :class:`harness.loop.Run` of :data:`RUN_EVALUATIONS`
@@ -30,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.sandbox import Limits
 from harness.task import Descriptor, EvalResult, TaskSpec, finite
+from harness.tree import Tree, is_tree, policy_of
 
 #: Evaluations in the short offline run, the seed's included.
 RUN_EVALUATIONS = 4
@@ -105,6 +108,9 @@ def check_task(
             _assert_seed_works(seed, result)
         results[seed] = result
     _check_bad_candidates(config, spec, limits)
+    trees = [seed_program(config, seed) for seed in spec.seeds if seed not in failing_seeds]
+    for program in filter(is_tree, trees[:1]):
+        _check_broken_tree(config, spec, limits, Tree.parse(program))
     for seed, result in results.items():
         if result.success:
             _check_descriptors(seed, result, spec.descriptors)
@@ -167,6 +173,26 @@ def _check_bad_candidates(config: dict[str, Any], spec: TaskSpec, limits: Limits
     assert seconds < TIMEOUT_S + TIMEOUT_GRACE_S, (
         f"a program that never returns took {seconds:.0f} s to fail under "
         f"Limits.timeout_s={TIMEOUT_S:g}: pass evaluate()'s limits to run_candidate"
+    )
+
+
+def _check_broken_tree(config: dict[str, Any], spec: TaskSpec, limits: Limits, tree: Tree) -> None:
+    """The seed tree with a syntax error in each of its changeable Python files fails,
+    naming one of them (the candidate's modules are imported from the tree as written)."""
+    from harness.evaluation import evaluate_program
+
+    changeable = [p for p in tree if p.endswith(".py") and policy_of(p, spec.files) != "read_only"]
+    broken = tree
+    for path in changeable:
+        broken = broken.with_file(path, tree[path] + "\ndef broken(:\n")
+    if not changeable:
+        return
+    result = evaluate_program(config, broken.text(), limits)
+    what = f"the seed tree with a syntax error in {', '.join(changeable)}"
+    _assert_failed(result, what)
+    assert any(path in result.feedback for path in changeable), (
+        f"{what} failed, but its feedback names none of them: {_tail(result)}. Return "
+        "EvalResult(feedback=run.feedback()) for a failed run_candidate"
     )
 
 

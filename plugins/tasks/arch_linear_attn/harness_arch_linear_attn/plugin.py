@@ -14,12 +14,14 @@ import math
 import shutil
 import time
 from collections.abc import Callable
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.driver_task import Context, DriverTask
 from harness.hookspecs import hookimpl
-from harness.task import Descriptor, EvalResult, Noise, Stage, Task, finite
+from harness.task import Descriptor, EvalResult, Noise, Stage, Task, TaskSpec, finite
+from harness.tree import FileRule, Tree
 
 from harness_arch_linear_attn import __version__, corpus
 from harness_arch_linear_attn.cognition import COGNITION
@@ -40,6 +42,13 @@ if TYPE_CHECKING:  # numpy is imported where it is used, not when the plugin loa
 
 SEEDS = ("deltanet", "linear_attn", "gated_deltanet")
 BASELINE = "deltanet"
+#: The seeds of ``task.layout=tree``: directories ``seeds/tree/<name>/``.
+TREE_SEEDS = ("deltanet",)
+TREE_TEXT = """
+
+The program is a package of files (a multi-file program): `layer.py` defines `TokenMixer`
+(this is the file to change); it imports the delta-rule kernels from `ops.py` and its
+defaults from `config.py`, which are {context}."""
 #: The task keys the sandboxed driver gets: never ``eval_seed`` (the held-out inputs' seed).
 DRIVER_KEYS = ("device", "threads", "seeds", "hidden_size", "num_heads", "max_mixer_params",
                "proxy", "mixer_options", "sanity", "data")  # fmt: skip
@@ -64,6 +73,33 @@ class ArchLinearAttn(DriverTask):
     driver_keys = DRIVER_KEYS
     versioned = ("torch",)
     noise = Noise()
+    tree_main = "layer"
+
+    def spec(self, config: dict[str, Any]) -> TaskSpec:
+        """The driver task's spec; under ``task.layout=tree`` with the tree's seeds, its
+        files' policies (``layer.py`` evolves, the rest is ``task.context``) and a word on
+        the files in the description."""
+        spec = super().spec(config)
+        context = tree_context(config)
+        if context is None:
+            return spec
+        said = "read-only context" if context == "read_only" else "evolvable too"
+        return dataclasses.replace(
+            spec,
+            seeds=TREE_SEEDS,
+            files=(FileRule("layer.py", "evolve"), FileRule("*", context)),
+            description=spec.description + TREE_TEXT.format(context=said),
+        )
+
+    def seed(self, config: dict[str, Any], name: str) -> str | None:
+        if tree_context(config) is None:
+            return super().seed(config, name)
+        return self.tree_seed(name) if name in TREE_SEEDS else None
+
+    def tree_seed(self, name: str) -> str:
+        """The multi-file seed ``seeds/tree/<name>/`` as its tree's text."""
+        with as_file(files(self.package or "") / "seeds" / "tree" / name) as root:
+            return Tree.read(root).text()
 
     def describe(self, settings: dict[str, Any]) -> str:
         return describe(settings)
@@ -137,7 +173,7 @@ class ArchLinearAttn(DriverTask):
             refs = [self.baseline(context, workdir / "baseline", text, seed) for seed in seeds]
         except RuntimeError as exc:
             return EvalResult(success=False, feedback=str(exc), error_class="baseline")
-        if program == self.seed_source(BASELINE):
+        if program in (self.seed_source(BASELINE), self.tree_seed(BASELINE)):
             mine = baseline_as_measured(refs)
             extra = "this is the DeltaNet baseline itself (cached)"
         else:
@@ -345,6 +381,16 @@ class ArchLinearAttn(DriverTask):
             )
 
         return self.cached_json(config, f"deltanet-{key}.json", train, complete)
+
+
+def tree_context(config: dict[str, Any]) -> str | None:
+    """The context files' policy under ``task.layout=tree``; ``None`` for ``layout=file``."""
+    layout, context = config.get("layout", "file"), config.get("context", "read_only")
+    if layout not in ("file", "tree"):
+        raise ValueError(f"task.layout must be file or tree, got {layout!r}")
+    if context not in ("read_only", "evolve"):
+        raise ValueError(f"task.context must be read_only or evolve, got {context!r}")
+    return None if layout == "file" else str(context)
 
 
 def mean(values: list[float]) -> float:

@@ -80,6 +80,10 @@ class ArchConf(DriverTaskConf):
 
     recall_weight: float = MISSING
     eval_seed: int = MISSING
+    #: ``file``: the program is one file; ``tree``: a multi-file program (layer.py, ops.py,
+    #: config.py), whose context files are ``read_only`` or ``evolve`` by ``context``.
+    layout: str = MISSING
+    context: str = MISSING
     mixer_options: dict[str, Any] = MISSING
     data: DataConf = field(default_factory=DataConf)
     zero_shot: ZeroShotConf = field(default_factory=ZeroShotConf)

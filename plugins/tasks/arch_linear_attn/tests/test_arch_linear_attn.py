@@ -637,3 +637,81 @@ def test_the_gpu_check_builds_the_gpu_settings_without_a_gpu() -> None:
     for key in ("hidden_size", "num_heads", "max_mixer_params"):
         assert settings[key] == expected[key], key
     assert settings["proxy"] == expected["proxy"]
+
+
+# ----------------------------------------------------------------------------------------
+# task.layout=tree: the layer file evolvable, the kernels and defaults as context
+# ----------------------------------------------------------------------------------------
+
+
+def test_the_tree_layout_declares_its_files_and_seed(tmp_path) -> None:
+    from harness.tree import Tree, policy_of
+
+    assert task_spec(config(tmp_path)).files == ()  # the default layout is one file
+    spec = task_spec(config(tmp_path, layout="tree"))
+    assert spec.seeds == ("deltanet",)
+    tree = Tree.parse(TASK.seed(config(tmp_path, layout="tree"), "deltanet"))
+    assert list(tree) == ["config.py", "layer.py", "ops.py"]
+    assert {p: policy_of(p, spec.files) for p in tree} == {
+        "config.py": "read_only", "layer.py": "evolve", "ops.py": "read_only",
+    }  # fmt: skip
+    assert "`layer.py` defines `TokenMixer`" in spec.description
+    evolving = task_spec(config(tmp_path, layout="tree", context="evolve"))
+    assert {policy_of(p, evolving.files) for p in tree} == {"evolve"}
+    for key, bad in (("layout", "dir"), ("context", "blocks")):
+        with pytest.raises(ValueError, match=f"task.{key} must be"):
+            TASK.spec(config(tmp_path, layout="tree") | {key: bad})
+
+
+def test_the_tree_seed_passes_sanity_and_a_broken_context_file_is_named(tmp_path) -> None:
+    from harness.tree import Tree
+
+    cfg = config(tmp_path, layout="tree")
+    cfg["sanity"]["max_time_exponent"] = 2.0  # a timing; see test_seeds_meet_the_contract
+    tree = Tree.parse(TASK.seed(cfg, "deltanet"))
+    limits = task_limits(cfg, task_spec(cfg))
+    context = TASK.context(cfg, limits)
+    passed = TASK.sanity(context, tree.text(), tmp_path / "ok")
+    assert passed.success, passed.feedback
+    assert passed.metrics["mixer_params"] == driver.count_params(
+        seed_namespace("deltanet")["TokenMixer"](cfg["hidden_size"], cfg["num_heads"])
+    )
+    broken = tree.with_file("ops.py", tree["ops.py"].replace("def delta_rule(", "def delta_rule(("))
+    failed = TASK.sanity(context, broken.text(), tmp_path / "broken")
+    assert not failed.success and failed.error_class == "syntax"
+    assert 'File "ops.py"' in failed.feedback, failed.feedback
+
+
+@pytest.mark.slow
+def test_the_tree_seed_trains_exactly_as_the_one_file_deltanet(tmp_path) -> None:
+    """What lets a run take the tree seed's proxy metrics from the cached baseline."""
+    cfg = config(tmp_path, layout="tree")
+    context = TASK.context(cfg, task_limits(cfg, task_spec(cfg)))
+    as_tree, _ = TASK.measure(context, TASK.tree_seed("deltanet"), tmp_path / "tree")
+    as_file, _ = TASK.measure(context, TASK.seed_source("deltanet"), tmp_path / "file")
+    for key in ("val_loss_per_seed", "recall_per_seed", "mixer_params", "flops_per_token"):
+        assert as_tree[key] == as_file[key], key
+
+
+@pytest.mark.slow
+def test_offline_run_of_the_tree_layout_completes(tmp_path) -> None:
+    """The offline proposer mutates layer.py only (ops.py and config.py are read-only): each
+    candidate trains from the tree materialised in the sandbox."""
+    from harness import db as store
+    from harness.tree import Tree
+
+    run_dir = tmp_path / "run"
+    proc = harness_cli(
+        "run", "+task=arch_linear_attn", "task.layout=tree", "run.max_evaluations=3",
+        *TINY_OVERRIDES, f"hydra.run.dir={run_dir}", home=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(harness_cli("status", str(run_dir), "--json", home=tmp_path).stdout)
+    assert summary["evaluated"] == 3 and summary["status"] == "finished"
+    db = store.open_db(run_dir)
+    seed = Tree.parse(TASK.tree_seed("deltanet"))
+    assert store.program_of(db, 0) == seed.text() and summary["seed_score"] == 0.0
+    children = [Tree.parse(store.program_of(db, node) or "") for node in (1, 2)]
+    assert all(child.changed(seed) == ["layer.py"] for child in children)
+    scored = [row["score"] for row in db["nodes"].rows_where("id > 0 and score is not null")]
+    assert scored, "no mutated layer trained to a score"
