@@ -41,15 +41,18 @@ def cli():
 
 @pytest.fixture
 def no_http(monkeypatch) -> list:
-    """Fails any POST the OpenAI client would send, chat completions included (a replay must
-    not), and lists what it was asked to send."""
+    """Fails any POST the OpenAI client or the chat endpoint would send (a replay must not),
+    and lists what it was asked to send."""
     import openai
+
+    from harness.llm import http
 
     sent: list = []
 
     async def refuse(self, *args, **kwargs):
-        sent.append(kwargs)
+        sent.append(kwargs or args)
         raise AssertionError("replay sent an HTTP request")
 
     monkeypatch.setattr(openai.AsyncOpenAI, "post", refuse)
+    monkeypatch.setattr(http.Endpoint, "post", refuse)
     return sent

@@ -5,7 +5,9 @@ capped at 10 (so an improvement is easy to find and easy to check). The candidat
 through the real sandbox; ``task.sleep_s`` slows down every evaluation but the seed's,
 which the kill-and-resume tests need; ``task.fault`` breaks the trusted evaluator itself:
 ``raise`` always, ``exit`` (the worker dies) for programs that contain "crash",
-``unpicklable`` returns metrics that cannot leave the worker.
+``unpicklable`` returns metrics that cannot leave the worker. ``task.seed_program=tree`` is
+the same task as a multi-file program (``main.py`` calls ``helper.py``; ``README.md`` is
+read-only), evaluated as ``main:f``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from harness import (
 )
 from harness.task import finite
 from harness.testing.noisy import NoisyTask
+from harness.tree import FileRule, Tree, is_tree
 
 SEED = """# EVOLVE-BLOCK-START
 def f():
@@ -51,7 +54,16 @@ def f():
 """
 
 
-SEEDS = {"seed": SEED, "broken": "def f(:\n", "sleeper": SLEEPER}
+#: The multi-file seed (``task.seed_program=tree``): f() in main.py returns helper's value.
+TREE = Tree.of(
+    {
+        "main.py": "from helper import value\n\n\ndef f():\n    return value() + 0.5\n",
+        "helper.py": "def value():\n    return 1.0\n",
+        "README.md": "f() in main.py returns helper.value() + 0.5.\n",
+    }
+)
+
+SEEDS = {"seed": SEED, "broken": "def f(:\n", "sleeper": SLEEPER, "tree": TREE.text()}
 
 
 @dataclass
@@ -80,6 +92,7 @@ class Toy(Task):
             stages=_stages(config),
             timeout_s=float(config.get("timeout_s") or 10),
             memory_mb=int(config.get("memory_mb") or 512),
+            files=(FileRule("README.md", "read_only"),),
         )
 
     def seed(self, config: dict[str, Any], name: str) -> str | None:
@@ -89,13 +102,14 @@ class Toy(Task):
         self, config: dict[str, Any], program: str, workdir: Path, limits: Limits, stage: str | None
     ) -> EvalResult:
         started = time.time()
-        if program != SEED and stage != "quick":
+        if program not in (SEED, SEEDS["tree"]) and stage != "quick":
             time.sleep(float(config.get("sleep_s") or 0))
         if config.get("fault") == "raise":
             raise RuntimeError("evaluator bug")
         if config.get("fault") == "exit" and "crash" in program:
             os._exit(3)
-        run = run_candidate(program, "f", limits=limits, workdir=workdir)
+        entry = "main:f" if is_tree(program) else "f"
+        run = run_candidate(program, entry, limits=limits, workdir=workdir)
         if not run.ok:
             return EvalResult(success=False, feedback=run.feedback(), error_class=run.error_class)
         value = run.value
