@@ -54,6 +54,7 @@ BENCHES = (
     Bench("confirmation", (), ("--runs", "3", "--evaluations", "20")),
     Bench("novelty", (), ("--evaluations", "20", "--seeds", "2")),
     Bench("web_tree", (), ("--nodes", "1000", "--loads", "1"), needs="chromedriver"),
+    Bench("tree_store", (), ("--quick",)),
 )
 
 
