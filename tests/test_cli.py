@@ -112,8 +112,9 @@ def test_eval_of_a_file_that_is_not_utf8_is_a_failed_result(tmp_path, cli):
 
 
 def test_eval_of_a_directory_reads_it_as_a_tree(tmp_path, cli):
-    """A directory is a multi-file program: a file in it that is not UTF-8 is named, an
-    empty one is a usage error, and a task whose entry names no module says so."""
+    """A directory is a multi-file program (the toy task runs a tree's ``main:f``): a file
+    in it that is not UTF-8 is named, a tree without the entry's module says so, and an
+    empty directory is a usage error."""
     tree = tmp_path / "tree"
     (tree / "pkg").mkdir(parents=True)
     (tree / "main.py").write_text("def f():\n    return 4.0\n")
@@ -125,8 +126,12 @@ def test_eval_of_a_directory_reads_it_as_a_tree(tmp_path, cli):
     assert payload["feedback"].startswith("pkg/data.py: the program is not valid UTF-8")
     (tree / "pkg" / "data.py").write_text("X = 1\n")
     payload = json.loads(cli("eval", "+task=toy", "--program", str(tree), "--json").stdout)
+    assert payload["success"] is True and payload["score"] == 4.0
+    (tree / "main.py").rename(tree / "app.py")
+    payload = json.loads(cli("eval", "+task=toy", "--program", str(tree), "--json").stdout)
     assert payload["success"] is False and payload["error_class"] == "missing_entry"
-    assert "needs an entry naming its module, 'module:function'" in payload["feedback"]
+    assert "the program has no module 'main'" in payload["feedback"]
+    assert "app.py" in payload["feedback"], "the tree's files are listed"
     empty = tmp_path / "empty"
     empty.mkdir()
     result = cli("eval", "+task=toy", "--program", str(empty))
