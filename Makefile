@@ -14,7 +14,7 @@ LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGM
 # runs them a second time with bubblewrap hidden from PATH, so that the namespace launcher is
 # what they exercise. In the task plugins that is a sandboxed evaluation, a hostile candidate
 # and the data its child must not see: not every training test a second time.
-SANDBOX_TESTS = tests/test_hostile.py tests/test_sandbox.py tests/test_sandbox_policy.py \
+SANDBOX_TESTS = tests/test_hostile.py tests/test_sandbox.py tests/test_sandbox_policy.py tests/test_sandbox_tree.py \
   tests/test_orchestrator_death.py tests/test_secrets.py tests/test_openai_run.py \
   plugins/tasks/circle_packing/tests plugins/tasks/arch_linear_attn/tests plugins/tasks/rl_algo/tests \
   plugins/tasks/data_curation/tests plugins/tasks/biomed/tests plugins/tasks/peak_detection/tests
