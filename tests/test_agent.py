@@ -369,7 +369,7 @@ def test_bad_tool_calls_come_back_as_error_results(tmp_path):
     assert results[6].startswith("error: main.py: the search text occurs 6 times; it must")
     assert "main.py: the search text not found" in results[7]
     assert results[10].startswith("error: bad regular expression '('")
-    assert results[14].startswith("error: helper.py: syntax error at line 1")
+    assert results[14].startswith("error: file 'helper.py': syntax error at line 1")
     assert proposal.error is None and proposal.name == "five"
     assert Tree.parse(proposal.program or "") == SEED.with_file(
         "helper.py", "def scale(x):\n    return x * 5.0\n"
@@ -439,3 +439,21 @@ def test_agent_settings_are_checked_when_the_back_end_is_built():
         create({"model": "m", "mode": "agent", "agent": {"max_steps": 0}})
     with pytest.raises(ValueError, match="mode must be 'chat' or 'agent'"):
         create({"model": "m", "mode": "agents"})
+
+
+def test_submit_checks_a_tree_as_chat_mode_edits_are_checked():
+    """A ``blocks`` file without EVOLVE-BLOCK markers may not change at all (the rule of
+    ``edits.check_tree``, which chat mode's answers go through too)."""
+    from harness.llm.tools import ToolError, Workspace
+
+    spec = TaskSpec(
+        name="t", description="d", entry="main:f", files=(FileRule("lib.py", "blocks"),)
+    )
+    parent = Tree.of({"main.py": "X = 1\n", "lib.py": "Y = 2\n"})
+    space = Workspace(parent.text(), spec)
+    space.write_file("lib.py", "Y = 3\n")
+    with pytest.raises(ToolError, match="may change only between EVOLVE-BLOCK markers"):
+        space.finished(max_code_chars=10_000)
+    space.write_file("lib.py", "Y = 2\n")
+    space.write_file("main.py", "X = 5\n")
+    assert Tree.parse(space.finished(max_code_chars=10_000))["main.py"] == "X = 5\n"

@@ -14,7 +14,13 @@ import fnmatch
 import re
 from typing import Any
 
-from harness.llm.edits import SYNTAX_CHECKS, EditError, check_evolve_blocks, check_length
+from harness.llm.edits import (
+    SYNTAX_CHECKS,
+    EditError,
+    check_evolve_blocks,
+    check_length,
+    check_tree,
+)
 from harness.task import TaskSpec
 from harness.tree import Policy, Tree, TreeError, check_path, is_tree, language_of, policy_of
 
@@ -122,6 +128,15 @@ class Workspace:
         changed = self.tree.changed(self.parent)
         if not changed:
             raise ToolError("nothing changed: edit a file before you submit")
+        if self.single is None:  # a tree: the rules chat mode's edits are checked by
+            try:
+                check_tree(
+                    self.parent, self.tree, max_code_chars, files=self.rules,
+                    new_files=self.new_files,
+                )  # fmt: skip
+            except EditError as exc:
+                raise ToolError(f"{exc}; fix it, then submit again") from None
+            return self.program()
         for path in changed:
             check = SYNTAX_CHECKS.get(language_of(path))
             try:
