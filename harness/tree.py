@@ -176,11 +176,12 @@ class Tree(Mapping[str, str]):
             chunks += (line if line.endswith("\n") else f"{line}\n{_NO_NEWLINE}" for line in lines)
         return "".join(chunks)
 
+    @functools.cached_property
+    def _by_path(self) -> dict[str, str]:
+        return dict(self.files)
+
     def __getitem__(self, path: str) -> str:
-        for name, text in self.files:
-            if name == path:
-                return text
-        raise KeyError(path)
+        return self._by_path[path]
 
     def __iter__(self) -> Iterator[str]:
         return (path for path, _ in self.files)

@@ -425,6 +425,9 @@ def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> O
     api_key = os.environ.get(settings["api_key_env"] or "") or "EMPTY"
     endpoint = (settings["base_url"] or None, api_key, float(settings["timeout_s"]))
     clients = {} if clients is None else clients
+    shared: tuple[openai.AsyncOpenAI | None, http.Endpoint | None] = clients.get(
+        endpoint, (None, None)
+    )
     proposer = OpenAIProposer(
         model=model,
         base_url=endpoint[0],
@@ -450,8 +453,8 @@ def _create_one(config: Mapping[str, Any], clients: _Clients | None = None) -> O
         prompts_dir=settings["prompts_dir"],
         mode=_plain(settings["mode"]),
         agent=settings["agent"],
-        client=clients[endpoint][0] if endpoint in clients else None,
-        endpoint=clients[endpoint][1] if endpoint in clients else None,
+        client=shared[0],
+        endpoint=shared[1],
     )
     clients.setdefault(endpoint, (proposer.client, proposer.endpoint))
     return proposer
