@@ -157,9 +157,12 @@ def test_prompt_shows_scores_and_cognition(server):
 
 def test_request_carries_key_and_settings(server, monkeypatch):
     monkeypatch.setenv("MY_TEST_KEY", "sk-test-123")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-test")  # the SDK's headers go out too
     server.enqueue(DIFF_ANSWER)
     propose(make(server, api_key_env="MY_TEST_KEY", temperature=0.3, max_tokens=777))
     assert server.headers[0]["authorization"] == "Bearer sk-test-123"
+    assert server.headers[0]["openai-organization"] == "org-test"
+    assert "openai-project" not in server.headers[0], "an omitted header is not sent"
     body = server.requests[0]
     assert (body["model"], body["temperature"], body["max_tokens"]) == ("test-model", 0.3, 777)
 

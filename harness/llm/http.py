@@ -68,14 +68,10 @@ class Endpoint:
     """POSTs JSON to one OpenAI-compatible endpoint over one aiohttp session (kept-alive
     connections; made in the event loop that first posts, as aiohttp requires)."""
 
-    def __init__(self, base_url: str, api_key: str, timeout_s: float) -> None:
+    def __init__(self, base_url: str, headers: Mapping[str, str], timeout_s: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self.headers = {
-            "Authorization": f"Bearer {api_key}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+        self.headers = {**headers, "Content-Type": "application/json"}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 

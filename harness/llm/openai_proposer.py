@@ -103,9 +103,13 @@ class OpenAIProposer(ChatProposer):
         self._client = client or openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0
         )
-        # The URL and key as the SDK resolved them (OPENAI_BASE_URL when base_url is None).
+        # The URL and headers (key, OPENAI_ORG_ID, OPENAI_PROJECT_ID...) as the SDK
+        # resolved them; its omitted ones are sentinels, not strings.
+        sdk_headers = {**self._client.default_headers, **self._client.auth_headers}
         self._endpoint = endpoint or http.Endpoint(
-            str(self._client.base_url), self._client.api_key, timeout_s
+            str(self._client.base_url),
+            {key: value for key, value in sdk_headers.items() if isinstance(value, str)},
+            timeout_s,
         )
         if mode == "agent":
             self.agent = Agent(
