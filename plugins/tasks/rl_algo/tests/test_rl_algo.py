@@ -694,3 +694,36 @@ def test_the_gpu_check_builds_the_gpu_settings_without_a_gpu(tmp_path: Path) -> 
     )
     sets = settings["eval"]["sets"]
     assert sets and all(Path(path).parent == tmp_path / "eval" for path in sets.values())
+
+
+def test_the_gpu_scale_gives_trl_a_bf16_config_it_accepts_without_a_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CUDA branch of ``driver.grpo_config`` at the full ``gpu`` scale: bf16 on the GPU,
+    with the batch and group sizes the scale's YAML asks for. TRL checks them (the generation
+    batch must be a multiple of the group) when the config is built. Only bf16 support is
+    faked here, because transformers refuses bf16 without a GPU; all of TRL's other checks
+    run. The CPU scale must keep fp32 on the CPU."""
+    import transformers.training_args
+
+    grpo = yaml.safe_load(GPU_CONF.read_text())["grpo"]
+    composed = compose_config(
+        ["+task=rl_algo", "task/rl_algo/scale=gpu", f"task.data_dir={tmp_path}"]
+    )
+    settings = plugin.TASK.settings(OmegaConf.to_container(composed.task, resolve=True))
+    cpu_args = driver.grpo_config(plugin.TASK.settings(config(tmp_path)), 0, str(tmp_path / "c"))
+    assert (cpu_args.bf16, cpu_args.use_cpu) == (False, True)
+    monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: True)
+    args = driver.grpo_config(settings, 0, str(tmp_path / "trl"))
+    assert (args.bf16, args.use_cpu) == (True, False)
+    assert args.num_generations == grpo["group_size"]
+    assert args.per_device_train_batch_size == grpo["prompts_per_step"] * grpo["group_size"]
+    assert args.generation_batch_size == (
+        args.per_device_train_batch_size * grpo["steps_per_generation"]
+    )
+    assert (args.max_steps, args.max_completion_length) == (
+        grpo["steps"],
+        grpo["max_completion_length"],
+    )
+    assert args.activation_checkpointing is grpo["activation_checkpointing"]
+    assert (args.learning_rate, args.max_grad_norm) == (grpo["lr"], grpo["max_grad_norm"])
