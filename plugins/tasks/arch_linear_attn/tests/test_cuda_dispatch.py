@@ -182,8 +182,9 @@ def tree_mixer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> nn.Module:
     """The tree seed's layer, its files written out and imported as the sandbox imports them."""
     Tree.parse(TASK.tree_seed("deltanet")).write(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    for module in ("ops", "config", "layer"):
-        monkeypatch.delitem(sys.modules, module, raising=False)
+    for module in ("ops", "config"):  # imported afresh from tmp_path, and forgotten after
+        monkeypatch.setitem(sys.modules, module, None)
+        monkeypatch.delitem(sys.modules, module)
     return mixer_of((tmp_path / "layer.py").read_text(), "layer.py")
 
 
