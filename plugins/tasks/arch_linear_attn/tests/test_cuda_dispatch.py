@@ -17,6 +17,7 @@ The kernels themselves are compared with the CPU path by ``scripts/gpu_check.py`
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import inspect
 import sys
@@ -78,8 +79,9 @@ def real_signature(family: str, name: str) -> inspect.Signature:
     return inspect.Signature(params)
 
 
+@functools.cache
 def naive(family: str) -> types.ModuleType:
-    """fla's pure-torch reference module for ``family``, loaded without its package."""
+    """fla's pure-torch reference module for ``family``, loaded without its package (once)."""
     path = FLA / "ops" / family / "naive.py"
     spec = importlib.util.spec_from_file_location(f"reference_{family}", path)
     assert spec is not None and spec.loader is not None
